@@ -1,0 +1,233 @@
+//! Episode boundaries -> kept frames, and the map from a logical position in `0..num_frames` to
+//! a frame. Only per-episode arrays are stored: O(episodes) memory whatever the frame count.
+
+use crate::error::SamplerError;
+
+/// The kept frames of a dataset: for every kept episode (in boundary order) its first kept frame
+/// and the number of kept frames before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpisodeIndex {
+    /// Boundary-order id of every kept episode.
+    episode_ids: Vec<u64>,
+    /// First kept frame of every kept episode.
+    starts: Vec<u64>,
+    /// Kept frames before every kept episode (exclusive prefix sums), ascending.
+    offsets: Vec<u64>,
+    num_frames: u64,
+    /// Selected episodes that had no frame left after the drops.
+    num_skipped: usize,
+}
+
+/// What the caller asked for; validated by [`EpisodeIndex::new`].
+#[derive(Debug, Clone, Default)]
+pub struct EpisodeSpec<'a> {
+    pub from: &'a [i64],
+    pub to: &'a [i64],
+    /// `None` keeps every episode; otherwise ids into the boundary arrays (duplicates allowed).
+    pub episodes_to_use: Option<&'a [i64]>,
+    pub drop_first: u64,
+    pub drop_last: u64,
+}
+
+impl EpisodeIndex {
+    pub fn new(spec: &EpisodeSpec<'_>) -> Result<Self, SamplerError> {
+        let (from, to) = (spec.from, spec.to);
+        if from.len() != to.len() {
+            return Err(SamplerError::invalid(format!(
+                "dataset_from_indices and dataset_to_indices must have the same length, got {} and {}",
+                from.len(),
+                to.len()
+            )));
+        }
+        if from.is_empty() {
+            return Err(SamplerError::invalid(
+                "dataset_from_indices must describe at least one episode, got 0",
+            ));
+        }
+        for (name, values) in [("dataset_from_indices", from), ("dataset_to_indices", to)] {
+            if let Some(e) = values.iter().position(|&v| v < 0) {
+                return Err(SamplerError::invalid(format!(
+                    "{name} must be >= 0, got {name}[{e}] = {} (episode {e})",
+                    values[e]
+                )));
+            }
+        }
+        if let Some(e) = (0..from.len()).find(|&e| from[e] > to[e]) {
+            return Err(SamplerError::invalid(format!(
+                "episode {e} ends before it starts: dataset_from_indices[{e}] = {} > dataset_to_indices[{e}] = {}",
+                from[e], to[e]
+            )));
+        }
+        check_no_overlap(from, to)?;
+
+        let mut selected = vec![spec.episodes_to_use.is_none(); from.len()];
+        if let Some(ids) = spec.episodes_to_use {
+            for &id in ids {
+                if id < 0 || id as u64 >= from.len() as u64 {
+                    return Err(SamplerError::invalid(format!(
+                        "episode_indices_to_use must hold episode ids in [0, {}), got {id}",
+                        from.len()
+                    )));
+                }
+                selected[id as usize] = true;
+            }
+        }
+
+        let mut index = EpisodeIndex {
+            episode_ids: Vec::new(),
+            starts: Vec::new(),
+            offsets: Vec::new(),
+            num_frames: 0,
+            num_skipped: 0,
+        };
+        let dropped = spec.drop_first.saturating_add(spec.drop_last);
+        for e in (0..from.len()).filter(|&e| selected[e]) {
+            let length = (to[e] - from[e]) as u64;
+            if dropped >= length {
+                index.num_skipped += 1;
+                continue;
+            }
+            index.episode_ids.push(e as u64);
+            index.starts.push(from[e] as u64 + spec.drop_first);
+            index.offsets.push(index.num_frames);
+            index.num_frames += length - dropped;
+        }
+        if index.num_frames == 0 {
+            return Err(SamplerError::invalid(format!(
+                "no frame left to sample: {} selected episode(s), all empty after \
+                 drop_n_first_frames={} and drop_n_last_frames={}",
+                index.num_skipped, spec.drop_first, spec.drop_last
+            )));
+        }
+        Ok(index)
+    }
+
+    pub fn num_frames(&self) -> u64 {
+        self.num_frames
+    }
+
+    pub fn num_episodes(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn num_skipped(&self) -> usize {
+        self.num_skipped
+    }
+
+    pub fn episode_ids(&self) -> &[u64] {
+        &self.episode_ids
+    }
+
+    pub fn starts(&self) -> &[u64] {
+        &self.starts
+    }
+
+    pub fn offsets(&self) -> &[u64] {
+        &self.offsets
+    }
+
+    /// Kept frames in episode `k` (a kept-episode rank, not a boundary id).
+    pub fn episode_len(&self, k: usize) -> u64 {
+        self.offsets.get(k + 1).copied().unwrap_or(self.num_frames) - self.offsets[k]
+    }
+
+    /// Kept episode holding logical `position` (`< num_frames`).
+    #[inline]
+    pub fn episode_of(&self, position: u64) -> usize {
+        debug_assert!(position < self.num_frames);
+        self.offsets.partition_point(|&offset| offset <= position) - 1
+    }
+
+    /// The frame at logical `position` (`< num_frames`): binary search over the prefix sums.
+    #[inline]
+    pub fn frame_at(&self, position: u64) -> u64 {
+        let k = self.episode_of(position);
+        self.starts[k] + (position - self.offsets[k])
+    }
+}
+
+/// Episodes may come in any order but must not share a frame. Empty episodes share nothing.
+fn check_no_overlap(from: &[i64], to: &[i64]) -> Result<(), SamplerError> {
+    let mut order: Vec<usize> = (0..from.len()).filter(|&e| from[e] < to[e]).collect();
+    order.sort_unstable_by_key(|&e| (from[e], e));
+    let first_clash = order
+        .windows(2)
+        .filter(|pair| to[pair[0]] > from[pair[1]])
+        .map(|pair| (pair[0].min(pair[1]), pair[0].max(pair[1])))
+        .min();
+    match first_clash {
+        None => Ok(()),
+        Some((a, b)) => Err(SamplerError::invalid(format!(
+            "episodes must not overlap: episode {a} [{}, {}) and episode {b} [{}, {}) share frames \
+             (dataset_from_indices / dataset_to_indices)",
+            from[a], to[a], from[b], to[b]
+        ))),
+    }
+}
+
+/// Optional map from a kept frame to the dataset row actually yielded
+/// (LeRobot's `absolute_to_relative_idx`), held as arrays, never as a per-sample dictionary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remap {
+    Identity,
+    /// Row = frame + offset of its kept episode (a filtered LeRobot dataset is of this form).
+    EpisodeShift(Vec<i64>),
+    /// Row of every logical position, when the map is not a shift per episode.
+    Table(Vec<i64>),
+}
+
+impl Remap {
+    /// Builds the smallest representation of `rows` (row of every logical position, in order).
+    pub fn from_rows(index: &EpisodeIndex, rows: Vec<i64>) -> Result<Self, SamplerError> {
+        if rows.len() as u64 != index.num_frames() {
+            return Err(SamplerError::invalid(format!(
+                "absolute_to_relative_idx: expected one row per kept frame ({}), got {}",
+                index.num_frames(),
+                rows.len()
+            )));
+        }
+        let mut shifts = Vec::with_capacity(index.num_episodes());
+        for k in 0..index.num_episodes() {
+            let first = index.offsets()[k] as usize;
+            let len = index.episode_len(k) as usize;
+            let shift = rows[first].wrapping_sub(index.starts()[k] as i64);
+            let is_shift = rows[first..first + len]
+                .iter()
+                .enumerate()
+                .all(|(j, &row)| row.wrapping_sub(j as i64) == rows[first]);
+            if !is_shift {
+                return Ok(Remap::Table(rows));
+            }
+            shifts.push(shift);
+        }
+        if shifts.iter().all(|&shift| shift == 0) {
+            return Ok(Remap::Identity);
+        }
+        Ok(Remap::EpisodeShift(shifts))
+    }
+
+    /// Row of logical `position`, whose frame `frame` lies in kept episode `k`.
+    #[inline]
+    pub fn row(&self, k: usize, position: u64, frame: u64) -> i64 {
+        match self {
+            Remap::Identity => frame as i64,
+            Remap::EpisodeShift(shifts) => (frame as i64).wrapping_add(shifts[k]),
+            Remap::Table(rows) => rows[position as usize],
+        }
+    }
+
+    /// Folds the map into a fingerprint. [`Remap::from_rows`] picks one representation per map,
+    /// so equal maps hash equally.
+    pub fn fingerprint(&self, state: u64) -> u64 {
+        use crate::keys::absorb;
+        match self {
+            Remap::Identity => absorb(state, 0),
+            Remap::EpisodeShift(shifts) => shifts
+                .iter()
+                .fold(absorb(state, 1), |s, &shift| absorb(s, shift as u64)),
+            Remap::Table(rows) => rows
+                .iter()
+                .fold(absorb(state, 2), |s, &row| absorb(s, row as u64)),
+        }
+    }
+}

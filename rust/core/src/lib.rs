@@ -1,0 +1,25 @@
+//! Episode-aware frame sampling: the whole algorithm, free of any Python binding.
+//!
+//! * [`EpisodeIndex`]: validated episode boundaries, the kept frames and the map from a logical
+//!   position `0..num_frames` to a frame (binary search over kept-episode prefix sums).
+//! * [`keys`]: derivation of per-epoch keys from `(algorithm version, permutation, seed, epoch)`.
+//! * [`uniform`]: an unbiased seeded Fisher–Yates shuffle stored as `u32` while it fits.
+//! * [`feistel`]: a keyed bijection with O(1) memory and O(1) random access.
+//! * [`Shard`]: the distributed position rule (stride `W` from a resume point).
+//! * [`Sampler`]: all of the above put together; what the bindings and the benchmark drive.
+
+pub mod error;
+pub mod feistel;
+pub mod index;
+pub mod keys;
+pub mod rng;
+pub mod sampler;
+pub mod shard;
+pub mod uniform;
+
+pub use error::SamplerError;
+pub use feistel::Feistel;
+pub use index::{EpisodeIndex, Remap};
+pub use keys::ALGORITHM_VERSION;
+pub use sampler::{EpochOrder, Permutation, Sampler};
+pub use shard::Shard;

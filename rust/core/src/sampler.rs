@@ -1,0 +1,168 @@
+//! A configured sampler: kept frames, optional row map, and the seeded order of any epoch.
+
+use std::str::FromStr;
+
+use crate::error::SamplerError;
+use crate::feistel::Feistel;
+use crate::index::{EpisodeIndex, Remap};
+use crate::keys::{absorb, epoch_key, mix64, ALGORITHM_VERSION, DOMAIN_FEISTEL, DOMAIN_UNIFORM};
+use crate::shard::Shard;
+use crate::uniform::PermutationTable;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permutation {
+    Uniform,
+    Feistel,
+}
+
+impl Permutation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Permutation::Uniform => "uniform",
+            Permutation::Feistel => "feistel",
+        }
+    }
+}
+
+impl FromStr for Permutation {
+    type Err = SamplerError;
+
+    fn from_str(name: &str) -> Result<Self, SamplerError> {
+        match name {
+            "uniform" => Ok(Permutation::Uniform),
+            "feistel" => Ok(Permutation::Feistel),
+            other => Err(SamplerError::invalid(format!(
+                "permutation must be \"uniform\" or \"feistel\", got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The order of one epoch over logical positions `0..num_frames`.
+#[derive(Debug, Clone)]
+pub enum EpochOrder {
+    Sequential,
+    Table(PermutationTable),
+    Feistel(Feistel),
+}
+
+impl EpochOrder {
+    /// Logical position at global position `position`.
+    #[inline]
+    pub fn logical(&self, position: u64) -> u64 {
+        match self {
+            EpochOrder::Sequential => position,
+            EpochOrder::Table(table) => table.get(position),
+            EpochOrder::Feistel(feistel) => feistel.apply(position),
+        }
+    }
+
+    /// Bytes the order holds (0 for the O(1)-memory orders).
+    pub fn bytes(&self) -> u64 {
+        match self {
+            EpochOrder::Table(table) => table.bytes(),
+            EpochOrder::Sequential | EpochOrder::Feistel(_) => 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    index: EpisodeIndex,
+    remap: Remap,
+    shuffle: bool,
+    permutation: Permutation,
+    seed: u64,
+    fingerprint: u64,
+}
+
+impl Sampler {
+    pub fn new(
+        index: EpisodeIndex,
+        remap: Remap,
+        shuffle: bool,
+        permutation: Permutation,
+        seed: u64,
+    ) -> Self {
+        // Everything that shapes the global order except the seed (recorded on its own) and the
+        // rank / world size (a state must load under another world size).
+        let mut state = absorb(mix64(ALGORITHM_VERSION), index.num_frames());
+        for k in 0..index.num_episodes() {
+            state = absorb(absorb(state, index.starts()[k]), index.episode_len(k));
+        }
+        state = absorb(state, u64::from(shuffle));
+        state = absorb(state, if shuffle { permutation as u64 } else { 0 });
+        let fingerprint = remap.fingerprint(state);
+        Sampler {
+            index,
+            remap,
+            shuffle,
+            permutation,
+            seed,
+            fingerprint,
+        }
+    }
+
+    pub fn index(&self) -> &EpisodeIndex {
+        &self.index
+    }
+
+    pub fn num_frames(&self) -> u64 {
+        self.index.num_frames()
+    }
+
+    pub fn shuffle(&self) -> bool {
+        self.shuffle
+    }
+
+    pub fn permutation(&self) -> Permutation {
+        self.permutation
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// The order of `epoch`. O(num_frames) time and memory for a shuffled `"uniform"` sampler,
+    /// O(1) otherwise.
+    pub fn epoch_order(&self, epoch: u64) -> EpochOrder {
+        let n = self.num_frames();
+        match (self.shuffle, self.permutation) {
+            (false, _) => EpochOrder::Sequential,
+            (true, Permutation::Uniform) => EpochOrder::Table(PermutationTable::shuffled(
+                n,
+                epoch_key(DOMAIN_UNIFORM, self.seed, epoch),
+            )),
+            (true, Permutation::Feistel) => {
+                EpochOrder::Feistel(Feistel::new(n, epoch_key(DOMAIN_FEISTEL, self.seed, epoch)))
+            }
+        }
+    }
+
+    /// The value yielded at global position `position` of the epoch ordered by `order`.
+    #[inline]
+    pub fn value_at(&self, order: &EpochOrder, position: u64) -> i64 {
+        let logical = order.logical(position);
+        let k = self.index.episode_of(logical);
+        let frame = self.index.starts()[k] + (logical - self.index.offsets()[k]);
+        self.remap.row(k, logical, frame)
+    }
+
+    /// Values of this shard's indices `first..first + out.len()`.
+    pub fn fill(&self, order: &EpochOrder, shard: &Shard, first: u64, out: &mut [i64]) {
+        for (i, slot) in (first..).zip(out.iter_mut()) {
+            *slot = self.value_at(order, shard.global_position(i));
+        }
+    }
+
+    /// All values of `shard`.
+    pub fn shard_values(&self, order: &EpochOrder, shard: &Shard) -> Vec<i64> {
+        let mut out = vec![0i64; shard.len() as usize];
+        self.fill(order, shard, 0, &mut out);
+        out
+    }
+}
