@@ -1,0 +1,89 @@
+"""Conversion and validation of user arguments: every rejection is a TypeError or ValueError that
+names the argument and the value, before anything reaches the Rust core."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def as_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -> int:
+    """`value` as a Python int in `[low, high)`; bools and non-integers are a TypeError."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got the bool {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
+    if number < low or (high is not None and number >= high):
+        bound = f"[{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {number}")
+    return number
+
+
+def as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+
+
+def as_index_array(name: str, value: Any) -> np.ndarray:
+    """A 1-D sequence of integers (list, tuple, numpy array, torch tensor, HF `datasets` column)
+    as a contiguous int64 numpy array."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a 1-D sequence of ints, got {type(value).__name__}")
+    if isinstance(value, torch.Tensor):
+        if value.dtype == torch.bool or value.is_floating_point() or value.is_complex():
+            raise TypeError(f"{name} must hold integers, got a torch tensor of {value.dtype}")
+        value = value.detach().cpu().numpy()
+    elif not isinstance(value, np.ndarray):
+        if not hasattr(value, "__iter__"):
+            raise TypeError(f"{name} must be a 1-D sequence of ints, got {type(value).__name__}")
+        value = np.asarray(value if hasattr(value, "__len__") else list(value))
+        if value.dtype == object:  # e.g. Python ints beyond int64, or a non-numpy column
+            value = _from_objects(name, list(value.ravel()), value.shape)
+    if value.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got an array of shape {value.shape}")
+    if value.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if value.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {value.dtype}")
+    if value.dtype.kind == "u" and value.dtype.itemsize == 8 and value.max() > _INT64_MAX:
+        raise ValueError(f"{name} must be < 2**63, got {int(value.max())}")
+    return np.ascontiguousarray(value, dtype=np.int64)
+
+
+def _from_objects(name: str, items: list[Any], shape: tuple[int, ...]) -> np.ndarray:
+    for item in items:
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)):
+            raise TypeError(f"{name} must hold integers, got {type(item).__name__} {item!r}")
+        if not -_INT64_MAX - 1 <= item <= _INT64_MAX:
+            raise ValueError(f"{name} must fit in 64 bits, got {item}")
+    return np.asarray(items, dtype=np.int64).reshape(shape)
+
+
+def rows_for_frames(mapping: Any, frames: np.ndarray) -> np.ndarray:
+    """The dataset row of every kept frame through `absolute_to_relative_idx`, computed once."""
+    name = "absolute_to_relative_idx"
+    if isinstance(mapping, Mapping):
+        rows = []
+        for frame in frames.tolist():
+            try:
+                rows.append(mapping[frame])
+            except KeyError:
+                raise ValueError(f"{name} has no entry for kept frame {frame}") from None
+        return as_index_array(f"{name} values", rows)
+    # Otherwise a sequence indexed by absolute frame.
+    table = as_index_array(name, mapping)
+    missing = frames[frames >= len(table)]
+    if missing.size:
+        raise ValueError(
+            f"{name} has no entry for kept frame {int(missing[0])} (it covers {len(table)} frames)"
+        )
+    return table[frames]

@@ -1,0 +1,225 @@
+"""`EpisodeAwareSampler`: the torch `Sampler` users see. It validates arguments, keeps the resume
+point and the state protocol; the order itself is computed by the Rust core."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Sampler
+
+from episampler import _core
+from episampler._inputs import as_bool, as_index_array, as_int, rows_for_frames
+
+PERMUTATIONS = ("uniform", "feistel")
+_EPOCH_LIMIT = 2**63  # epochs are u64 in the core; leave room for `epoch + 1`
+
+
+class EpisodeAwareSampler(Sampler[int]):
+    """Yields the frames of the kept episodes, in boundary order or in a seeded shuffle that is a
+    pure function of `(seed, epoch)`, sharded over `num_replicas` ranks, resumable at any sample.
+
+    Drop-in for LeRobot 0.6's `lerobot.datasets.sampler.EpisodeAwareSampler`; see the README and
+    the contract for the full semantics of epochs, state and sharding.
+    """
+
+    def __init__(
+        self,
+        dataset_from_indices: Any,
+        dataset_to_indices: Any,
+        episode_indices_to_use: Any = None,
+        drop_n_first_frames: int = 0,
+        drop_n_last_frames: int = 0,
+        shuffle: bool = False,
+        seed: int = 0,
+        absolute_to_relative_idx: Any = None,
+        *,
+        permutation: str = "uniform",
+        num_replicas: int = 1,
+        rank: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__()
+        if not isinstance(permutation, str):
+            raise TypeError(f"permutation must be a str, got {type(permutation).__name__}")
+        if permutation not in PERMUTATIONS:
+            raise ValueError(f"permutation must be one of {PERMUTATIONS}, got {permutation!r}")
+        num_replicas = as_int("num_replicas", num_replicas, low=1)
+        config = {
+            "from_indices": as_index_array("dataset_from_indices", dataset_from_indices),
+            "to_indices": as_index_array("dataset_to_indices", dataset_to_indices),
+            "episode_indices_to_use": None
+            if episode_indices_to_use is None
+            else as_index_array("episode_indices_to_use", episode_indices_to_use),
+            "drop_n_first_frames": as_int("drop_n_first_frames", drop_n_first_frames),
+            "drop_n_last_frames": as_int("drop_n_last_frames", drop_n_last_frames),
+            "shuffle": as_bool("shuffle", shuffle),
+            "seed": as_int("seed", seed, high=2**64),
+            "permutation": permutation,
+            "rows": None,
+            "num_replicas": num_replicas,
+            "rank": as_int("rank", rank, high=num_replicas),
+            "drop_last": as_bool("drop_last", drop_last),
+        }
+        self._setup(config)
+        if self._core.num_skipped:
+            warnings.warn(
+                f"{self._core.num_skipped} selected episode(s) have no frame left after "
+                f"drop_n_first_frames={config['drop_n_first_frames']} and "
+                f"drop_n_last_frames={config['drop_n_last_frames']}; they are skipped",
+                UserWarning,
+                stacklevel=2,
+            )
+        if absolute_to_relative_idx is not None:
+            rows = rows_for_frames(absolute_to_relative_idx, self._core.kept_frames())
+            self._config["rows"] = rows
+            self._core = self._core.with_rows(rows)
+
+    def _setup(self, config: dict[str, Any], epoch: int = 0, start_index: int = 0) -> None:
+        core = _core.SamplerCore(
+            config["from_indices"],
+            config["to_indices"],
+            config["episode_indices_to_use"],
+            config["drop_n_first_frames"],
+            config["drop_n_last_frames"],
+            config["shuffle"],
+            config["seed"],
+            config["permutation"],
+        )
+        if config["rows"] is not None:
+            core = core.with_rows(config["rows"])
+        self._config = config
+        self._core = core
+        # The resume point, and the latest iterator (whose progress the state describes).
+        self._epoch = epoch
+        self._start_index = start_index
+        self._latest: _core.EpochIterator | None = None
+
+    # --- configuration -------------------------------------------------------------------
+
+    @property
+    def num_frames(self) -> int:
+        """Frames kept, over all ranks."""
+        return self._core.num_frames
+
+    @property
+    def shuffle(self) -> bool:
+        return self._config["shuffle"]
+
+    @property
+    def seed(self) -> int:
+        return self._config["seed"]
+
+    @property
+    def permutation(self) -> str:
+        return self._config["permutation"]
+
+    @property
+    def num_replicas(self) -> int:
+        return self._config["num_replicas"]
+
+    @property
+    def rank(self) -> int:
+        return self._config["rank"]
+
+    @property
+    def drop_last(self) -> bool:
+        return self._config["drop_last"]
+
+    @property
+    def epoch(self) -> int:
+        """Epoch the next iterator yields."""
+        return self._resume_point()[0]
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.num_frames // self.num_replicas
+        return -(-self.num_frames // self.num_replicas)
+
+    # --- iteration -----------------------------------------------------------------------
+
+    def _resume_point(self) -> tuple[int, int]:
+        latest = self._latest
+        if latest is not None and latest.exhausted:
+            return latest.resume_point
+        return self._epoch, self._start_index
+
+    def _iter_epoch(self, epoch: int, start_index: int) -> _core.EpochIterator:
+        return self._core.iter_epoch(
+            epoch, start_index, self.rank, self.num_replicas, self.drop_last
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        self._epoch, self._start_index = self._resume_point()
+        self._latest = self._iter_epoch(self._epoch, self._start_index)
+        return self._latest
+
+    def epoch_indices(self, epoch: int | None = None) -> np.ndarray:
+        """This rank's whole order of `epoch` (default: the current one) from position 0."""
+        epoch = self.epoch if epoch is None else as_int("epoch", epoch, high=_EPOCH_LIMIT)
+        return self._core.epoch_indices(epoch, 0, self.rank, self.num_replicas, self.drop_last)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start `epoch` from its beginning; a no-op if it is already the current epoch."""
+        epoch = as_int("epoch", epoch, high=_EPOCH_LIMIT)
+        if epoch != self.epoch:
+            self._epoch, self._start_index, self._latest = epoch, 0, None
+
+    # --- state ---------------------------------------------------------------------------
+
+    def _identity(self) -> dict[str, int | str]:
+        return {
+            "seed": self.seed,
+            "num_frames": self.num_frames,
+            "permutation": self.permutation,
+            "fingerprint": self._core.fingerprint,
+            "algorithm_version": _core.ALGORITHM_VERSION,
+        }
+
+    def state_dict(self) -> dict[str, int | str]:
+        """The resume point (as the latest iterator left it) plus what identifies this sampler."""
+        latest = self._latest
+        epoch, start_index = (
+            latest.resume_point if latest is not None else (self._epoch, self._start_index)
+        )
+        return {"epoch": epoch, "start_index": start_index, **self._identity()}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Resume from `state_dict` (ours, LeRobot's, or `compute_sampler_state`'s)."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+        for key in ("epoch", "start_index"):
+            if key not in state_dict:
+                raise ValueError(f"state_dict has no {key!r} entry: {dict(state_dict)!r}")
+        mine = self._identity()
+        differs = [
+            f"{key} is {state_dict[key]!r} in the state but {mine[key]!r} here"
+            for key in mine
+            if key in state_dict and state_dict[key] != mine[key]
+        ]
+        if differs:
+            raise ValueError("state_dict belongs to a different sampler: " + "; ".join(differs))
+        epoch = as_int("state_dict['epoch']", state_dict["epoch"], high=_EPOCH_LIMIT)
+        start_index = as_int(
+            "state_dict['start_index']", state_dict["start_index"], high=self.num_frames + 1
+        )
+        self._epoch, self._start_index, self._latest = epoch, start_index, None
+
+    def __getstate__(self) -> dict[str, Any]:
+        epoch, start_index = self._resume_point()
+        return {"config": self._config, "epoch": epoch, "start_index": start_index}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._setup(state["config"], state["epoch"], state["start_index"])
+
+    def __repr__(self) -> str:
+        epoch, start_index = self._resume_point()
+        return (
+            f"{type(self).__name__}(num_frames={self.num_frames}, "
+            f"num_episodes={self._core.num_episodes}, shuffle={self.shuffle}, "
+            f"permutation={self.permutation!r}, seed={self.seed}, "
+            f"num_replicas={self.num_replicas}, rank={self.rank}, drop_last={self.drop_last}, "
+            f"epoch={epoch}, start_index={start_index})"
+        )
