@@ -22,9 +22,16 @@ def as_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -> i
     except TypeError:
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
     if number < low or (high is not None and number >= high):
-        bound = f"[{low}, {high})" if high is not None else f">= {low}"
+        bound = f">= {low}" if high is None else f"in [{low}, {_readable(high)})"
         raise ValueError(f"{name} must be {bound}, got {number}")
     return number
+
+
+def _readable(bound: int) -> str:
+    """Large powers of two as `2**k`, so limits like the seed's read as written in the docs."""
+    if bound >= 2**32 and bound & (bound - 1) == 0:
+        return f"2**{bound.bit_length() - 1}"
+    return str(bound)
 
 
 def as_bool(name: str, value: Any) -> bool:

@@ -15,6 +15,7 @@ from episampler._inputs import as_bool, as_index_array, as_int, rows_for_frames
 
 PERMUTATIONS = ("uniform", "feistel")
 _EPOCH_LIMIT = 2**63  # epochs are u64 in the core; leave room for `epoch + 1`
+_COUNT_LIMIT = 2**63  # drops and replica counts: anything larger cannot mean anything
 
 
 class EpisodeAwareSampler(Sampler[int]):
@@ -46,15 +47,15 @@ class EpisodeAwareSampler(Sampler[int]):
             raise TypeError(f"permutation must be a str, got {type(permutation).__name__}")
         if permutation not in PERMUTATIONS:
             raise ValueError(f"permutation must be one of {PERMUTATIONS}, got {permutation!r}")
-        num_replicas = as_int("num_replicas", num_replicas, low=1)
+        num_replicas = as_int("num_replicas", num_replicas, low=1, high=_COUNT_LIMIT)
         config = {
             "from_indices": as_index_array("dataset_from_indices", dataset_from_indices),
             "to_indices": as_index_array("dataset_to_indices", dataset_to_indices),
             "episode_indices_to_use": None
             if episode_indices_to_use is None
             else as_index_array("episode_indices_to_use", episode_indices_to_use),
-            "drop_n_first_frames": as_int("drop_n_first_frames", drop_n_first_frames),
-            "drop_n_last_frames": as_int("drop_n_last_frames", drop_n_last_frames),
+            "drop_n_first_frames": as_int("drop_n_first_frames", drop_n_first_frames, high=_COUNT_LIMIT),
+            "drop_n_last_frames": as_int("drop_n_last_frames", drop_n_last_frames, high=_COUNT_LIMIT),
             "shuffle": as_bool("shuffle", shuffle),
             "seed": as_int("seed", seed, high=2**64),
             "permutation": permutation,

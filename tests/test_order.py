@@ -1,0 +1,167 @@
+"""Order: LeRobot parity when unshuffled, a pure function of (seed, epoch, ...) when shuffled."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from episampler import ALGORITHM_VERSION, EpisodeAwareSampler
+
+from .support import FROM, TO, lerobot_frames, make
+
+# Frozen outputs of algorithm version 1: (seed, epoch, num_frames, permutation, first indices).
+# A change here is a change of every user's data order: it needs a new ALGORITHM_VERSION.
+GOLDEN = [
+    (0, 0, 10, "uniform", [0, 9, 6, 1, 4, 8, 2, 5, 3, 7]),
+    (0, 1, 10, "uniform", [4, 2, 0, 6, 5, 9, 8, 7, 3, 1]),
+    (1, 0, 10, "uniform", [9, 2, 8, 7, 3, 4, 6, 0, 5, 1]),
+    (2**64 - 1, 3, 1000, "uniform", [210, 573, 483, 230, 899, 817, 992, 116, 939, 180]),
+    (
+        42, 0, 2**20 + 1, "uniform",
+        [809125, 32341, 687642, 694617, 632572, 573149, 299694, 341795, 770247, 526518],
+    ),
+    (0, 0, 10, "feistel", [0, 4, 2, 6, 8, 7, 9, 3, 1, 5]),
+    (0, 1, 10, "feistel", [6, 3, 1, 5, 0, 9, 8, 7, 4, 2]),
+    (1, 0, 10, "feistel", [4, 3, 7, 2, 0, 8, 1, 9, 5, 6]),
+    (2**64 - 1, 3, 1000, "feistel", [705, 744, 284, 4, 255, 497, 626, 236, 980, 111]),
+    (
+        12345, 7, 10**12, "feistel",
+        [
+            15846947682, 718790427575, 836922258239, 114288988175, 646659840507,
+            152143076440, 629745068056, 357188781839, 647329154626, 679762980014,
+        ],
+    ),
+]
+GOLDEN_EPISODES = {
+    "uniform": [12, 11, 42, 41, 19, 18, 14, 43, 5, 7, 3, 46, 16, 6, 1, 13, 15, 2, 45, 47, 44, 17, 4],
+    "feistel": [47, 1, 4, 18, 14, 15, 5, 16, 43, 17, 7, 12, 42, 6, 19, 3, 13, 11, 46, 44, 45, 41, 2],
+}
+
+
+def first(sampler, count):
+    return list(itertools.islice(iter(sampler), count))
+
+
+def test_algorithm_version_is_pinned():
+    assert ALGORITHM_VERSION == 1
+
+
+@pytest.mark.parametrize(("seed", "epoch", "num_frames", "permutation", "expected"), GOLDEN)
+def test_golden_vectors(seed, epoch, num_frames, permutation, expected):
+    sampler = EpisodeAwareSampler([0], [num_frames], shuffle=True, seed=seed, permutation=permutation)
+    sampler.set_epoch(epoch)
+    assert first(sampler, len(expected)) == expected
+
+
+def test_golden_vectors_with_episodes_drops_and_subset(permutation):
+    sampler = EpisodeAwareSampler(
+        [0, 10, 25, 40], [10, 22, 31, 50], [0, 1, 3],
+        drop_n_first_frames=1, drop_n_last_frames=2, shuffle=True, seed=7, permutation=permutation,
+    )
+    assert list(sampler) == GOLDEN_EPISODES[permutation]
+
+
+@pytest.mark.parametrize(
+    ("subset", "first_drop", "last_drop"),
+    [(None, 0, 0), (None, 2, 3), ([2, 0], 0, 0), ([1], 1, 1), ([0, 1, 2], 5, 0), (None, 0, 6)],
+)
+def test_unshuffled_order_matches_lerobot(subset, first_drop, last_drop):
+    expected = lerobot_frames(FROM, TO, subset, first_drop, last_drop)
+    sampler = make(FROM, TO, subset, first_drop, last_drop)
+    assert list(sampler) == expected
+    assert len(sampler) == sampler.num_frames == len(expected)
+    assert sampler.epoch_indices().tolist() == expected
+    # Unshuffled means the same order every epoch.
+    assert list(sampler) == expected
+
+
+def test_shuffled_order_is_a_permutation_of_the_kept_frames(permutation):
+    sampler = make(FROM, TO, None, 1, 1, shuffle=True, seed=3, permutation=permutation)
+    order = list(sampler)
+    assert sorted(order) == lerobot_frames(FROM, TO, None, 1, 1)
+    assert order != sorted(order)
+
+
+def test_epochs_and_seeds_change_the_order(permutation):
+    orders = {
+        (seed, epoch): tuple(make([0], [200], shuffle=True, seed=seed, permutation=permutation)
+                             .epoch_indices(epoch))
+        for seed in range(4)
+        for epoch in range(4)
+    }
+    assert len(set(orders.values())) == 16
+    # Keys hash (seed, epoch): the order of (s, e+1) is not the order of (s+1, e).
+    assert orders[(0, 1)] != orders[(1, 0)]
+
+
+def test_permutations_differ_from_each_other():
+    uniform = make([0], [100], shuffle=True, permutation="uniform").epoch_indices()
+    feistel = make([0], [100], shuffle=True, permutation="feistel").epoch_indices()
+    assert uniform.tolist() != feistel.tolist()
+
+
+def test_order_ignores_the_global_rngs(permutation):
+    def draw():
+        return make(shuffle=True, seed=11, permutation=permutation).epoch_indices(2).tolist()
+
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
+    before = draw()
+    torch.manual_seed(12345)
+    np.random.seed(999)
+    random.seed(77)
+    torch.rand(10)
+    np.random.rand(10)
+    assert draw() == before
+
+
+def test_order_is_identical_in_a_fresh_subprocess(permutation):
+    code = (
+        "import json, torch; torch.manual_seed(7); torch.set_num_threads(1)\n"
+        "from episampler import EpisodeAwareSampler as S\n"
+        f"s = S({FROM}, {TO}, shuffle=True, seed=2**40 + 3, permutation={permutation!r})\n"
+        "print(json.dumps([s.epoch_indices(e).tolist() for e in range(3)]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    here = make(shuffle=True, seed=2**40 + 3, permutation=permutation)
+    assert json.loads(out.stdout) == [here.epoch_indices(e).tolist() for e in range(3)]
+
+
+def test_yielded_values_are_python_ints(permutation):
+    for shuffle in (False, True):
+        values = list(make(shuffle=shuffle, permutation=permutation))
+        assert all(type(v) is int for v in values)
+
+
+def test_epoch_indices_equals_iteration(permutation):
+    sampler = make(shuffle=True, seed=9, permutation=permutation, num_replicas=3, rank=1)
+    indices = sampler.epoch_indices()
+    assert indices.dtype == np.int64
+    assert indices.tolist() == list(sampler)  # epoch 0
+    assert sampler.epoch_indices(1).tolist() == list(sampler)  # epoch 1
+    assert sampler.epoch_indices().tolist() == sampler.epoch_indices(2).tolist()
+
+
+def test_epoch_indices_ignores_the_resume_point():
+    sampler = make(shuffle=True)
+    sampler.load_state_dict({"epoch": 4, "start_index": 20})
+    assert len(list(sampler)) == 8
+    assert sampler.epoch_indices(4).tolist()[20:] == make(shuffle=True).epoch_indices(4)[20:].tolist()
+    assert len(sampler.epoch_indices(4)) == 28
+
+
+def test_feistel_seeks_into_a_trillion_frames_in_constant_memory():
+    sampler = EpisodeAwareSampler([0, 10**12 // 2], [10**12 // 2, 10**12], shuffle=True,
+                                  permutation="feistel")
+    sampler.load_state_dict({"epoch": 3, "start_index": 10**12 - 2})
+    tail = list(iter(sampler))  # list(sampler) would preallocate len(sampler) slots
+    assert len(tail) == 2 and all(0 <= v < 10**12 for v in tail)
+    assert len(sampler) == 10**12
