@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from episampler import EpisodeAwareSampler
 
 from .support import FROM, TO, make
@@ -166,7 +165,7 @@ def test_largest_seed_is_accepted():
 
 
 def test_unknown_permutation():
-    with pytest.raises(ValueError, match="permutation must be one of.*'random'"):
+    with pytest.raises(ValueError, match=r"permutation must be one of.*'random'"):
         EpisodeAwareSampler(FROM, TO, shuffle=True, permutation="random")
     with pytest.raises(TypeError, match="permutation"):
         EpisodeAwareSampler(FROM, TO, shuffle=True, permutation=1)
@@ -174,7 +173,9 @@ def test_unknown_permutation():
 
 @pytest.mark.parametrize("num_replicas", [0, -2])
 def test_num_replicas_below_one(num_replicas):
-    with pytest.raises(ValueError, match=rf"num_replicas must be in \[1, 2\*\*63\), got {num_replicas}"):
+    with pytest.raises(
+        ValueError, match=rf"num_replicas must be in \[1, 2\*\*63\), got {num_replicas}"
+    ):
         EpisodeAwareSampler(FROM, TO, num_replicas=num_replicas)
 
 
@@ -207,7 +208,12 @@ def test_remap_is_applied_to_every_index(permutation):
     mapping = {frame: row for row, frame in enumerate(frames)}
     plain = make(FROM, TO, [1, 2], shuffle=True, seed=5, permutation=permutation)
     mapped = make(
-        FROM, TO, [1, 2], shuffle=True, seed=5, absolute_to_relative_idx=mapping,
+        FROM,
+        TO,
+        [1, 2],
+        shuffle=True,
+        seed=5,
+        absolute_to_relative_idx=mapping,
         permutation=permutation,
     )
     assert list(mapped) == [mapping[f] for f in plain]
@@ -236,7 +242,9 @@ def test_no_input_surfaces_a_rust_panic():
     big = 2**63 - 1
     cases = [
         lambda: EpisodeAwareSampler([big - 5], [big], drop_n_first_frames=2**64 - 1),
-        lambda: EpisodeAwareSampler([0], [big], drop_n_first_frames=2**63, drop_n_last_frames=2**63),
+        lambda: EpisodeAwareSampler(
+            [0], [big], drop_n_first_frames=2**63, drop_n_last_frames=2**63
+        ),
         lambda: list(EpisodeAwareSampler([big - 3], [big], shuffle=True, num_replicas=2**62)),
         lambda: EpisodeAwareSampler([0], [3]).load_state_dict({"epoch": 2**63, "start_index": 0}),
         lambda: EpisodeAwareSampler([0], [3]).set_epoch(2**64),

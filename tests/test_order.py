@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from episampler import ALGORITHM_VERSION, EpisodeAwareSampler
 
 from .support import FROM, TO, lerobot_frames, make
@@ -24,7 +23,10 @@ GOLDEN = [
     (1, 0, 10, "uniform", [9, 2, 8, 7, 3, 4, 6, 0, 5, 1]),
     (2**64 - 1, 3, 1000, "uniform", [210, 573, 483, 230, 899, 817, 992, 116, 939, 180]),
     (
-        42, 0, 2**20 + 1, "uniform",
+        42,
+        0,
+        2**20 + 1,
+        "uniform",
         [809125, 32341, 687642, 694617, 632572, 573149, 299694, 341795, 770247, 526518],
     ),
     (0, 0, 10, "feistel", [0, 4, 2, 6, 8, 7, 9, 3, 1, 5]),
@@ -32,16 +34,75 @@ GOLDEN = [
     (1, 0, 10, "feistel", [4, 3, 7, 2, 0, 8, 1, 9, 5, 6]),
     (2**64 - 1, 3, 1000, "feistel", [705, 744, 284, 4, 255, 497, 626, 236, 980, 111]),
     (
-        12345, 7, 10**12, "feistel",
+        12345,
+        7,
+        10**12,
+        "feistel",
         [
-            15846947682, 718790427575, 836922258239, 114288988175, 646659840507,
-            152143076440, 629745068056, 357188781839, 647329154626, 679762980014,
+            15846947682,
+            718790427575,
+            836922258239,
+            114288988175,
+            646659840507,
+            152143076440,
+            629745068056,
+            357188781839,
+            647329154626,
+            679762980014,
         ],
     ),
 ]
 GOLDEN_EPISODES = {
-    "uniform": [12, 11, 42, 41, 19, 18, 14, 43, 5, 7, 3, 46, 16, 6, 1, 13, 15, 2, 45, 47, 44, 17, 4],
-    "feistel": [47, 1, 4, 18, 14, 15, 5, 16, 43, 17, 7, 12, 42, 6, 19, 3, 13, 11, 46, 44, 45, 41, 2],
+    "uniform": [
+        12,
+        11,
+        42,
+        41,
+        19,
+        18,
+        14,
+        43,
+        5,
+        7,
+        3,
+        46,
+        16,
+        6,
+        1,
+        13,
+        15,
+        2,
+        45,
+        47,
+        44,
+        17,
+        4,
+    ],
+    "feistel": [
+        47,
+        1,
+        4,
+        18,
+        14,
+        15,
+        5,
+        16,
+        43,
+        17,
+        7,
+        12,
+        42,
+        6,
+        19,
+        3,
+        13,
+        11,
+        46,
+        44,
+        45,
+        41,
+        2,
+    ],
 }
 
 
@@ -55,15 +116,23 @@ def test_algorithm_version_is_pinned():
 
 @pytest.mark.parametrize(("seed", "epoch", "num_frames", "permutation", "expected"), GOLDEN)
 def test_golden_vectors(seed, epoch, num_frames, permutation, expected):
-    sampler = EpisodeAwareSampler([0], [num_frames], shuffle=True, seed=seed, permutation=permutation)
+    sampler = EpisodeAwareSampler(
+        [0], [num_frames], shuffle=True, seed=seed, permutation=permutation
+    )
     sampler.set_epoch(epoch)
     assert first(sampler, len(expected)) == expected
 
 
 def test_golden_vectors_with_episodes_drops_and_subset(permutation):
     sampler = EpisodeAwareSampler(
-        [0, 10, 25, 40], [10, 22, 31, 50], [0, 1, 3],
-        drop_n_first_frames=1, drop_n_last_frames=2, shuffle=True, seed=7, permutation=permutation,
+        [0, 10, 25, 40],
+        [10, 22, 31, 50],
+        [0, 1, 3],
+        drop_n_first_frames=1,
+        drop_n_last_frames=2,
+        shuffle=True,
+        seed=7,
+        permutation=permutation,
     )
     assert list(sampler) == GOLDEN_EPISODES[permutation]
 
@@ -91,8 +160,9 @@ def test_shuffled_order_is_a_permutation_of_the_kept_frames(permutation):
 
 def test_epochs_and_seeds_change_the_order(permutation):
     orders = {
-        (seed, epoch): tuple(make([0], [200], shuffle=True, seed=seed, permutation=permutation)
-                             .epoch_indices(epoch))
+        (seed, epoch): tuple(
+            make([0], [200], shuffle=True, seed=seed, permutation=permutation).epoch_indices(epoch)
+        )
         for seed in range(4)
         for epoch in range(4)
     }
@@ -154,13 +224,16 @@ def test_epoch_indices_ignores_the_resume_point():
     sampler = make(shuffle=True)
     sampler.load_state_dict({"epoch": 4, "start_index": 20})
     assert len(list(sampler)) == 8
-    assert sampler.epoch_indices(4).tolist()[20:] == make(shuffle=True).epoch_indices(4)[20:].tolist()
+    assert (
+        sampler.epoch_indices(4).tolist()[20:] == make(shuffle=True).epoch_indices(4)[20:].tolist()
+    )
     assert len(sampler.epoch_indices(4)) == 28
 
 
 def test_feistel_seeks_into_a_trillion_frames_in_constant_memory():
-    sampler = EpisodeAwareSampler([0, 10**12 // 2], [10**12 // 2, 10**12], shuffle=True,
-                                  permutation="feistel")
+    sampler = EpisodeAwareSampler(
+        [0, 10**12 // 2], [10**12 // 2, 10**12], shuffle=True, permutation="feistel"
+    )
     sampler.load_state_dict({"epoch": 3, "start_index": 10**12 - 2})
     tail = list(iter(sampler))  # list(sampler) would preallocate len(sampler) slots
     assert len(tail) == 2 and all(0 <= v < 10**12 for v in tail)

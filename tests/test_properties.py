@@ -5,10 +5,9 @@ from __future__ import annotations
 import itertools
 import warnings
 
+from episampler import EpisodeAwareSampler
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from episampler import EpisodeAwareSampler
 
 from .support import lerobot_frames
 
@@ -49,8 +48,9 @@ def test_index_map_matches_reference(boundaries, first, last, subset):
     sampler = build(from_indices, to_indices, subset, first, last)
     assert list(sampler) == expected
     for permutation in ("uniform", "feistel"):
-        shuffled = build(from_indices, to_indices, subset, first, last, shuffle=True,
-                         permutation=permutation)
+        shuffled = build(
+            from_indices, to_indices, subset, first, last, shuffle=True, permutation=permutation
+        )
         assert sorted(shuffled) == sorted(expected)
 
 
@@ -70,8 +70,9 @@ def test_resume_continues_the_uninterrupted_order(
     from_indices, to_indices = boundaries
     if sum(t - f for f, t in zip(from_indices, to_indices, strict=True)) == 0:
         return
-    kwargs = dict(shuffle=True, seed=seed, permutation=permutation, num_replicas=world,
-                  drop_last=drop_last)
+    kwargs = dict(
+        shuffle=True, seed=seed, permutation=permutation, num_replicas=world, drop_last=drop_last
+    )
     for rank in range(world):
         sampler = build(from_indices, to_indices, rank=rank, **kwargs)
         sampler.set_epoch(epoch)

@@ -17,19 +17,32 @@ def test_matches_distributed_sampler_from_position_zero(permutation, world, drop
     global_order = make(shuffle=True, seed=6, permutation=permutation).epoch_indices().tolist()
     for rank in range(world):
         reference = DistributedSampler(
-            range(len(global_order)), num_replicas=world, rank=rank, shuffle=False,
+            range(len(global_order)),
+            num_replicas=world,
+            rank=rank,
+            shuffle=False,
             drop_last=drop_last,
         )
-        sampler = make(shuffle=True, seed=6, permutation=permutation, num_replicas=world,
-                       rank=rank, drop_last=drop_last)
+        sampler = make(
+            shuffle=True,
+            seed=6,
+            permutation=permutation,
+            num_replicas=world,
+            rank=rank,
+            drop_last=drop_last,
+        )
         assert list(sampler) == [global_order[p] for p in reference]
         assert len(sampler) == len(reference)
 
 
 def test_ranks_partition_the_epoch(permutation):
     world = 3
-    shards = [make(shuffle=True, permutation=permutation, num_replicas=world, rank=r,
-                   drop_last=True).epoch_indices(1).tolist() for r in range(world)]
+    shards = [
+        make(shuffle=True, permutation=permutation, num_replicas=world, rank=r, drop_last=True)
+        .epoch_indices(1)
+        .tolist()
+        for r in range(world)
+    ]
     everything = [v for shard in shards for v in shard]
     assert len(everything) == len(set(everything)) == 27  # 28 frames, one dropped
 

@@ -8,7 +8,6 @@ import json
 import pickle
 
 import pytest
-
 from episampler import ALGORITHM_VERSION, EpisodeAwareSampler
 
 from .support import FROM, TO, make
@@ -88,7 +87,12 @@ def test_state_dict_is_a_fresh_plain_json_dict():
     sampler = make(shuffle=True, seed=2**64 - 1, permutation="feistel")
     state = sampler.state_dict()
     assert set(state) == {
-        "epoch", "start_index", "seed", "num_frames", "permutation", "fingerprint",
+        "epoch",
+        "start_index",
+        "seed",
+        "num_frames",
+        "permutation",
+        "fingerprint",
         "algorithm_version",
     }
     assert all(type(v) in (int, str) for v in state.values())
@@ -101,11 +105,14 @@ def test_state_dict_is_a_fresh_plain_json_dict():
 @pytest.mark.parametrize("world", [1, 2, 3])
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_resume_at_every_position_equals_the_uninterrupted_order(permutation, world, drop_last):
-    kwargs = dict(shuffle=True, seed=4, permutation=permutation, num_replicas=world,
-                  drop_last=drop_last)
+    kwargs = dict(
+        shuffle=True, seed=4, permutation=permutation, num_replicas=world, drop_last=drop_last
+    )
     for epoch in (0, 1):
         full = {r: make(rank=r, **kwargs).epoch_indices(epoch).tolist() for r in range(world)}
-        following = {r: make(rank=r, **kwargs).epoch_indices(epoch + 1).tolist() for r in range(world)}
+        following = {
+            r: make(rank=r, **kwargs).epoch_indices(epoch + 1).tolist() for r in range(world)
+        }
         for k in range(len(full[0]) + 1):
             states = []
             for rank in range(world):
@@ -147,8 +154,9 @@ def test_a_state_saved_on_rank_zero_loads_on_every_rank_and_world_size():
     for world in (1, 2, 3, 8):
         for rank in range(world):
             make(shuffle=True, num_replicas=world, rank=rank).load_state_dict(state)
-    assert make(shuffle=True, num_replicas=4, drop_last=True).state_dict()["fingerprint"] == (
-        state["fingerprint"]
+    assert (
+        make(shuffle=True, num_replicas=4, drop_last=True).state_dict()["fingerprint"]
+        == (state["fingerprint"])
     )
 
 
@@ -204,8 +212,17 @@ def test_start_index_equal_to_num_frames_is_valid():
 @pytest.mark.parametrize("clone", [copy.deepcopy, lambda s: pickle.loads(pickle.dumps(s))])
 def test_pickle_and_deepcopy_keep_configuration_and_resume_point(clone, permutation):
     sampler = make(
-        FROM, TO, [0, 2], 1, 1, shuffle=True, seed=2**63 + 5, permutation=permutation,
-        absolute_to_relative_idx={f: f + 100 for f in range(31)}, num_replicas=2, rank=1,
+        FROM,
+        TO,
+        [0, 2],
+        1,
+        1,
+        shuffle=True,
+        seed=2**63 + 5,
+        permutation=permutation,
+        absolute_to_relative_idx={f: f + 100 for f in range(31)},
+        num_replicas=2,
+        rank=1,
         drop_last=True,
     )
     sampler.load_state_dict({"epoch": 3, "start_index": 4})

@@ -54,8 +54,12 @@ class EpisodeAwareSampler(Sampler[int]):
             "episode_indices_to_use": None
             if episode_indices_to_use is None
             else as_index_array("episode_indices_to_use", episode_indices_to_use),
-            "drop_n_first_frames": as_int("drop_n_first_frames", drop_n_first_frames, high=_COUNT_LIMIT),
-            "drop_n_last_frames": as_int("drop_n_last_frames", drop_n_last_frames, high=_COUNT_LIMIT),
+            "drop_n_first_frames": as_int(
+                "drop_n_first_frames", drop_n_first_frames, high=_COUNT_LIMIT
+            ),
+            "drop_n_last_frames": as_int(
+                "drop_n_last_frames", drop_n_last_frames, high=_COUNT_LIMIT
+            ),
             "shuffle": as_bool("shuffle", shuffle),
             "seed": as_int("seed", seed, high=2**64),
             "permutation": permutation,
