@@ -92,7 +92,13 @@ mod tests {
 
     #[test]
     fn full_64_bit_seed_matters() {
-        assert_ne!(epoch_key(DOMAIN_UNIFORM, 1, 0), epoch_key(DOMAIN_UNIFORM, 1 | (1 << 63), 0));
-        assert_ne!(epoch_key(DOMAIN_UNIFORM, 0, 0), epoch_key(DOMAIN_UNIFORM, 1 << 32, 0));
+        assert_ne!(
+            epoch_key(DOMAIN_UNIFORM, 1, 0),
+            epoch_key(DOMAIN_UNIFORM, 1 | (1 << 63), 0)
+        );
+        assert_ne!(
+            epoch_key(DOMAIN_UNIFORM, 0, 0),
+            epoch_key(DOMAIN_UNIFORM, 1 << 32, 0)
+        );
     }
 }

@@ -7,7 +7,7 @@ use crate::error::SamplerError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
-    len: u64,
+    num_frames: u64,
     start: u64,
     rank: u64,
     world: u64,
@@ -36,7 +36,7 @@ impl Shard {
             )));
         }
         Ok(Shard {
-            len,
+            num_frames: len,
             start,
             rank,
             world,
@@ -76,8 +76,9 @@ impl Shard {
         debug_assert!(i < self.count);
         // start + rank + i * world < len + world: no overflow for any realistic size, and the
         // arithmetic is done in u128 so that none is possible.
-        let raw = u128::from(self.start) + u128::from(self.rank) + u128::from(i) * u128::from(self.world);
-        (raw % u128::from(self.len)) as u64
+        let raw =
+            u128::from(self.start) + u128::from(self.rank) + u128::from(i) * u128::from(self.world);
+        (raw % u128::from(self.num_frames)) as u64
     }
 
     /// The resume point once this rank has yielded `yielded` indices (`< len()`): global positions

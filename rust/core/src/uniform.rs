@@ -84,7 +84,10 @@ mod tests {
 
     #[test]
     fn storage_is_u32_below_two_to_the_32() {
-        assert!(matches!(PermutationTable::shuffled(10, 1), PermutationTable::U32(_)));
+        assert!(matches!(
+            PermutationTable::shuffled(10, 1),
+            PermutationTable::U32(_)
+        ));
         assert_eq!(PermutationTable::shuffled(10, 1).bytes(), 40);
     }
 }

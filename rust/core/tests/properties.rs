@@ -30,10 +30,17 @@ fn episodes() -> impl Strategy<Value = (Vec<i64>, Vec<i64>)> {
                 to.push(cursor);
             }
             let n = from.len();
-            (Just(from), Just(to), Just((0..n).collect::<Vec<usize>>()).prop_shuffle())
+            (
+                Just(from),
+                Just(to),
+                Just((0..n).collect::<Vec<usize>>()).prop_shuffle(),
+            )
         })
         .prop_map(|(from, to, order)| {
-            (order.iter().map(|&e| from[e]).collect(), order.iter().map(|&e| to[e]).collect())
+            (
+                order.iter().map(|&e| from[e]).collect(),
+                order.iter().map(|&e| to[e]).collect(),
+            )
         })
 }
 
@@ -170,8 +177,18 @@ fn shuffled_orders_move_frames_and_depend_on_seed_and_epoch() {
     let to = [100i64, 300, 1000];
     for permutation in [Permutation::Uniform, Permutation::Feistel] {
         let build = |seed| {
-            let spec = EpisodeSpec { from: &from, to: &to, ..Default::default() };
-            Sampler::new(EpisodeIndex::new(&spec).unwrap(), Remap::Identity, true, permutation, seed)
+            let spec = EpisodeSpec {
+                from: &from,
+                to: &to,
+                ..Default::default()
+            };
+            Sampler::new(
+                EpisodeIndex::new(&spec).unwrap(),
+                Remap::Identity,
+                true,
+                permutation,
+                seed,
+            )
         };
         let values = |sampler: &Sampler, epoch| {
             let order = sampler.epoch_order(epoch);
@@ -184,6 +201,10 @@ fn shuffled_orders_move_frames_and_depend_on_seed_and_epoch() {
         assert_ne!(base, values(&a, 1));
         assert_ne!(base, values(&b, 0));
         assert_eq!(base, values(&build(0), 0));
-        assert_eq!(a.fingerprint(), b.fingerprint(), "the seed is recorded on its own");
+        assert_eq!(
+            a.fingerprint(),
+            b.fingerprint(),
+            "the seed is recorded on its own"
+        );
     }
 }

@@ -80,7 +80,9 @@ impl SamplerCore {
             drop_first: drop_n_first_frames,
             drop_last: drop_n_last_frames,
         };
-        let index = py.detach(|| EpisodeIndex::new(&spec)).map_err(value_error)?;
+        let index = py
+            .detach(|| EpisodeIndex::new(&spec))
+            .map_err(value_error)?;
         Ok(Self::wrap(Sampler::new(
             index,
             Remap::Identity,
