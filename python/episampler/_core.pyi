@@ -30,10 +30,22 @@ class SamplerCore:
     def fingerprint(self) -> str: ...
     def kept_frames(self) -> npt.NDArray[np.int64]: ...
     def epoch_indices(
-        self, epoch: int, start_index: int, rank: int, num_replicas: int, drop_last: bool
+                self,
+        epoch: int,
+        start_index: int,
+        rank: int,
+        num_replicas: int,
+        drop_last: bool,
+        pad_to_multiple: int | None = None,
     ) -> npt.NDArray[np.int64]: ...
     def iter_epoch(
-        self, epoch: int, start_index: int, rank: int, num_replicas: int, drop_last: bool
+                self,
+        epoch: int,
+        start_index: int,
+        rank: int,
+        num_replicas: int,
+        drop_last: bool,
+        pad_to_multiple: int | None = None,
     ) -> EpochIterator: ...
 
 class EpochIterator(Iterator[int]):

@@ -67,6 +67,7 @@ class EpisodeAwareSampler(Sampler[int]):
             "num_replicas": num_replicas,
             "rank": as_int("rank", rank, high=num_replicas),
             "drop_last": as_bool("drop_last", drop_last),
+            "pad_to_multiple": None,
         }
         self._setup(config)
         if self._core.num_skipped:
@@ -139,6 +140,9 @@ class EpisodeAwareSampler(Sampler[int]):
         return self._resume_point()[0]
 
     def __len__(self) -> int:
+        multiple = self._config["pad_to_multiple"]
+        if multiple is not None:
+            return -(-self.num_frames // multiple) * multiple
         if self.drop_last:
             return self.num_frames // self.num_replicas
         return -(-self.num_frames // self.num_replicas)
@@ -151,20 +155,32 @@ class EpisodeAwareSampler(Sampler[int]):
             return latest.resume_point
         return self._epoch, self._start_index
 
-    def _iter_epoch(self, epoch: int, start_index: int) -> _core.EpochIterator:
-        return self._core.iter_epoch(
-            epoch, start_index, self.rank, self.num_replicas, self.drop_last
-        )
+    def _shard_args(self) -> tuple[int, int, bool, int | None]:
+        config = self._config
+        return config["rank"], config["num_replicas"], config["drop_last"], config["pad_to_multiple"]
+
+    def _pad_epochs_to_multiple(self, multiple: int | None) -> None:
+        """Yield every epoch padded with its own first positions up to a multiple of `multiple`
+        (None: no padding), as accelerate's `even_batches` pads it. Used by
+        `episampler.integrations.accelerate`; the global order and the state are unchanged."""
+        if multiple is not None:
+            multiple = as_int("multiple", multiple, low=1, high=_COUNT_LIMIT)
+            if self.num_replicas != 1:
+                raise ValueError(
+                    "epoch padding is for a single stream sharded by accelerate; "
+                    f"this sampler has num_replicas={self.num_replicas}"
+                )
+        self._config["pad_to_multiple"] = multiple
 
     def __iter__(self) -> Iterator[int]:
         self._epoch, self._start_index = self._resume_point()
-        self._latest = self._iter_epoch(self._epoch, self._start_index)
+        self._latest = self._core.iter_epoch(self._epoch, self._start_index, *self._shard_args())
         return self._latest
 
     def epoch_indices(self, epoch: int | None = None) -> np.ndarray:
         """This rank's whole order of `epoch` (default: the current one) from position 0."""
         epoch = self.epoch if epoch is None else as_int("epoch", epoch, high=_EPOCH_LIMIT)
-        return self._core.epoch_indices(epoch, 0, self.rank, self.num_replicas, self.drop_last)
+        return self._core.epoch_indices(epoch, 0, *self._shard_args())
 
     def set_epoch(self, epoch: int) -> None:
         """Start `epoch` from its beginning; a no-op if it is already the current epoch."""

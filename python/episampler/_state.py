@@ -2,25 +2,70 @@
 
 from __future__ import annotations
 
-from episampler._inputs import as_int
+from episampler._inputs import as_bool, as_int
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)  # exact at any size, unlike math.ceil(a / b)
 
 
 def compute_sampler_state(
-    step: int, num_frames: int, batch_size: int, num_processes: int
+    step: int,
+    num_frames: int,
+    batch_size: int,
+    num_processes: int,
+    *,
+    drop_last: bool = False,
+    even_batches: bool = True,
+    process_index: int = 0,
+    gradient_accumulation_steps: int = 1,
 ) -> dict[str, int]:
-    """The sampler state after `step` optimisation steps of an accelerate-style loop.
+    """The sampler state after `step` optimiser steps of an accelerate-style loop.
 
-    Every process takes `batch_size` consecutive positions per step (accelerate shards whole
-    batches), so a step consumes `batch_size * num_processes` positions, and with `even_batches`
-    padding an epoch lasts `ceil(ceil(num_frames / batch_size) / num_processes)` steps. Agrees with
-    LeRobot 0.6's function of the same name.
+    The sampler yields one stream (`num_replicas=1`); the loader cuts it into batches of
+    `batch_size` and accelerate deals whole batches round-robin to `num_processes` processes, so a
+    step of every process consumes `batch_size * num_processes` consecutive positions. Agrees with
+    LeRobot 0.6's function of the same name, whose arguments these are.
+
+    - `drop_last`: the DataLoader's `drop_last`; an epoch then has
+      `(num_frames // batch_size) // num_processes` steps.
+    - `even_batches`: accelerate's option. `True` (default) pads the epoch to whole rounds:
+      `ceil(ceil(num_frames / batch_size) / num_processes)` steps on every process. `False`
+      leaves the processes uneven: process `process_index` takes global batches
+      `process_index, process_index + num_processes, ...`, and `step` counts ITS batches, so
+      every process passes its own step and index (states may differ between processes).
+    - `gradient_accumulation_steps`: `step` counts optimiser steps of that many micro-batches
+      each; accelerate (with its default `sync_with_dataloader=True`) also steps at the end of
+      every epoch, so an epoch has `ceil(batches per process / gradient_accumulation_steps)`
+      optimiser steps. With 1 (default), `step` counts batches.
+
+    For accelerate's `split_batches=True`, pass the full batch size and `num_processes=1`.
     """
     step = as_int("step", step)
     num_frames = as_int("num_frames", num_frames, low=1)
     batch_size = as_int("batch_size", batch_size, low=1)
     num_processes = as_int("num_processes", num_processes, low=1)
-    batches_per_epoch = -(-num_frames // batch_size)  # integer ceil: exact at any size
-    steps_per_epoch = -(-batches_per_epoch // num_processes)
+    drop_last = as_bool("drop_last", drop_last)
+    even_batches = as_bool("even_batches", even_batches)
+    process_index = as_int("process_index", process_index, high=num_processes)
+    accumulation = as_int("gradient_accumulation_steps", gradient_accumulation_steps, low=1)
+
+    if drop_last:
+        # Only whole batches, and only whole rounds of them (accelerate drops an uneven tail).
+        batches_per_process = (num_frames // batch_size) // num_processes
+    else:
+        batches = _ceil_div(num_frames, batch_size)
+        if even_batches:
+            batches_per_process = _ceil_div(batches, num_processes)
+        else:
+            batches_per_process = _ceil_div(batches - process_index, num_processes)
+    steps_per_epoch = _ceil_div(batches_per_process, accumulation)
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"an epoch of num_frames={num_frames} has no step for batch_size={batch_size}, "
+            f"num_processes={num_processes}, drop_last={drop_last}, process_index={process_index}"
+        )
     epoch, steps_into_epoch = divmod(step, steps_per_epoch)
-    start_index = min(steps_into_epoch * batch_size * num_processes, num_frames)
+    batches_into_epoch = steps_into_epoch * accumulation
+    start_index = min(batches_into_epoch * batch_size * num_processes, num_frames)
     return {"epoch": epoch, "start_index": start_index}

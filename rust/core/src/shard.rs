@@ -44,6 +44,25 @@ impl Shard {
         })
     }
 
+    /// A single stream from `start` that runs on, wrapping, to the first multiple of `multiple`
+    /// at or after `len`. Accelerate pads every epoch to whole rounds of `processes * batch_size`
+    /// positions with the epoch's first positions; yielding that padding here (instead of letting
+    /// accelerate build it from whatever the iteration started with) keeps a resumed epoch's
+    /// batches identical to the uninterrupted run's.
+    pub fn padded(len: u64, start: u64, multiple: u64) -> Result<Self, SamplerError> {
+        let plain = Self::new(len, start, 0, 1, false)?;
+        if multiple == 0 {
+            return Err(SamplerError::invalid("pad multiple must be >= 1, got 0"));
+        }
+        let end = u128::from(len).div_ceil(u128::from(multiple)) * u128::from(multiple);
+        Ok(Shard {
+            count: u64::try_from(end - u128::from(start)).map_err(|_| {
+                SamplerError::invalid(format!("pad multiple {multiple} is too large"))
+            })?,
+            ..plain
+        })
+    }
+
     /// Positions each rank takes from `remaining` global positions.
     pub fn count(remaining: u64, world: u64, drop_last: bool) -> u64 {
         if drop_last {
@@ -82,9 +101,9 @@ impl Shard {
     }
 
     /// The resume point once this rank has yielded `yielded` indices (`< len()`): global positions
-    /// consumed by all ranks in lockstep.
+    /// consumed by all ranks in lockstep. Inside trailing padding it stays at the epoch's end.
     pub fn resume_point(&self, yielded: u64) -> u64 {
-        self.start + yielded * self.world
+        (self.start + yielded * self.world).min(self.num_frames)
     }
 }
 
@@ -124,6 +143,23 @@ mod tests {
             seen.sort_unstable();
             assert_eq!(seen, (0..len).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn padded_streams_run_to_a_multiple_and_wrap() {
+        let positions = |len, start, multiple| {
+            let shard = Shard::padded(len, start, multiple).unwrap();
+            (0..shard.len())
+                .map(|i| shard.global_position(i))
+                .collect::<Vec<u64>>()
+        };
+        assert_eq!(positions(5, 0, 4), vec![0, 1, 2, 3, 4, 0, 1, 2]);
+        assert_eq!(positions(5, 4, 4), vec![4, 0, 1, 2]);
+        assert_eq!(positions(2, 0, 5), vec![0, 1, 0, 1, 0]);
+        assert_eq!(positions(8, 4, 4), vec![4, 5, 6, 7]);
+        let shard = Shard::padded(5, 4, 4).unwrap();
+        assert_eq!(shard.resume_point(1), 5);
+        assert!(Shard::padded(5, 0, 0).is_err());
     }
 
     #[test]

@@ -45,8 +45,20 @@ impl SamplerCore {
         })
     }
 
-    fn shard(&self, start: u64, rank: u64, world: u64, drop_last: bool) -> PyResult<Shard> {
-        Shard::new(self.sampler.num_frames(), start, rank, world, drop_last).map_err(value_error)
+    fn shard(
+        &self,
+        start: u64,
+        rank: u64,
+        world: u64,
+        drop_last: bool,
+        pad_to_multiple: Option<u64>,
+    ) -> PyResult<Shard> {
+        let len = self.sampler.num_frames();
+        match pad_to_multiple {
+            None => Shard::new(len, start, rank, world, drop_last),
+            Some(multiple) => Shard::padded(len, start, multiple),
+        }
+        .map_err(value_error)
     }
 }
 
@@ -144,7 +156,9 @@ impl SamplerCore {
     }
 
     /// This rank's values of `epoch` from global position `start_index`, as one array.
-    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last))]
+    /// `pad_to_multiple` (single stream only) pads the epoch as accelerate's `even_batches` does.
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None))]
+    #[allow(clippy::too_many_arguments)]
     fn epoch_indices<'py>(
         &self,
         py: Python<'py>,
@@ -153,8 +167,9 @@ impl SamplerCore {
         rank: u64,
         num_replicas: u64,
         drop_last: bool,
+        pad_to_multiple: Option<u64>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        let shard = self.shard(start_index, rank, num_replicas, drop_last)?;
+        let shard = self.shard(start_index, rank, num_replicas, drop_last, pad_to_multiple)?;
         let order = self.order(py, epoch);
         let sampler = &self.sampler;
         let values = py.detach(|| sampler.shard_values(&order, &shard));
@@ -162,7 +177,8 @@ impl SamplerCore {
     }
 
     /// An iterator over this rank's values of `epoch` from global position `start_index`.
-    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last))]
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None))]
+    #[allow(clippy::too_many_arguments)]
     fn iter_epoch(
         &self,
         py: Python<'_>,
@@ -171,8 +187,9 @@ impl SamplerCore {
         rank: u64,
         num_replicas: u64,
         drop_last: bool,
+        pad_to_multiple: Option<u64>,
     ) -> PyResult<EpochIterator> {
-        let shard = self.shard(start_index, rank, num_replicas, drop_last)?;
+        let shard = self.shard(start_index, rank, num_replicas, drop_last, pad_to_multiple)?;
         Ok(EpochIterator {
             sampler: Arc::clone(&self.sampler),
             order: self.order(py, epoch),

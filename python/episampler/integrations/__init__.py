@@ -1,0 +1,1 @@
+"""Helpers for training frameworks; each submodule imports its framework lazily."""

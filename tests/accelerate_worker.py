@@ -1,0 +1,84 @@
+"""One process of the accelerate resume test (launched by tests/test_accelerate.py).
+
+Runs an uninterrupted 3-epoch stream through a dataloader prepared by accelerate, then for each
+checkpoint step a fresh sampler + loader resumed with `resume_from_step`, and writes every batch
+this process saw to `<out>/rank<r>.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from accelerate import Accelerator
+from torch.utils.data import DataLoader, Dataset
+
+from episampler import EpisodeAwareSampler
+from episampler.integrations.accelerate import resume_from_step
+
+FROM, TO = [0, 10, 25], [10, 22, 31]  # 28 frames
+EPOCHS = 3
+
+
+class FrameDataset(Dataset):
+    """Returns the row index, so batches show the sampler's order."""
+
+    def __len__(self) -> int:
+        return 31
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+def prepared_loader(accelerator, batch_size, permutation, gradient_accumulation_steps):
+    sampler = EpisodeAwareSampler(FROM, TO, shuffle=True, seed=3, permutation=permutation)
+    loader = DataLoader(FrameDataset(), sampler=sampler, batch_size=batch_size)
+    return accelerator.prepare(loader)
+
+
+def batches(loader, count):
+    """`count` batches of an endless loop that re-iterates the loader (LeRobot's `cycle`)."""
+    seen = []
+    while len(seen) < count:
+        for batch in loader:
+            seen.append(batch.tolist())
+            if len(seen) == count:
+                break
+    return seen
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    accelerator = Accelerator(cpu=True)
+    results = {}
+    for batch_size in (4, 3):
+        for permutation in ("uniform", "feistel"):
+            for accumulation in (1, 2):
+                batches_per_epoch = -(-(-(-28 // batch_size)) // accelerator.num_processes)
+                steps_per_epoch = -(-batches_per_epoch // accumulation)
+                total = EPOCHS * batches_per_epoch
+                loader = prepared_loader(accelerator, batch_size, permutation, accumulation)
+                stream = batches(loader, total)
+                checkpoints = {
+                    "inside epoch 0": 1,
+                    "epoch boundary": steps_per_epoch,
+                    "inside epoch 2": 2 * steps_per_epoch + 1,
+                }
+                resumed = {}
+                for name, step in checkpoints.items():
+                    loader = prepared_loader(accelerator, batch_size, permutation, accumulation)
+                    resume_from_step(loader, step, gradient_accumulation_steps=accumulation)
+                    # Batches taken by `step` optimiser steps: the last step of an epoch may
+                    # accumulate fewer (accelerate syncs at the end of the dataloader).
+                    epochs_done, steps_into_epoch = divmod(step, steps_per_epoch)
+                    done = epochs_done * batches_per_epoch + steps_into_epoch * accumulation
+                    resumed[name] = {"done": done, "rest": batches(loader, total - done)}
+                key = f"batch_size={batch_size} {permutation} accumulation={accumulation}"
+                results[key] = {"stream": stream, "resumed": resumed}
+    (out / f"rank{accelerator.process_index}.json").write_text(json.dumps(results))
+    accelerator.wait_for_everyone()
+
+
+if __name__ == "__main__":
+    main()
