@@ -55,7 +55,8 @@ def main() -> None:
     for batch_size in (4, 3):
         for permutation in ("uniform", "feistel"):
             for accumulation in (1, 2):
-                batches_per_epoch = -(-(-(-28 // batch_size)) // accelerator.num_processes)
+                batches = -(-28 // batch_size)
+                batches_per_epoch = -(-batches // accelerator.num_processes)
                 steps_per_epoch = -(-batches_per_epoch // accumulation)
                 total = EPOCHS * batches_per_epoch
                 loader = prepared_loader(accelerator, batch_size, permutation, accumulation)

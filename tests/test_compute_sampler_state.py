@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from episampler import compute_sampler_state
 
 
@@ -50,3 +51,54 @@ def test_matches_a_simulated_loop(num_frames, batch_size, num_processes):
 def test_bad_arguments(args, error, name):
     with pytest.raises(error, match=name):
         compute_sampler_state(*args)
+
+
+def shard_batches(positions, batch_size, processes, process_index, drop_last, even_batches):
+    """What accelerate's real BatchSamplerShard gives one process for a stream of positions."""
+    from accelerate.data_loader import BatchSamplerShard
+    from torch.utils.data import BatchSampler
+
+    batches = BatchSampler(positions, batch_size, drop_last)
+    shard = BatchSamplerShard(batches, processes, process_index, even_batches=even_batches)
+    return [list(batch) for batch in shard]
+
+
+@pytest.mark.parametrize("num_frames", [5, 28, 95, 100])
+@pytest.mark.parametrize(("batch_size", "processes"), [(4, 2), (10, 2), (3, 3), (7, 1)])
+@pytest.mark.parametrize(
+    ("drop_last", "even_batches"), [(False, True), (True, True), (False, False)]
+)
+@pytest.mark.parametrize("accumulation", [1, 2, 3])
+def test_resuming_accelerate_batches_at_every_step(
+    num_frames, batch_size, processes, drop_last, even_batches, accumulation
+):
+    """For every process and step: the batches accelerate deals from the computed state (the
+    sampler padding the epoch as `integrations.accelerate` makes it) are the rest of the epoch."""
+    pytest.importorskip("accelerate")
+    padded = even_batches and not drop_last
+    multiple = batch_size * processes
+    for process in range(processes):
+        epoch_batches = shard_batches(
+            range(num_frames), batch_size, processes, process, drop_last, even_batches
+        )
+        steps_per_epoch = -(-len(epoch_batches) // accumulation)
+        if steps_per_epoch == 0:
+            with pytest.raises(ValueError, match="has no step"):
+                compute_sampler_state(
+                    0, num_frames, batch_size, processes, drop_last=drop_last,
+                    even_batches=even_batches, process_index=process,
+                    gradient_accumulation_steps=accumulation,
+                )  # fmt: skip
+            continue
+        for step in range(3 * steps_per_epoch):
+            state = compute_sampler_state(
+                step, num_frames, batch_size, processes, drop_last=drop_last,
+                even_batches=even_batches, process_index=process,
+                gradient_accumulation_steps=accumulation,
+            )  # fmt: skip
+            epoch, steps_into_epoch = divmod(step, steps_per_epoch)
+            assert state["epoch"] == epoch
+            end = -(-num_frames // multiple) * multiple if padded else num_frames
+            resumed = [p % num_frames for p in range(state["start_index"], end)]
+            rest = shard_batches(resumed, batch_size, processes, process, drop_last, even_batches)
+            assert rest == epoch_batches[steps_into_epoch * accumulation :], (process, step)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from episampler import EpisodeAwareSampler
 
 from .support import FROM, TO, make

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+
 from episampler import ALGORITHM_VERSION, EpisodeAwareSampler
 
 from .support import FROM, TO, lerobot_frames, make

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 import warnings
 
-from episampler import EpisodeAwareSampler
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from episampler import EpisodeAwareSampler
 
 from .support import lerobot_frames
 

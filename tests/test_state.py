@@ -8,6 +8,7 @@ import json
 import pickle
 
 import pytest
+
 from episampler import ALGORITHM_VERSION, EpisodeAwareSampler
 
 from .support import FROM, TO, make

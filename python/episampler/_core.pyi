@@ -20,6 +20,7 @@ class SamplerCore:
         permutation: str,
     ) -> SamplerCore: ...
     def with_rows(self, rows: npt.NDArray[np.int64]) -> SamplerCore: ...
+    def with_episode_shifts(self, shifts: npt.NDArray[np.int64]) -> SamplerCore: ...
     @property
     def num_frames(self) -> int: ...
     @property
@@ -30,7 +31,7 @@ class SamplerCore:
     def fingerprint(self) -> str: ...
     def kept_frames(self) -> npt.NDArray[np.int64]: ...
     def epoch_indices(
-                self,
+        self,
         epoch: int,
         start_index: int,
         rank: int,
@@ -39,7 +40,7 @@ class SamplerCore:
         pad_to_multiple: int | None = None,
     ) -> npt.NDArray[np.int64]: ...
     def iter_epoch(
-                self,
+        self,
         epoch: int,
         start_index: int,
         rank: int,

@@ -63,7 +63,7 @@ class EpisodeAwareSampler(Sampler[int]):
             "shuffle": as_bool("shuffle", shuffle),
             "seed": as_int("seed", seed, high=2**64),
             "permutation": permutation,
-            "rows": None,
+            "remap": None,  # None, ("rows", array per kept frame) or ("episode_shifts", array)
             "num_replicas": num_replicas,
             "rank": as_int("rank", rank, high=num_replicas),
             "drop_last": as_bool("drop_last", drop_last),
@@ -80,8 +80,37 @@ class EpisodeAwareSampler(Sampler[int]):
             )
         if absolute_to_relative_idx is not None:
             rows = rows_for_frames(absolute_to_relative_idx, self._core.kept_frames())
-            self._config["rows"] = rows
-            self._core = self._core.with_rows(rows)
+            self._set_remap(("rows", rows))
+
+    @classmethod
+    def from_lerobot(cls, dataset: Any, **kwargs: Any) -> EpisodeAwareSampler:
+        """A sampler over a LeRobot dataset's episodes (v3 or v2.x layout, duck-typed).
+
+        v3: boundaries from `dataset.meta.episodes["dataset_from_index" / "dataset_to_index"]`,
+        the selection from `dataset.episodes`; when a selection is set, indices are the rows of
+        the filtered dataset (computed per episode, not through a per-frame dict). v2.x:
+        `dataset.episode_data_index["from" / "to"]`, already in rows. `kwargs` are the other
+        constructor arguments (drops, shuffle, seed, permutation, sharding).
+        """
+        from episampler._lerobot import lerobot_arguments
+
+        derived, episode_shifts = lerobot_arguments(dataset)
+        clash = sorted(set(derived) & set(kwargs))
+        if clash:
+            raise TypeError(f"from_lerobot derives {', '.join(clash)} from the dataset")
+        sampler = cls(**derived, **kwargs)
+        if episode_shifts is not None:
+            sampler._set_remap(("episode_shifts", episode_shifts))
+        return sampler
+
+    def _set_remap(self, remap: tuple[str, np.ndarray]) -> None:
+        self._config["remap"] = remap
+        self._core = self._remapped(self._core, remap)
+
+    @staticmethod
+    def _remapped(core: _core.SamplerCore, remap: tuple[str, np.ndarray]) -> _core.SamplerCore:
+        kind, values = remap
+        return core.with_rows(values) if kind == "rows" else core.with_episode_shifts(values)
 
     def _setup(self, config: dict[str, Any], epoch: int = 0, start_index: int = 0) -> None:
         core = _core.SamplerCore(
@@ -94,8 +123,8 @@ class EpisodeAwareSampler(Sampler[int]):
             config["seed"],
             config["permutation"],
         )
-        if config["rows"] is not None:
-            core = core.with_rows(config["rows"])
+        if config["remap"] is not None:
+            core = self._remapped(core, config["remap"])
         self._config = config
         self._core = core
         # The resume point, and the latest iterator (whose progress the state describes).
@@ -157,7 +186,12 @@ class EpisodeAwareSampler(Sampler[int]):
 
     def _shard_args(self) -> tuple[int, int, bool, int | None]:
         config = self._config
-        return config["rank"], config["num_replicas"], config["drop_last"], config["pad_to_multiple"]
+        return (
+            config["rank"],
+            config["num_replicas"],
+            config["drop_last"],
+            config["pad_to_multiple"],
+        )
 
     def _pad_epochs_to_multiple(self, multiple: int | None) -> None:
         """Yield every epoch padded with its own first positions up to a multiple of `multiple`

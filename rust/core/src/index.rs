@@ -206,6 +206,32 @@ impl Remap {
         Ok(Remap::EpisodeShift(shifts))
     }
 
+    /// Row = frame + `shifts[e]` for every frame of episode `e` (indexed by boundary id, so one
+    /// entry per episode of the boundary arrays): a filtered dataset's rows, computed
+    /// arithmetically from its boundaries.
+    pub fn from_episode_shifts(index: &EpisodeIndex, shifts: &[i64]) -> Result<Self, SamplerError> {
+        let needed = index
+            .episode_ids()
+            .iter()
+            .max()
+            .map_or(0, |&id| id as usize + 1);
+        if shifts.len() < needed {
+            return Err(SamplerError::invalid(format!(
+                "episode shifts: expected one per episode ({needed} at least), got {}",
+                shifts.len()
+            )));
+        }
+        let kept: Vec<i64> = index
+            .episode_ids()
+            .iter()
+            .map(|&id| shifts[id as usize])
+            .collect();
+        if kept.iter().all(|&shift| shift == 0) {
+            return Ok(Remap::Identity);
+        }
+        Ok(Remap::EpisodeShift(kept))
+    }
+
     /// Row of logical `position`, whose frame `frame` lies in kept episode `k`.
     #[inline]
     pub fn row(&self, k: usize, position: u64, frame: u64) -> i64 {

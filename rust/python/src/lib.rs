@@ -30,6 +30,16 @@ impl SamplerCore {
         }
     }
 
+    fn rebuild(base: &Sampler, remap: Remap) -> Self {
+        Self::wrap(Sampler::new(
+            base.index().clone(),
+            remap,
+            base.shuffle(),
+            base.permutation(),
+            base.seed(),
+        ))
+    }
+
     fn order(&self, py: Python<'_>, epoch: u64) -> Arc<EpochOrder> {
         py.detach(|| {
             let mut cache = self.cached_order.lock().unwrap_or_else(|e| e.into_inner());
@@ -111,13 +121,16 @@ impl SamplerCore {
         let remap = py
             .detach(|| Remap::from_rows(base.index(), rows))
             .map_err(value_error)?;
-        Ok(Self::wrap(Sampler::new(
-            base.index().clone(),
-            remap,
-            base.shuffle(),
-            base.permutation(),
-            base.seed(),
-        )))
+        Ok(Self::rebuild(base, remap))
+    }
+
+    /// The same configuration, yielding `frame + shifts[e]` for the frames of episode `e`
+    /// (`shifts` has one entry per episode of the boundary arrays).
+    fn with_episode_shifts(&self, shifts: PyReadonlyArray1<'_, i64>) -> PyResult<Self> {
+        let base = &self.sampler;
+        let remap =
+            Remap::from_episode_shifts(base.index(), shifts.as_slice()?).map_err(value_error)?;
+        Ok(Self::rebuild(base, remap))
     }
 
     #[getter]

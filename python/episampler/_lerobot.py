@@ -1,0 +1,75 @@
+"""Reading episode boundaries off LeRobot datasets, by duck typing (lerobot is never imported)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from episampler._inputs import as_index_array
+
+
+def lerobot_arguments(dataset: Any) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Constructor arguments for `dataset`, and per-episode row shifts when its rows are a
+    filtered subset (v3 with `dataset.episodes` set), else None."""
+    meta = getattr(dataset, "meta", None)
+    episodes_table = getattr(meta, "episodes", None)
+    if episodes_table is not None:
+        return _v3_arguments(dataset, episodes_table)
+    episode_data_index = getattr(dataset, "episode_data_index", None)
+    if episode_data_index is not None:
+        # v2.x: boundaries of the loaded (possibly filtered) episodes, already in dataset rows.
+        return {
+            "dataset_from_indices": as_index_array(
+                "episode_data_index['from']", episode_data_index["from"]
+            ),
+            "dataset_to_indices": as_index_array(
+                "episode_data_index['to']", episode_data_index["to"]
+            ),
+        }, None
+    raise TypeError(
+        "dataset must be a LeRobot dataset with `meta.episodes` (v3) or `episode_data_index` "
+        f"(v2.x), got {type(dataset).__name__}"
+    )
+
+
+def _v3_arguments(dataset: Any, table: Any) -> tuple[dict[str, Any], np.ndarray | None]:
+    from_indices = as_index_array(
+        "meta.episodes['dataset_from_index']", table["dataset_from_index"]
+    )
+    to_indices = as_index_array("meta.episodes['dataset_to_index']", table["dataset_to_index"])
+    arguments: dict[str, Any] = {
+        "dataset_from_indices": from_indices,
+        "dataset_to_indices": to_indices,
+    }
+    selection = getattr(dataset, "episodes", None)
+    if selection is None:
+        return arguments, None
+
+    # `dataset.episodes` holds episode ids; the table's rows may list them in any order.
+    ids = _column(table, "episode_index")
+    ids = np.arange(len(from_indices)) if ids is None else as_index_array("episode_index", ids)
+    position_of = {int(episode_id): position for position, episode_id in enumerate(ids)}
+    selected = as_index_array("dataset.episodes", selection)
+    missing = [int(e) for e in selected if int(e) not in position_of]
+    if missing:
+        raise ValueError(f"dataset.episodes names episode {missing[0]}, absent from meta.episodes")
+    positions = np.unique(np.asarray([position_of[int(e)] for e in selected], dtype=np.int64))
+    arguments["episode_indices_to_use"] = positions
+
+    # A filtered dataset holds the selected episodes' frames in ascending frame order, renumbered
+    # from 0: the row of frame f of episode e is f - from[e] + (frames of selected episodes that
+    # start before e). One shift per episode, no per-frame map.
+    shifts = np.zeros(len(from_indices), dtype=np.int64)
+    by_start = positions[np.argsort(from_indices[positions], kind="stable")]
+    lengths = to_indices[by_start] - from_indices[by_start]
+    first_rows = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    shifts[by_start] = first_rows - from_indices[by_start]
+    return arguments, shifts
+
+
+def _column(table: Any, name: str) -> Any:
+    try:
+        return table[name]
+    except (KeyError, ValueError, TypeError):
+        return None
