@@ -1,4 +1,5 @@
-"""One process of the accelerate resume test (launched by tests/test_accelerate.py).
+"""One process of the accelerate resume test (launched by tests/test_accelerate.py as
+`python -m tests.accelerate_worker`).
 
 Runs an uninterrupted 3-epoch stream through a dataloader prepared by accelerate, then for each
 checkpoint step a fresh sampler + loader resumed with `resume_from_step`, and writes every batch
@@ -16,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from episampler import EpisodeAwareSampler
 from episampler.integrations.accelerate import resume_from_step
+from tests.support import endless_batches
 
 FROM, TO = [0, 10, 25], [10, 22, 31]  # 28 frames
 EPOCHS = 3
@@ -37,17 +39,6 @@ def prepared_loader(accelerator, batch_size, permutation, gradient_accumulation_
     return accelerator.prepare(loader)
 
 
-def batches(loader, count):
-    """`count` batches of an endless loop that re-iterates the loader (LeRobot's `cycle`)."""
-    seen = []
-    while len(seen) < count:
-        for batch in loader:
-            seen.append(batch.tolist())
-            if len(seen) == count:
-                break
-    return seen
-
-
 def main() -> None:
     out = Path(sys.argv[1])
     accelerator = Accelerator(cpu=True)
@@ -60,7 +51,7 @@ def main() -> None:
                 steps_per_epoch = -(-batches_per_epoch // accumulation)
                 total = EPOCHS * batches_per_epoch
                 loader = prepared_loader(accelerator, batch_size, permutation, accumulation)
-                stream = batches(loader, total)
+                stream = endless_batches(loader, total)
                 checkpoints = {
                     "inside epoch 0": 1,
                     "epoch boundary": steps_per_epoch,
@@ -74,7 +65,7 @@ def main() -> None:
                     # accumulate fewer (accelerate syncs at the end of the dataloader).
                     epochs_done, steps_into_epoch = divmod(step, steps_per_epoch)
                     done = epochs_done * batches_per_epoch + steps_into_epoch * accumulation
-                    resumed[name] = {"done": done, "rest": batches(loader, total - done)}
+                    resumed[name] = {"done": done, "rest": endless_batches(loader, total - done)}
                 key = f"batch_size={batch_size} {permutation} accumulation={accumulation}"
                 results[key] = {"stream": stream, "resumed": resumed}
     (out / f"rank{accelerator.process_index}.json").write_text(json.dumps(results))

@@ -3,54 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+
+from tests.support import launch_ranks
 
 pytest.importorskip("accelerate")
 
 WORLD_SIZE = 2
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def per_rank_results(tmp_path_factory) -> list[dict]:
     out = tmp_path_factory.mktemp("accelerate")
-    port = free_port()
-    worker = Path(__file__).with_name("accelerate_worker.py")
-    processes = []
-    for rank in range(WORLD_SIZE):
-        env = dict(
-            os.environ,
-            MASTER_ADDR="127.0.0.1",
-            MASTER_PORT=str(port),
-            RANK=str(rank),
-            LOCAL_RANK=str(rank),
-            WORLD_SIZE=str(WORLD_SIZE),
-            LOCAL_WORLD_SIZE=str(WORLD_SIZE),
-            OMP_NUM_THREADS="1",
-        )
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, str(worker), str(out)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    for process in processes:
-        output, _ = process.communicate(timeout=600)
-        assert process.returncode == 0, output
+    launch_ranks("tests.accelerate_worker", WORLD_SIZE, str(out))
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(WORLD_SIZE)]
 
 
