@@ -16,19 +16,28 @@ from episampler import ALGORITHM_VERSION, EpisodeAwareSampler
 
 from .support import FROM, TO, lerobot_frames, make
 
-# Frozen outputs of algorithm version 1: (seed, epoch, num_frames, permutation, first indices).
+# Frozen outputs of algorithm version 2: (seed, epoch, num_frames, permutation, first indices).
 # A change here is a change of every user's data order: it needs a new ALGORITHM_VERSION.
+# Version 2 replaced version 1's "uniform" (one Fisher–Yates pass) by scatter-then-shuffle;
+# "feistel" vectors are unchanged since version 1. 2**20 + 1 frames spans 32 buckets.
 GOLDEN = [
-    (0, 0, 10, "uniform", [0, 9, 6, 1, 4, 8, 2, 5, 3, 7]),
-    (0, 1, 10, "uniform", [4, 2, 0, 6, 5, 9, 8, 7, 3, 1]),
-    (1, 0, 10, "uniform", [9, 2, 8, 7, 3, 4, 6, 0, 5, 1]),
-    (2**64 - 1, 3, 1000, "uniform", [210, 573, 483, 230, 899, 817, 992, 116, 939, 180]),
+    (0, 0, 10, "uniform", [9, 2, 4, 6, 8, 0, 3, 1, 5, 7]),
+    (0, 1, 10, "uniform", [0, 3, 6, 8, 5, 4, 2, 1, 9, 7]),
+    (1, 0, 10, "uniform", [1, 0, 5, 3, 8, 9, 7, 2, 6, 4]),
+    (2**64 - 1, 3, 1000, "uniform", [625, 924, 281, 962, 605, 61, 852, 642, 8, 949]),
     (
         42,
         0,
         2**20 + 1,
         "uniform",
-        [809125, 32341, 687642, 694617, 632572, 573149, 299694, 341795, 770247, 526518],
+        [561145, 892887, 494705, 806108, 998728, 157777, 919882, 101617, 792764, 824760],
+    ),
+    (
+        3,
+        2,
+        10**7,
+        "uniform",
+        [9719860, 5329017, 9498228, 1843067, 2603542, 3140902, 4986788, 1914902, 713874, 6927376],
     ),
     (0, 0, 10, "feistel", [0, 4, 2, 6, 8, 7, 9, 3, 1, 5]),
     (0, 1, 10, "feistel", [6, 3, 1, 5, 0, 9, 8, 7, 4, 2]),
@@ -55,29 +64,29 @@ GOLDEN = [
 ]
 GOLDEN_EPISODES = {
     "uniform": [
-        12,
-        11,
-        42,
-        41,
-        19,
-        18,
-        14,
-        43,
-        5,
-        7,
-        3,
-        46,
-        16,
         6,
+        42,
+        12,
         1,
-        13,
-        15,
-        2,
-        45,
-        47,
-        44,
-        17,
         4,
+        43,
+        16,
+        47,
+        19,
+        46,
+        3,
+        44,
+        45,
+        15,
+        7,
+        14,
+        13,
+        2,
+        41,
+        18,
+        17,
+        11,
+        5,
     ],
     "feistel": [
         47,
@@ -112,7 +121,7 @@ def first(sampler, count):
 
 
 def test_algorithm_version_is_pinned():
-    assert ALGORITHM_VERSION == 1
+    assert ALGORITHM_VERSION == 2
 
 
 @pytest.mark.parametrize(("seed", "epoch", "num_frames", "permutation", "expected"), GOLDEN)

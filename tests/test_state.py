@@ -179,10 +179,13 @@ def test_load_state_dict_refuses_another_samplers_state(other, what):
         make(shuffle=True).load_state_dict(state)
 
 
-def test_load_state_dict_refuses_another_algorithm_version():
-    state = make().state_dict() | {"algorithm_version": ALGORITHM_VERSION + 1}
-    with pytest.raises(ValueError, match="algorithm_version is 2 in the state but 1 here"):
-        make().load_state_dict(state)
+@pytest.mark.parametrize("version", [1, ALGORITHM_VERSION + 1])
+def test_load_state_dict_refuses_another_algorithm_version(version):
+    # Version 1's "uniform" order differs: its checkpoints must not resume into version 2's.
+    state = make(shuffle=True).state_dict() | {"algorithm_version": version}
+    message = f"algorithm_version is {version} in the state but {ALGORITHM_VERSION} here"
+    with pytest.raises(ValueError, match=message):
+        make(shuffle=True).load_state_dict(state)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,12 @@ pub struct EpisodeIndex {
     num_frames: u64,
     /// Selected episodes that had no frame left after the drops.
     num_skipped: usize,
+    /// Positions are grouped in slots of `2^slot_shift`, at least as wide as an average episode;
+    /// `slot_episode[s]` is the kept episode holding slot `s`'s first position. It narrows
+    /// [`EpisodeIndex::episode_of`] to the few episodes meeting one slot: O(1) for typical
+    /// lengths, with at most 4 bytes per episode.
+    slot_shift: u32,
+    slot_episode: Vec<u32>,
 }
 
 /// What the caller asked for; validated by [`EpisodeIndex::new`].
@@ -79,6 +85,8 @@ impl EpisodeIndex {
             offsets: Vec::new(),
             num_frames: 0,
             num_skipped: 0,
+            slot_shift: 0,
+            slot_episode: Vec::new(),
         };
         let dropped = spec.drop_first.saturating_add(spec.drop_last);
         for e in (0..from.len()).filter(|&e| selected[e]) {
@@ -99,7 +107,32 @@ impl EpisodeIndex {
                 index.num_skipped, spec.drop_first, spec.drop_last
             )));
         }
+        if index.num_episodes() > u32::MAX as usize {
+            return Err(SamplerError::invalid(format!(
+                "at most {} episodes are supported, got {}",
+                u32::MAX,
+                index.num_episodes()
+            )));
+        }
+        index.build_slots();
         Ok(index)
+    }
+
+    fn build_slots(&mut self) {
+        let average = self.num_frames.div_ceil(self.num_episodes() as u64);
+        // Smallest power of two >= the average length: at most one slot per episode.
+        self.slot_shift = 64 - average.saturating_sub(1).leading_zeros();
+        let slots = ((self.num_frames - 1) >> self.slot_shift) + 1;
+        let mut episode = 0usize;
+        self.slot_episode = (0..slots)
+            .map(|slot| {
+                let first = slot << self.slot_shift;
+                while episode + 1 < self.offsets.len() && self.offsets[episode + 1] <= first {
+                    episode += 1;
+                }
+                episode as u32
+            })
+            .collect();
     }
 
     pub fn num_frames(&self) -> u64 {
@@ -135,7 +168,14 @@ impl EpisodeIndex {
     #[inline]
     pub fn episode_of(&self, position: u64) -> usize {
         debug_assert!(position < self.num_frames);
-        self.offsets.partition_point(|&offset| offset <= position) - 1
+        let slot = (position >> self.slot_shift) as usize;
+        let first = self.slot_episode[slot] as usize;
+        // The next slot's first episode is the last one that can meet this slot.
+        let last = self
+            .slot_episode
+            .get(slot + 1)
+            .map_or(self.offsets.len() - 1, |&episode| episode as usize);
+        first + self.offsets[first + 1..=last].partition_point(|&offset| offset <= position)
     }
 
     /// The frame at logical `position` (`< num_frames`): binary search over the prefix sums.

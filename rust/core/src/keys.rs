@@ -1,14 +1,20 @@
 //! Key derivation. Every random choice of an epoch comes from one 64-bit key that hashes
-//! `(algorithm version, permutation kind, seed, epoch)` through SplitMix64 steps, so
+//! `(key scheme, permutation kind, seed, epoch)` through SplitMix64 steps, so
 //! `(seed, epoch + 1)` and `(seed + 1, epoch)` get unrelated keys (unlike `seed + epoch`).
 
-/// Bumped whenever any order produced by this crate changes; golden vectors pin version 1.
-pub const ALGORITHM_VERSION: u64 = 1;
+/// Bumped whenever any order produced by this crate changes; golden vectors pin it.
+/// Version 1: Fisher–Yates `"uniform"`. Version 2: scatter-then-shuffle `"uniform"`
+/// (`"feistel"` and the key derivation unchanged).
+pub const ALGORITHM_VERSION: u64 = 2;
+
+/// The key derivation below, unchanged since version 1. Kept apart from [`ALGORITHM_VERSION`]
+/// so that a new version changes only the orders of the algorithms it changes.
+const KEY_SCHEME: u64 = 1;
 
 const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The SplitMix64 output function (Stafford's "Mix13"): a bijection on `u64` with full avalanche.
-#[inline]
+#[inline(always)]
 pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -45,7 +51,7 @@ pub const DOMAIN_FEISTEL: u64 = 0x6665_6973_7465_6C00; // "feistel\0"
 
 /// The key of one epoch's permutation.
 pub fn epoch_key(domain: u64, seed: u64, epoch: u64) -> u64 {
-    let state = absorb(mix64(ALGORITHM_VERSION), domain);
+    let state = absorb(mix64(KEY_SCHEME), domain);
     absorb(absorb(state, seed), epoch)
 }
 

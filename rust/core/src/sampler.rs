@@ -9,6 +9,9 @@ use crate::keys::{absorb, epoch_key, mix64, ALGORITHM_VERSION, DOMAIN_FEISTEL, D
 use crate::shard::Shard;
 use crate::uniform::PermutationTable;
 
+/// Positions mapped per `Feistel::apply_many` call in [`Sampler::fill`].
+const FEISTEL_CHUNK: usize = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permutation {
     Uniform,
@@ -146,7 +149,11 @@ impl Sampler {
     /// The value yielded at global position `position` of the epoch ordered by `order`.
     #[inline]
     pub fn value_at(&self, order: &EpochOrder, position: u64) -> i64 {
-        let logical = order.logical(position);
+        self.value_of_logical(order.logical(position))
+    }
+
+    #[inline]
+    fn value_of_logical(&self, logical: u64) -> i64 {
         let k = self.index.episode_of(logical);
         let frame = self.index.starts()[k] + (logical - self.index.offsets()[k]);
         self.remap.row(k, logical, frame)
@@ -154,6 +161,23 @@ impl Sampler {
 
     /// Values of this shard's indices `first..first + out.len()`.
     pub fn fill(&self, order: &EpochOrder, shard: &Shard, first: u64, out: &mut [i64]) {
+        if let EpochOrder::Feistel(feistel) = order {
+            // Positions go through the network a chunk at a time (see `Feistel::apply_many`).
+            let mut logical = [0u64; FEISTEL_CHUNK];
+            let mut i = first;
+            for chunk in out.chunks_mut(FEISTEL_CHUNK) {
+                let logical = &mut logical[..chunk.len()];
+                for (offset, slot) in (i..).zip(logical.iter_mut()) {
+                    *slot = shard.global_position(offset);
+                }
+                feistel.apply_many(logical);
+                for (slot, &position) in chunk.iter_mut().zip(logical.iter()) {
+                    *slot = self.value_of_logical(position);
+                }
+                i += chunk.len() as u64;
+            }
+            return;
+        }
         for (i, slot) in (first..).zip(out.iter_mut()) {
             *slot = self.value_at(order, shard.global_position(i));
         }

@@ -93,11 +93,21 @@ impl Shard {
     #[inline]
     pub fn global_position(&self, i: u64) -> u64 {
         debug_assert!(i < self.count);
-        // start + rank + i * world < len + world: no overflow for any realistic size, and the
-        // arithmetic is done in u128 so that none is possible.
-        let raw =
-            u128::from(self.start) + u128::from(self.rank) + u128::from(i) * u128::from(self.world);
-        (raw % u128::from(self.num_frames)) as u64
+        let raw = i
+            .checked_mul(self.world)
+            .and_then(|offset| offset.checked_add(self.start))
+            .and_then(|offset| offset.checked_add(self.rank));
+        match raw {
+            Some(raw) if raw < self.num_frames => raw,
+            Some(raw) => raw % self.num_frames,
+            // Beyond u64 only for absurd sizes; exact in u128 all the same.
+            None => {
+                let raw = u128::from(self.start)
+                    + u128::from(self.rank)
+                    + u128::from(i) * u128::from(self.world);
+                (raw % u128::from(self.num_frames)) as u64
+            }
+        }
     }
 
     /// The resume point once this rank has yielded `yielded` indices (`< len()`): global positions

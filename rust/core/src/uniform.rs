@@ -1,8 +1,29 @@
-//! The `"uniform"` permutation: Fisher–Yates (Durstenfeld) driven by xoshiro256++ with exact
-//! bounded draws, so every permutation is equally likely. Stored as `u32` while the frame count
-//! fits, halving memory to 4 bytes per frame.
+//! The `"uniform"` permutation: scatter-then-shuffle (Sanders, "Random permutations on
+//! distributed, external and hierarchical memory", 1998), exactly uniform and cache-friendly.
+//!
+//! 1. Every index `i` gets a bucket among `2^b` from a counter-based stream (SplitMix64's output
+//!    at counter `i` under the epoch's scatter key), so any chunk of indices can be processed
+//!    on its own, by any thread, with the same result.
+//! 2. The indices are counted per bucket and scattered into the table, bucket after bucket.
+//! 3. Each bucket (about 2^16 entries: 256 KiB of `u32`, inside L2) is shuffled by Fisher–Yates
+//!    with its own xoshiro256++ stream and exact bounded draws (Lemire), two 32-bit draws per
+//!    64-bit word.
+//!
+//! Uniform because the buckets are an i.i.d. uniform assignment and each bucket's order is a
+//! uniform permutation: every permutation of `0..len` has the same probability. The bucket
+//! count depends only on `len`, never on the machine or the thread count. Stored as `u32` while
+//! the frame count fits (4 bytes per frame plus a small per-bucket array).
 
+use crate::keys::{absorb, mix64, SplitMix64};
 use crate::rng::Xoshiro256PlusPlus;
+
+/// Target entries per bucket: 2^16 `u32` (256 KiB) stays in a typical L2 cache while shuffled.
+pub const BUCKET_LEN_LOG2: u32 = 16;
+/// At most 2^20 buckets, whatever the size: the per-bucket counters stay small.
+const MAX_BUCKET_BITS: u32 = 20;
+const SCATTER_STREAM: u64 = 1;
+const SHUFFLE_STREAM: u64 = 2;
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// A materialised permutation of `0..len`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,19 +32,45 @@ pub enum PermutationTable {
     U64(Vec<u64>),
 }
 
+/// `log2` of the number of buckets for `len` entries: the smallest `b` with
+/// `len <= 2^(b + BUCKET_LEN_LOG2)`, capped at [`MAX_BUCKET_BITS`].
+pub fn bucket_bits(len: u64) -> u32 {
+    let buckets = len.div_ceil(1 << BUCKET_LEN_LOG2);
+    let bits = if buckets <= 1 {
+        0
+    } else {
+        64 - (buckets - 1).leading_zeros()
+    };
+    bits.min(MAX_BUCKET_BITS)
+}
+
+/// Entry types of a table: `u32` below 2^32 frames, `u64` above.
+trait Entry: Copy + Default {
+    fn from_index(index: u64) -> Self;
+}
+
+impl Entry for u32 {
+    #[inline]
+    fn from_index(index: u64) -> Self {
+        index as u32
+    }
+}
+
+impl Entry for u64 {
+    #[inline]
+    fn from_index(index: u64) -> Self {
+        index
+    }
+}
+
 impl PermutationTable {
     /// The permutation of `0..len` for `key`. The same `(len, key)` gives the same table on
     /// every platform: only integer operations on fixed-width types are involved.
     pub fn shuffled(len: u64, key: u64) -> Self {
-        let mut rng = Xoshiro256PlusPlus::from_key(key);
         if len <= u64::from(u32::MAX) + 1 {
-            let mut table: Vec<u32> = (0..len).map(|i| i as u32).collect();
-            fisher_yates(&mut table, &mut rng);
-            PermutationTable::U32(table)
+            PermutationTable::U32(scatter_shuffle(len, key))
         } else {
-            let mut table: Vec<u64> = (0..len).collect();
-            fisher_yates(&mut table, &mut rng);
-            PermutationTable::U64(table)
+            PermutationTable::U64(scatter_shuffle(len, key))
         }
     }
 
@@ -55,10 +102,120 @@ impl PermutationTable {
     }
 }
 
-fn fisher_yates<T>(items: &mut [T], rng: &mut Xoshiro256PlusPlus) {
-    for i in (1..items.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        items.swap(i, j);
+/// Calls `visit(i, bucket)` for every index `i` in `0..len`, in order. Buckets are read `bits`
+/// at a time from the top of SplitMix64's output at counter `w` (word `w` serves indices
+/// `w * k .. (w + 1) * k` with `k = 64 / bits`): counter-based, so any word range could be
+/// processed on its own.
+#[inline]
+fn for_each_bucket(len: u64, scatter_key: u64, bits: u32, mut visit: impl FnMut(u64, usize)) {
+    let per_word = u64::from(64 / bits);
+    let mut i = 0u64;
+    let mut counter = scatter_key;
+    while i < len {
+        counter = counter.wrapping_add(GOLDEN_GAMMA);
+        let mut word = mix64(counter);
+        for _ in 0..per_word.min(len - i) {
+            visit(i, (word >> (64 - bits)) as usize);
+            word <<= bits;
+            i += 1;
+        }
+    }
+}
+
+fn scatter_shuffle<T: Entry>(len: u64, key: u64) -> Vec<T> {
+    let bits = bucket_bits(len);
+    let shuffle_key = absorb(key, SHUFFLE_STREAM);
+    if bits == 0 {
+        let mut table: Vec<T> = (0..len).map(T::from_index).collect();
+        fisher_yates(&mut table, absorb(shuffle_key, 0));
+        return table;
+    }
+    let scatter_key = absorb(key, SCATTER_STREAM);
+    let buckets = 1usize << bits;
+    // Pass 1: bucket sizes. Pass 2 recomputes the same buckets instead of storing them, which
+    // keeps memory at the table itself.
+    let mut starts = vec![0usize; buckets + 1];
+    for_each_bucket(len, scatter_key, bits, |_, b| starts[b + 1] += 1);
+    for b in 0..buckets {
+        starts[b + 1] += starts[b];
+    }
+    let mut table = vec![T::default(); len as usize];
+    let mut next = starts[..buckets].to_vec();
+    for_each_bucket(len, scatter_key, bits, |i, b| {
+        table[next[b]] = T::from_index(i);
+        next[b] += 1;
+    });
+    for b in 0..buckets {
+        fisher_yates(
+            &mut table[starts[b]..starts[b + 1]],
+            absorb(shuffle_key, b as u64),
+        );
+    }
+    table
+}
+
+/// Durstenfeld's Fisher–Yates on `items`, from the stream `key`.
+fn fisher_yates<T>(items: &mut [T], key: u64) {
+    let mut draws = BoundedDraws::new(key);
+    if items.len() as u64 <= u64::from(u32::MAX) + 1 {
+        for i in (1..items.len()).rev() {
+            let j = draws.below_u32((i as u32).wrapping_add(1)) as usize;
+            items.swap(i, j);
+        }
+    } else {
+        for i in (1..items.len()).rev() {
+            let j = draws.rng.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+/// Exact bounded draws below 2^32 that use both halves of every 64-bit output.
+struct BoundedDraws {
+    rng: Xoshiro256PlusPlus,
+    spare: u64,
+    has_spare: bool,
+}
+
+impl BoundedDraws {
+    fn new(key: u64) -> Self {
+        BoundedDraws {
+            rng: Xoshiro256PlusPlus::from_key(SplitMix64::new(key).next_u64()),
+            spare: 0,
+            has_spare: false,
+        }
+    }
+
+    /// Low half of a fresh word first, then its high half.
+    #[inline]
+    fn next_u32(&mut self) -> u32 {
+        if self.has_spare {
+            self.has_spare = false;
+            (self.spare >> 32) as u32
+        } else {
+            self.spare = self.rng.next_u64();
+            self.has_spare = true;
+            self.spare as u32
+        }
+    }
+
+    /// A uniform integer in `[0, bound)`, `1 <= bound <= 2^32` (`bound == 2^32` is passed as
+    /// 0 by the wrapping cast and handled as the full range): Lemire's multiply-and-reject.
+    #[inline]
+    fn below_u32(&mut self, bound: u32) -> u32 {
+        if bound == 0 {
+            return self.next_u32();
+        }
+        let mut product = u64::from(self.next_u32()) * u64::from(bound);
+        let mut low = product as u32;
+        if low < bound {
+            let threshold = bound.wrapping_neg() % bound;
+            while low < threshold {
+                product = u64::from(self.next_u32()) * u64::from(bound);
+                low = product as u32;
+            }
+        }
+        (product >> 32) as u32
     }
 }
 
@@ -66,13 +223,16 @@ fn fisher_yates<T>(items: &mut [T], rng: &mut Xoshiro256PlusPlus) {
 mod tests {
     use super::*;
 
+    fn as_vec(table: &PermutationTable) -> Vec<u64> {
+        (0..table.len()).map(|i| table.get(i)).collect()
+    }
+
     #[test]
     fn every_permutation_of_four_is_reachable_and_roughly_equally_likely() {
         let mut counts = std::collections::HashMap::new();
         let trials = 48_000u64;
         for key in 0..trials {
-            let table = PermutationTable::shuffled(4, key);
-            let order: Vec<u64> = (0..4).map(|i| table.get(i)).collect();
+            let order = as_vec(&PermutationTable::shuffled(4, key));
             *counts.entry(order).or_insert(0u32) += 1;
         }
         assert_eq!(counts.len(), 24);
@@ -89,5 +249,70 @@ mod tests {
             PermutationTable::U32(_)
         ));
         assert_eq!(PermutationTable::shuffled(10, 1).bytes(), 40);
+    }
+
+    #[test]
+    fn bucket_count_depends_only_on_the_size() {
+        let per_bucket = 1u64 << BUCKET_LEN_LOG2;
+        assert_eq!(bucket_bits(0), 0);
+        assert_eq!(bucket_bits(per_bucket), 0);
+        assert_eq!(bucket_bits(per_bucket + 1), 1);
+        assert_eq!(bucket_bits(4 * per_bucket), 2);
+        assert_eq!(bucket_bits(4 * per_bucket + 1), 3);
+        assert_eq!(bucket_bits(100_000_000), 11);
+        assert_eq!(bucket_bits(u64::MAX), MAX_BUCKET_BITS);
+    }
+
+    #[test]
+    fn scattered_tables_are_permutations() {
+        // Sizes around the one-bucket limit and with several buckets.
+        for len in [(1 << 16) + 1, 3 << 16, (5 << 16) + 7] {
+            let table = as_vec(&PermutationTable::shuffled(len, len ^ 5));
+            let mut seen = vec![false; len as usize];
+            for value in table {
+                assert!(!std::mem::replace(&mut seen[value as usize], true));
+            }
+        }
+    }
+
+    #[test]
+    fn buckets_are_filled_evenly() {
+        // With 8 buckets of ~2^16 each, counts stay within 6 sigma (~1500) of the mean.
+        let len = 8u64 << 16;
+        let bits = bucket_bits(len);
+        assert_eq!(bits, 3);
+        let mut counts = [0i64; 8];
+        for_each_bucket(len, 12345, bits, |_, b| counts[b] += 1);
+        for count in counts {
+            assert!((count - (1 << 16)).abs() < 1_500, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn first_position_is_uniform_across_buckets() {
+        // Where index 0 lands, over many keys, with 2 buckets: each half equally often.
+        let len = 2u64 << 16;
+        let mut halves = [0u32; 2];
+        for key in 0..2_000u64 {
+            let table = PermutationTable::shuffled(len, key);
+            let position = (0..len).find(|&p| table.get(p) == 0).unwrap();
+            halves[(position / (len / 2)) as usize] += 1;
+        }
+        // Expected 1000 each; 6 sigma is about 134.
+        for count in halves {
+            assert!((866..1_134).contains(&count), "{halves:?}");
+        }
+    }
+
+    #[test]
+    fn bounded_draws_cover_the_full_32_bit_range() {
+        let mut draws = BoundedDraws::new(3);
+        for bound in [1u32, 2, 3, 7, 1 << 31, u32::MAX] {
+            for _ in 0..1000 {
+                assert!(draws.below_u32(bound) < bound);
+            }
+        }
+        let high = (0..64).any(|_| draws.below_u32(0) > u32::MAX / 2);
+        assert!(high, "bound 2^32 (passed as 0) reaches the upper half");
     }
 }
