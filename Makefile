@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install demo test test-rust test-python lint format bench bench-python clean
+.PHONY: install demo test test-rust test-python lint format bench bench-rust bench-python bench-compare clean
 
 ## install: build the extension (release) in place with the test dependencies
 install:
@@ -35,6 +35,14 @@ format:
 ## bench: the Rust benchmark binary (see README for options)
 bench:
 	cargo run --locked --release --bin episampler-bench
+
+## bench-rust: criterion benchmarks of the core
+bench-rust:
+	cargo bench --locked -p episampler-core --bench core
+
+## bench-compare: episampler vs torch.randperm and a LeRobot 0.6 style sampler, 1e6..1e8 frames
+bench-compare:
+	$(PYTHON) -m episampler.bench
 
 ## bench-python: pytest-benchmark timings against the list + randperm baseline
 bench-python:

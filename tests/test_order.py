@@ -18,7 +18,7 @@ from .support import FROM, TO, lerobot_frames, make
 
 # Frozen outputs of algorithm version 2: (seed, epoch, num_frames, permutation, first indices).
 # A change here is a change of every user's data order: it needs a new ALGORITHM_VERSION.
-# Version 2 replaced version 1's "uniform" (one Fisher–Yates pass) by scatter-then-shuffle;
+# Version 2 replaced version 1's "uniform" (one Fisher-Yates pass) by scatter-then-shuffle;
 # "feistel" vectors are unchanged since version 1. 2**20 + 1 frames spans 32 buckets.
 GOLDEN = [
     (0, 0, 10, "uniform", [9, 2, 4, 6, 8, 0, 3, 1, 5, 7]),

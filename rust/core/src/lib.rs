@@ -7,6 +7,7 @@
 //! * [`feistel`]: a keyed bijection with O(1) memory and O(1) random access.
 //! * [`Shard`]: the distributed position rule (stride `W` from a resume point).
 //! * [`Sampler`]: all of the above put together; what the bindings and the benchmark drive.
+//! * [`synthetic`]: episode layouts for the benchmarks.
 
 pub mod error;
 pub mod feistel;
@@ -15,6 +16,7 @@ pub mod keys;
 pub mod rng;
 pub mod sampler;
 pub mod shard;
+pub mod synthetic;
 pub mod uniform;
 
 pub use error::SamplerError;

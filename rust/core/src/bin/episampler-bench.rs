@@ -1,70 +1,121 @@
 //! `episampler-bench`: times the three costs of a shuffled epoch on synthetic episodes (building
-//! the order, mapping a whole epoch to frames, random seeks) for the `"uniform"` and `"feistel"`
-//! permutations, next to an unshuffled baseline measured in the same run. Std only, so it builds
-//! wherever the core crate does.
+//! the order, mapping an epoch's positions to frames, random seeks) for the `"uniform"` and
+//! `"feistel"` permutations, next to an unshuffled baseline measured in the same run. Std only,
+//! so it builds wherever the core crate does.
+//!
+//! Two modes:
+//!
+//! * one size (the default: 10^7 frames in 10^4 episodes): a text table with the median and the
+//!   minimum of every measurement over the repeats, and the ratios between the orders;
+//! * `--sweep`, or a comma list in `--frames` / `--episodes`: every valid (frames, episodes)
+//!   pair, one Markdown row each (medians), ready to paste into a README. The default grid is
+//!   frames 10^6, 10^7, 10^8, 10^9 and 10^12 by episodes 10^3 .. 10^7.
+//!
+//! Large sizes stay affordable: the `"uniform"` table (4 bytes per frame below 2^32 frames, 8
+//! above) is only built up to `--max-table-frames`; only the first `--map-samples` positions of
+//! an epoch are mapped; the index and the other orders need O(episodes) and O(1) memory, so
+//! `"feistel"` and the baseline run at any size (10^12 frames in the default sweep).
 //!
 //! ```text
-//! cargo run --release --bin episampler-bench -- [--frames N] [--episodes K] [--repeats R]
-//!     [--seed S] [--permutation uniform|feistel|both]
+//! cargo run --release --bin episampler-bench -- [--frames N[,N...]] [--episodes K[,K...]]
+//!     [--sweep] [--repeats R] [--seed S] [--permutation uniform|feistel|both]
+//!     [--max-table-frames M] [--map-samples P]
+//! ```
+//!
+//! The full default sweep takes a long while (mostly the 10^9-frame tables, about 4 GB and tens
+//! of seconds each); a moderate one, about a minute on 2 cores:
+//!
+//! ```text
+//! cargo run --release --bin episampler-bench -- --sweep --frames 1e6,1e7,1e8,1e12 \
+//!     --episodes 1e3,1e4,1e5
 //! ```
 
 use std::hint::black_box;
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use episampler_core::index::EpisodeSpec;
 use episampler_core::keys::SplitMix64;
+use episampler_core::synthetic;
 use episampler_core::{EpisodeIndex, EpochOrder, Permutation, Remap, Sampler, Shard};
 
 const USAGE: &str = "\
-usage: episampler-bench [--frames N] [--episodes K] [--repeats R] [--seed S]
-                        [--permutation uniform|feistel|both]
+usage: episampler-bench [--frames N[,N...]] [--episodes K[,K...]] [--sweep] [--repeats R]
+                        [--seed S] [--permutation uniform|feistel|both]
+                        [--max-table-frames M] [--map-samples P]
 
-  --frames N       frames over all episodes, N >= K (default 10000000)
-  --episodes K     number of episodes, of varying length (default 10000)
-  --repeats R      timed repeats of every measurement, R >= 1 (default 5)
-  --seed S         sampler seed; also seeds the episode lengths (default 0)
-  --permutation P  uniform, feistel or both (default both)
-  -h, --help       print this help
+  --frames N          frames over all episodes, N >= K (default 10^7; with --sweep
+                      10^6,10^7,10^8,10^9,10^12)
+  --episodes K        number of episodes, of varying length (default 10^4; with --sweep
+                      10^3,10^4,10^5,10^6,10^7)
+  --sweep             one Markdown row (medians) per (N, K) with K <= N; implied by a comma
+                      list in --frames or --episodes
+  --repeats R         timed repeats of every measurement, R >= 1 (default 5; 3 with --sweep)
+  --seed S            sampler seed; also seeds the episode lengths (default 0)
+  --permutation P     uniform, feistel or both (default both)
+  --max-table-frames M
+                      build the \"uniform\" table (4 bytes per frame, 8 from 2^32 frames on)
+                      only up to M frames; skip it above (default 10^9, about 4 GB)
+  --map-samples P     map only the first P positions of an epoch when N > P (default 10^7)
+  -h, --help          print this help
 
-Reports the median and min over the repeats of: building an epoch's order (and the bytes it
-holds), mapping every position of an epoch for rank 0 of 1 (ns/sample), and 1000000 random
-seeks (ns/seek). An unshuffled (sequential) run is the baseline for the ratios.";
+Numbers take `_` separators and the forms 1e6 or 10^6. The full default --sweep is slow (the
+10^9-frame \"uniform\" tables take about 4 GB and tens of seconds each to build, and the
+10^7-episode rows are cache-bound): narrow it with --frames, --episodes, --max-table-frames.
+
+Reports, per order, the time to build an epoch's order (and the bytes it holds), the time per
+sample to map an epoch's positions to frames for rank 0 of 1 (all N of them, or the first P),
+and the time per seek of 1000000 random seeks. An unshuffled (sequential) run is the baseline.";
 
 /// Random seeks timed per repeat.
 const SEEKS: usize = 1_000_000;
 
 /// Keeps the episode-layout stream and the seek-position stream apart from each other (and from
 /// the sampler's own keys) even though all derive from `--seed`.
-const LAYOUT_STREAM: u64 = 0x6C61_796F_7574_0000; // "layout"
 const SEEK_STREAM: u64 = 0x7365_656B_0000_0000; // "seek"
 
+const SWEEP_FRAMES: [u64; 5] = [
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    1_000_000_000_000,
+];
+const SWEEP_EPISODES: [u64; 5] = [1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
 struct Config {
-    frames: u64,
-    episodes: u64,
+    frames: Vec<u64>,
+    episodes: Vec<u64>,
+    sweep: bool,
     repeats: usize,
     seed: u64,
     permutations: Vec<Permutation>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            frames: 10_000_000,
-            episodes: 10_000,
-            repeats: 5,
-            seed: 0,
-            permutations: vec![Permutation::Uniform, Permutation::Feistel],
-        }
-    }
+    max_table_frames: u64,
+    map_samples: u64,
 }
 
 /// `Ok(None)` means help was asked for. Accepts `--flag value` and `--flag=value`.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, String> {
-    let mut config = Config::default();
+    let (mut frames, mut episodes, mut repeats) = (None, None, None);
+    let mut config = Config {
+        frames: Vec::new(),
+        episodes: Vec::new(),
+        sweep: false,
+        repeats: 0,
+        seed: 0,
+        permutations: vec![Permutation::Uniform, Permutation::Feistel],
+        max_table_frames: 1_000_000_000,
+        map_samples: 10_000_000,
+    };
     while let Some(arg) = args.next() {
-        if arg == "-h" || arg == "--help" {
-            return Ok(None);
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--sweep" => {
+                config.sweep = true;
+                continue;
+            }
+            _ => {}
         }
         let (flag, inline_value) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.into())),
@@ -72,22 +123,32 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, 
         };
         if !matches!(
             flag.as_str(),
-            "--frames" | "--episodes" | "--repeats" | "--seed" | "--permutation"
+            "--frames"
+                | "--episodes"
+                | "--repeats"
+                | "--seed"
+                | "--permutation"
+                | "--max-table-frames"
+                | "--map-samples"
         ) {
             return Err(format!("unknown argument {flag:?}"));
         }
-        let value = match inline_value {
+        let value: String = match inline_value {
             Some(value) => value,
             None => args.next().ok_or_else(|| format!("{flag} needs a value"))?,
         };
         match flag.as_str() {
-            "--frames" => config.frames = parse_u64(&flag, &value)?,
-            "--episodes" => config.episodes = parse_u64(&flag, &value)?,
+            "--frames" => frames = Some(parse_list(&flag, &value)?),
+            "--episodes" => episodes = Some(parse_list(&flag, &value)?),
             "--repeats" => {
-                config.repeats = usize::try_from(parse_u64(&flag, &value)?)
-                    .map_err(|_| format!("--repeats is too large: {value}"))?
+                repeats = Some(
+                    usize::try_from(parse_u64(&flag, &value)?)
+                        .map_err(|_| format!("--repeats is too large: {value}"))?,
+                )
             }
             "--seed" => config.seed = parse_u64(&flag, &value)?,
+            "--max-table-frames" => config.max_table_frames = parse_u64(&flag, &value)?,
+            "--map-samples" => config.map_samples = parse_u64(&flag, &value)?,
             _ => {
                 config.permutations = match value.as_str() {
                     "uniform" => vec![Permutation::Uniform],
@@ -102,83 +163,198 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, 
             }
         }
     }
-    if config.episodes == 0 {
+    let is_list = |list: &Option<Vec<u64>>| list.as_ref().is_some_and(|list| list.len() > 1);
+    config.sweep |= is_list(&frames) || is_list(&episodes);
+    let (default_frames, default_episodes): (&[u64], &[u64]) = if config.sweep {
+        (&SWEEP_FRAMES, &SWEEP_EPISODES)
+    } else {
+        (&[10_000_000], &[10_000])
+    };
+    config.frames = frames.unwrap_or_else(|| default_frames.to_vec());
+    config.episodes = episodes.unwrap_or_else(|| default_episodes.to_vec());
+    config.repeats = repeats.unwrap_or(if config.sweep { 3 } else { 5 });
+
+    if let Some(&frames) = config.frames.iter().find(|&&n| i64::try_from(n).is_err()) {
+        // Boundaries are i64 in `EpisodeSpec`.
+        return Err(format!(
+            "--frames is too large: {frames} (max {})",
+            i64::MAX
+        ));
+    }
+    if config.episodes.contains(&0) {
         return Err("--episodes must be >= 1, got 0".into());
     }
     if config.repeats == 0 {
         return Err("--repeats must be >= 1, got 0".into());
     }
-    if config.frames < config.episodes {
+    if config.map_samples == 0 {
+        return Err("--map-samples must be >= 1, got 0".into());
+    }
+    if usize::try_from(config.map_samples).is_err() {
         return Err(format!(
-            "--frames ({}) must be >= --episodes ({}): every episode needs at least one frame",
-            config.frames, config.episodes
+            "--map-samples is too large: {}",
+            config.map_samples
         ));
     }
-    // Boundaries are i64 in `EpisodeSpec`, and the mapped epoch is one Vec<i64>.
-    if i64::try_from(config.frames).is_err() || usize::try_from(config.frames).is_err() {
-        return Err(format!("--frames is too large: {}", config.frames));
+    if !config.sweep && config.frames[0] < config.episodes[0] {
+        return Err(format!(
+            "--frames ({}) must be >= --episodes ({}): every episode needs at least one frame",
+            config.frames[0], config.episodes[0]
+        ));
+    }
+    if config.sweep && pairs(&config).next().is_none() {
+        return Err("no (--frames, --episodes) pair with episodes <= frames to measure".into());
     }
     Ok(Some(config))
 }
 
-/// A non-negative integer; `_` separators are allowed (`10_000_000`).
-fn parse_u64(flag: &str, value: &str) -> Result<u64, String> {
-    let digits = value.replace('_', "");
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "{flag} expects a non-negative integer, got {value:?}"
-        ));
-    }
-    digits
-        .parse()
-        .map_err(|_| format!("{flag} is out of range (max {}): {value}", u64::MAX))
+/// The (frames, episodes) pairs to measure, in order: every episode count that fits a frame
+/// count (at least one frame per episode).
+fn pairs(config: &Config) -> impl Iterator<Item = (u64, u64)> + '_ {
+    config.frames.iter().flat_map(move |&frames| {
+        config
+            .episodes
+            .iter()
+            .filter(move |&&episodes| episodes <= frames)
+            .map(move |&episodes| (frames, episodes))
+    })
 }
 
-/// `episodes` back-to-back episodes of varying length, summing to exactly `frames`. Each gets one
-/// frame; the other `frames - episodes` are split in proportion to random weights in
-/// [1024, 4096), cut at rounded-down cumulative sums so that the parts add up exactly.
-fn synthetic_episodes(frames: u64, episodes: u64, seed: u64) -> (Vec<i64>, Vec<i64>) {
-    let mut rng = SplitMix64::new(seed ^ LAYOUT_STREAM);
-    let weights: Vec<u64> = (0..episodes)
-        .map(|_| 1024 + rng.next_u64() % 3072)
-        .collect();
-    let total: u128 = weights.iter().map(|&w| u128::from(w)).sum();
-    let spare = u128::from(frames - episodes);
-    let (mut from, mut to) = (Vec::with_capacity(weights.len()), Vec::new());
-    let (mut cumulative, mut start) = (0u128, 0u64);
-    for (k, &weight) in (1u64..).zip(&weights) {
-        cumulative += u128::from(weight);
-        // <= spare, so end <= frames, which fits i64 (checked when parsing).
-        let end = k + (spare * cumulative / total) as u64;
-        from.push(start as i64);
-        to.push(end as i64);
-        start = end;
+/// A comma-separated list of [`parse_u64`] values.
+fn parse_list(flag: &str, value: &str) -> Result<Vec<u64>, String> {
+    value
+        .split(',')
+        .map(|item| parse_u64(flag, item.trim()))
+        .collect()
+}
+
+/// A non-negative integer: digits with optional `_` separators (`10_000_000`), `AeB` (`1e7`,
+/// `5e8`: A times ten to the B) or `10^B`.
+fn parse_u64(flag: &str, value: &str) -> Result<u64, String> {
+    let invalid =
+        || format!("{flag} expects a non-negative integer (e.g. 1000, 1e6, 10^6), got {value:?}");
+    let out_of_range = || format!("{flag} is out of range (max {}): {value}", u64::MAX);
+    let digits = |text: &str| -> Result<u64, String> {
+        let text = text.replace('_', "");
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        text.parse().map_err(|_| out_of_range())
+    };
+    let (mantissa, exponent) = if let Some(exponent) = value.strip_prefix("10^") {
+        (1, digits(exponent)?)
+    } else if let Some((mantissa, exponent)) = value.split_once(['e', 'E']) {
+        (digits(mantissa)?, digits(exponent)?)
+    } else {
+        return digits(value);
+    };
+    u32::try_from(exponent)
+        .ok()
+        .and_then(|exponent| 10u64.checked_pow(exponent))
+        .and_then(|scale| mantissa.checked_mul(scale))
+        .ok_or_else(out_of_range)
+}
+
+/// The episode index of `frames` frames in `episodes` synthetic episodes, with the shortest and
+/// longest episode lengths.
+fn synthetic_index(
+    frames: u64,
+    episodes: u64,
+    seed: u64,
+) -> Result<(EpisodeIndex, i64, i64), String> {
+    let (from, to) = synthetic::episodes(frames, episodes, seed);
+    let lengths = from.iter().zip(&to).map(|(a, b)| b - a);
+    let (shortest, longest) = (lengths.clone().min(), lengths.max());
+    let index = EpisodeIndex::new(&EpisodeSpec {
+        from: &from,
+        to: &to,
+        episodes_to_use: None,
+        drop_first: 0,
+        drop_last: 0,
+    })
+    .map_err(|e| format!("building the episode index failed: {e}"))?;
+    Ok((index, shortest.unwrap_or(0), longest.unwrap_or(0)))
+}
+
+/// `SEEKS` positions in `[0, frames)`, the same for every order of a size, drawn up front so that
+/// only the seeks are timed (multiply-high maps a u64 onto the range without a division).
+fn seek_positions(frames: u64, seed: u64) -> Vec<u64> {
+    let mut rng = SplitMix64::new(seed ^ SEEK_STREAM);
+    (0..SEEKS)
+        .map(|_| ((u128::from(rng.next_u64()) * u128::from(frames)) >> 64) as u64)
+        .collect()
+}
+
+/// An output buffer of `len` samples, filled with a non-zero value first so that its pages are
+/// faulted in here rather than during the first timed map.
+fn output_buffer(len: u64) -> Result<Vec<i64>, String> {
+    let len = usize::try_from(len).map_err(|_| format!("cannot allocate {len} samples"))?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| format!("cannot allocate the {len}-sample output buffer"))?;
+    out.resize(len, -1i64);
+    Ok(out)
+}
+
+/// The orders compared: the baseline, then the chosen permutations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Sequential,
+    Shuffled(Permutation),
+}
+
+impl Order {
+    fn name(self) -> &'static str {
+        match self {
+            Order::Sequential => "sequential",
+            Order::Shuffled(Permutation::Uniform) => "uniform",
+            Order::Shuffled(Permutation::Feistel) => "feistel",
+        }
     }
-    (from, to)
+
+    /// Whether this order is measured at `frames` frames, or why not.
+    fn skip_reason(self, frames: u64, config: &Config) -> Option<String> {
+        (self == Order::Shuffled(Permutation::Uniform) && frames > config.max_table_frames)
+            .then(|| format!("table above --max-table-frames {}", config.max_table_frames))
+    }
+
+    fn sampler(self, index: &EpisodeIndex, seed: u64) -> Sampler {
+        let (shuffle, permutation) = match self {
+            Order::Sequential => (false, Permutation::Uniform),
+            Order::Shuffled(permutation) => (true, permutation),
+        };
+        Sampler::new(index.clone(), Remap::Identity, shuffle, permutation, seed)
+    }
+}
+
+fn orders(config: &Config) -> Vec<Order> {
+    let shuffled = config.permutations.iter().map(|&p| Order::Shuffled(p));
+    std::iter::once(Order::Sequential).chain(shuffled).collect()
 }
 
 /// The timings of one sampler configuration over all repeats.
 struct Row {
-    name: &'static str,
+    order: Order,
     build: Vec<Duration>,
     bytes: u64,
     map: Vec<Duration>,
     seek: Vec<Duration>,
 }
 
-/// Runs every repeat of build, map and seek on `sampler`. Repeat `r` uses epoch `r`, so each
-/// build does real work on a fresh key, and map and seek then use the order just built.
+/// Runs every repeat of build, map and seek on `sampler` over `frames` frames, mapping the first
+/// `out.len()` positions. Repeat `r` uses epoch `r`, so each build does real work on a fresh key,
+/// and map and seek then use the order just built.
 fn measure(
-    name: &'static str,
+    order: Order,
     sampler: &Sampler,
+    frames: u64,
     repeats: usize,
     positions: &[u64],
     out: &mut [i64],
 ) -> Row {
-    let n = sampler.num_frames();
-    let shard = Shard::new(n, 0, 0, 1, false).expect("rank 0 of 1 from 0 is a valid shard");
+    let shard = Shard::new(frames, 0, 0, 1, false).expect("rank 0 of 1 from 0 is a valid shard");
     let mut row = Row {
-        name,
+        order,
         build: Vec::with_capacity(repeats),
         bytes: 0,
         map: Vec::with_capacity(repeats),
@@ -188,20 +364,19 @@ fn measure(
         // For the O(1) orders (sequential, feistel) this is at the clock's floor: the first
         // timer read after the previous repeat's large map is cold, so their min is the figure.
         let start = Instant::now();
-        let order: EpochOrder = black_box(sampler.epoch_order(black_box(epoch)));
+        let epoch_order: EpochOrder = black_box(sampler.epoch_order(black_box(epoch)));
         row.build.push(start.elapsed());
-        row.bytes = order.bytes();
+        row.bytes = epoch_order.bytes();
 
         let start = Instant::now();
-        sampler.fill(&order, &shard, 0, black_box(&mut *out));
+        sampler.fill(&epoch_order, &shard, 0, black_box(&mut *out));
         row.map.push(start.elapsed());
         black_box(&*out);
 
-        // Positions were drawn beforehand so that only the seeks themselves are timed.
         let start = Instant::now();
         let mut checksum = 0i64;
         for &position in positions {
-            checksum = checksum.wrapping_add(sampler.value_at(&order, black_box(position)));
+            checksum = checksum.wrapping_add(sampler.value_at(&epoch_order, black_box(position)));
         }
         row.seek.push(start.elapsed());
         black_box(checksum);
@@ -254,7 +429,22 @@ fn human_bytes(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-fn print_table(rows: &[Row], frames: u64) {
+/// `10^k` for a power of ten from 1000 on, the plain number otherwise.
+fn human_count(count: u64) -> String {
+    let mut exponent = 0;
+    let mut rest = count;
+    while rest >= 10 && rest % 10 == 0 {
+        rest /= 10;
+        exponent += 1;
+    }
+    if rest == 1 && exponent >= 3 {
+        format!("10^{exponent}")
+    } else {
+        count.to_string()
+    }
+}
+
+fn print_table(rows: &[Row], frames: u64, mapped: u64) {
     println!(
         "{:<11} {:>10} {:>10} {:>10} {:>7} {:>9} {:>9} {:>9} {:>9}",
         "order", "build", "build", "order", "bytes/", "map", "map", "seek", "seek"
@@ -266,97 +456,72 @@ fn print_table(rows: &[Row], frames: u64) {
     for row in rows {
         println!(
             "{:<11} {:>10} {:>10} {:>10} {:>7.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
-            row.name,
+            row.order.name(),
             human_duration(median(&row.build)),
             human_duration(min(&row.build)),
             human_bytes(row.bytes),
             row.bytes as f64 / frames as f64,
-            ns_per(median(&row.map), frames),
-            ns_per(min(&row.map), frames),
+            ns_per(median(&row.map), mapped),
+            ns_per(min(&row.map), mapped),
             ns_per(median(&row.seek), SEEKS as u64),
             ns_per(min(&row.seek), SEEKS as u64),
         );
     }
 }
 
-fn run(config: &Config) -> Result<(), String> {
-    let (from, to) = synthetic_episodes(config.frames, config.episodes, config.seed);
-    let lengths = from.iter().zip(&to).map(|(a, b)| b - a);
-    let (shortest, longest) = (lengths.clone().min(), lengths.max());
-    let index = EpisodeIndex::new(&EpisodeSpec {
-        from: &from,
-        to: &to,
-        episodes_to_use: None,
-        drop_first: 0,
-        drop_last: 0,
-    })
-    .map_err(|e| format!("building the episode index failed: {e}"))?;
-    let n = index.num_frames();
-    debug_assert_eq!(n, config.frames);
+/// One size, every order: the text table and the ratios of the median map times.
+fn run_single(config: &Config) -> Result<(), String> {
+    let (frames, episodes) = (config.frames[0], config.episodes[0]);
+    let (index, shortest, longest) = synthetic_index(frames, episodes, config.seed)?;
+    let positions = seek_positions(frames, config.seed);
+    let mapped = frames.min(config.map_samples);
+    let mut out = output_buffer(mapped)?;
 
-    // Seek positions: the same ones for every order, drawn up front (multiply-high maps a u64
-    // onto [0, n) without a division).
-    let mut rng = SplitMix64::new(config.seed ^ SEEK_STREAM);
-    let positions: Vec<u64> = (0..SEEKS)
-        .map(|_| ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64)
-        .collect();
-
-    // One output buffer for every map, filled with a non-zero value first so that its pages are
-    // faulted in here rather than during the first timed map.
-    let mut out = Vec::new();
-    out.try_reserve_exact(n as usize)
-        .map_err(|_| format!("cannot allocate the {n}-sample output buffer"))?;
-    out.resize(n as usize, -1i64);
-
+    let mapped_note = if mapped < frames {
+        format!(" mapped=first {mapped} positions")
+    } else {
+        String::new()
+    };
     println!(
-        "episampler-bench: frames={} episodes={} (lengths {}..={}) repeats={} seed={} seeks={}",
-        config.frames,
-        config.episodes,
-        shortest.unwrap_or(0),
-        longest.unwrap_or(0),
-        config.repeats,
-        config.seed,
-        SEEKS
+        "episampler-bench: frames={frames} episodes={episodes} (lengths {shortest}..={longest}) \
+         repeats={} seed={} seeks={SEEKS}{mapped_note}",
+        config.repeats, config.seed,
     );
     println!();
 
     // The baseline first: it also warms the index arrays and the output buffer.
-    let sampler = |shuffle, permutation| {
-        Sampler::new(
-            index.clone(),
-            Remap::Identity,
-            shuffle,
-            permutation,
-            config.seed,
-        )
-    };
-    let mut rows = vec![measure(
-        "sequential",
-        &sampler(false, Permutation::Uniform),
-        config.repeats,
-        &positions,
-        &mut out,
-    )];
-    for &permutation in &config.permutations {
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for order in orders(config) {
+        if let Some(reason) = order.skip_reason(frames, config) {
+            skipped.push(format!("{} skipped: {reason}", order.name()));
+            continue;
+        }
+        let sampler = order.sampler(&index, config.seed);
         rows.push(measure(
-            permutation.name(),
-            &sampler(true, permutation),
+            order,
+            &sampler,
+            frames,
             config.repeats,
             &positions,
             &mut out,
         ));
     }
-    print_table(&rows, n);
+    print_table(&rows, frames, mapped);
+    for line in &skipped {
+        println!("{line}");
+    }
 
     // Ratios of the median map times, so the permutations read against each other and against
     // the cost of mapping positions to frames with no shuffle at all.
-    let map_ns = |name: &str| {
+    let map_ns = |order: Order| {
         rows.iter()
-            .find(|row| row.name == name)
-            .map(|row| ns_per(median(&row.map), n))
+            .find(|row| row.order == order)
+            .map(|row| ns_per(median(&row.map), mapped))
     };
-    let sequential = map_ns("sequential").unwrap_or(f64::NAN);
-    let (uniform, feistel) = (map_ns("uniform"), map_ns("feistel"));
+    let sequential = map_ns(Order::Sequential).unwrap_or(f64::NAN);
+    let uniform = map_ns(Order::Shuffled(Permutation::Uniform));
+    let feistel = map_ns(Order::Shuffled(Permutation::Feistel));
     println!();
     if let Some(feistel) = feistel {
         println!("ratio feistel/sequential map: {:.2}", feistel / sequential);
@@ -366,6 +531,116 @@ fn run(config: &Config) -> Result<(), String> {
     }
     if let Some(uniform) = uniform {
         println!("ratio uniform/sequential map: {:.2}", uniform / sequential);
+    }
+    Ok(())
+}
+
+/// Every (frames, episodes) pair, one Markdown row each, printed as soon as it is measured.
+fn run_sweep(config: &Config) -> Result<(), String> {
+    let orders = orders(config);
+    let has = |order: Order| orders.contains(&order);
+    let uniform = Order::Shuffled(Permutation::Uniform);
+    println!(
+        "episampler-bench --sweep: medians of {} repeats, seed {}, {SEEKS} random seeks, map of \
+         the first min(N, {}) positions, \"uniform\" table up to {} frames",
+        config.repeats, config.seed, config.map_samples, config.max_table_frames
+    );
+    println!();
+
+    // Columns: the uniform build, then map and seek for every order measured.
+    let mut header = vec!["frames N".to_owned(), "episodes".to_owned()];
+    if has(uniform) {
+        header.push("uniform build".into());
+        header.push("uniform B/frame".into());
+    }
+    header.push("mapped".into());
+    for order in &orders {
+        header.push(format!("map {} ns/sample", order.name()));
+    }
+    for order in &orders {
+        header.push(format!("seek {} ns", order.name()));
+    }
+    let dashes = vec!["---".to_owned(); header.len()];
+    println!("| {} |", header.join(" | "));
+    println!("| {} |", dashes.join(" | "));
+
+    let mut skipped_any = false;
+    let mut current: Option<(u64, Vec<u64>, Vec<i64>)> = None;
+    for (frames, episodes) in pairs(config) {
+        // Seek positions and the output buffer are shared by every episode count of a size.
+        if !matches!(current, Some((n, _, _)) if n == frames) {
+            // The previous size's buffers are freed before the next ones are allocated.
+            drop(current.take());
+            let mapped = frames.min(config.map_samples);
+            current = Some((
+                frames,
+                seek_positions(frames, config.seed),
+                output_buffer(mapped)?,
+            ));
+        }
+        let (_, positions, out) = current.as_mut().expect("set just above");
+        let (index, _, _) = synthetic_index(frames, episodes, config.seed)?;
+        let mut rows = Vec::new();
+        for &order in &orders {
+            if order.skip_reason(frames, config).is_some() {
+                skipped_any = true;
+                continue;
+            }
+            let sampler = order.sampler(&index, config.seed);
+            rows.push(measure(
+                order,
+                &sampler,
+                frames,
+                config.repeats,
+                positions,
+                out,
+            ));
+        }
+        drop(index);
+
+        let mapped = out.len() as u64;
+        let row_of = |order: Order| rows.iter().find(|row| row.order == order);
+        let mut cells = vec![human_count(frames), human_count(episodes)];
+        if has(uniform) {
+            match row_of(uniform) {
+                Some(row) => {
+                    cells.push(human_duration(median(&row.build)));
+                    cells.push(format!("{:.2}", row.bytes as f64 / frames as f64));
+                }
+                None => cells.extend(["—".to_owned(), "—".to_owned()]),
+            }
+        }
+        cells.push(if mapped < frames {
+            human_count(mapped)
+        } else {
+            "all".into()
+        });
+        for &order in &orders {
+            cells.push(row_of(order).map_or("—".into(), |row| {
+                format!("{:.1}", ns_per(median(&row.map), mapped))
+            }));
+        }
+        for &order in &orders {
+            cells.push(row_of(order).map_or("—".into(), |row| {
+                format!("{:.1}", ns_per(median(&row.seek), SEEKS as u64))
+            }));
+        }
+        println!("| {} |", cells.join(" | "));
+        // Rows of a long sweep appear as they are measured, also through a pipe.
+        let _ = std::io::stdout().flush();
+    }
+
+    println!();
+    println!(
+        "build: one epoch's order (\"feistel\" and sequential: O(1), nothing to build); \
+         mapped: positions mapped per epoch (all, or the first P); seek: {SEEKS} positions \
+         drawn uniformly at random."
+    );
+    if skipped_any {
+        println!(
+            "—: not measured (\"uniform\" table above --max-table-frames {}).",
+            config.max_table_frames
+        );
     }
     Ok(())
 }
@@ -382,7 +657,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&config) {
+    let result = if config.sweep {
+        run_sweep(&config)
+    } else {
+        run_single(&config)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("episampler-bench: error: {message}");
