@@ -1,7 +1,13 @@
 """Episode-aware, seekable, exactly resumable frame sampling for robot-learning datasets."""
 
+from episampler._batch import EpisodeAwareBatchSampler
 from episampler._core import ALGORITHM_VERSION
 from episampler._sampler import EpisodeAwareSampler
 from episampler._state import compute_sampler_state
 
-__all__ = ["ALGORITHM_VERSION", "EpisodeAwareSampler", "compute_sampler_state"]
+__all__ = [
+    "ALGORITHM_VERSION",
+    "EpisodeAwareBatchSampler",
+    "EpisodeAwareSampler",
+    "compute_sampler_state",
+]

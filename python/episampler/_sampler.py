@@ -3,6 +3,7 @@ point and the state protocol; the order itself is computed by the Rust core."""
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -130,7 +131,7 @@ class EpisodeAwareSampler(Sampler[int]):
         # The resume point, and the latest iterator (whose progress the state describes).
         self._epoch = epoch
         self._start_index = start_index
-        self._latest: _core.EpochIterator | None = None
+        self._latest: _core.EpochChunks | None = None
 
     # --- configuration -------------------------------------------------------------------
 
@@ -206,10 +207,21 @@ class EpisodeAwareSampler(Sampler[int]):
                 )
         self._config["pad_to_multiple"] = multiple
 
-    def __iter__(self) -> Iterator[int]:
+    def _start_iteration(
+        self, batch_size: int | None = None, drop_last_batch: bool = False
+    ) -> _core.EpochChunks:
+        """Values of the current epoch from the resume point, as chunks built in Rust; they
+        become the latest iterator, whose progress the state describes."""
         self._epoch, self._start_index = self._resume_point()
-        self._latest = self._core.iter_epoch(self._epoch, self._start_index, *self._shard_args())
+        self._latest = self._core.iter_epoch(
+            self._epoch, self._start_index, *self._shard_args(), batch_size, drop_last_batch
+        )
         return self._latest
+
+    def __iter__(self) -> Iterator[int]:
+        # Each value is one step of a list iterator inside `chain`: no Python or Rust call per
+        # value. The chunks know how much of their latest list was read, for `state_dict`.
+        return itertools.chain.from_iterable(self._start_iteration())
 
     def epoch_indices(self, epoch: int | None = None) -> np.ndarray:
         """This rank's whole order of `epoch` (default: the current one) from position 0."""

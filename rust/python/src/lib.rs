@@ -8,6 +8,7 @@ use episampler_core::{EpisodeIndex, EpochOrder, Permutation, Remap, Sampler, Sam
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 
 fn value_error(error: SamplerError) -> PyErr {
     PyValueError::new_err(error.to_string())
@@ -189,8 +190,10 @@ impl SamplerCore {
         Ok(PyArray1::from_vec(py, values))
     }
 
-    /// An iterator over this rank's values of `epoch` from global position `start_index`.
-    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None))]
+    /// This rank's values of `epoch` from global position `start_index`, handed out as
+    /// iterators over Python lists (see [`EpochChunks`]), or as batch lists when `batch_size`
+    /// is given (the last short batch dropped when `drop_last_batch`).
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false))]
     #[allow(clippy::too_many_arguments)]
     fn iter_epoch(
         &self,
@@ -201,50 +204,124 @@ impl SamplerCore {
         num_replicas: u64,
         drop_last: bool,
         pad_to_multiple: Option<u64>,
-    ) -> PyResult<EpochIterator> {
+        batch_size: Option<u64>,
+        drop_last_batch: bool,
+    ) -> PyResult<EpochChunks> {
         let shard = self.shard(start_index, rank, num_replicas, drop_last, pad_to_multiple)?;
-        Ok(EpochIterator {
+        let mode = match batch_size {
+            None => Mode::Items {
+                next_chunk: FIRST_CHUNK,
+            },
+            Some(0) => return Err(PyValueError::new_err("batch_size must be >= 1, got 0")),
+            Some(size) => Mode::Batches {
+                size,
+                drop_last: drop_last_batch,
+            },
+        };
+        Ok(EpochChunks {
             sampler: Arc::clone(&self.sampler),
             order: self.order(py, epoch),
             shard,
             epoch,
-            yielded: 0,
-            exhausted: false,
+            handed_out: 0,
+            stopped: false,
+            mode,
+            current: None,
         })
     }
 }
 
-/// Yields one rank's values of one epoch as Python ints and knows where it stands.
+/// First chunk of an item iterator: small, so that the first index comes at once; chunks then
+/// double up to [`MAX_CHUNK`].
+const FIRST_CHUNK: u64 = 64;
+const MAX_CHUNK: u64 = 8192;
+
+enum Mode {
+    /// Iterators over lists of up to `next_chunk` values, for `itertools.chain`.
+    Items { next_chunk: u64 },
+    /// Lists of `size` values: one batch each.
+    Batches { size: u64, drop_last: bool },
+}
+
+/// One rank's values of one epoch, computed in Rust a list at a time. In item mode the Python
+/// side iterates `itertools.chain.from_iterable(chunks)`, so each value costs a list
+/// iterator's step with no Python or PyO3 call per value; the list iterator of the latest
+/// chunk is kept to count the values actually consumed (`yielded`) for the state.
 #[pyclass(module = "episampler._core")]
-pub struct EpochIterator {
+pub struct EpochChunks {
     sampler: Arc<Sampler>,
     order: Arc<EpochOrder>,
     shard: Shard,
     epoch: u64,
-    yielded: u64,
-    exhausted: bool,
+    /// Values put in lists so far.
+    handed_out: u64,
+    /// True once `__next__` found nothing left to hand out.
+    stopped: bool,
+    mode: Mode,
+    /// Item mode: the latest chunk's list iterator.
+    current: Option<Py<PyAny>>,
+}
+
+impl EpochChunks {
+    fn take<'py>(&mut self, py: Python<'py>, count: u64) -> PyResult<Bound<'py, PyList>> {
+        let (sampler, order, shard, first) =
+            (&self.sampler, &self.order, &self.shard, self.handed_out);
+        let mut values = vec![0i64; count as usize];
+        py.detach(|| sampler.fill(order, shard, first, &mut values));
+        self.handed_out += count;
+        PyList::new(py, values)
+    }
+
+    /// Values the consumer has taken: handed out minus what is left in the latest list.
+    fn consumed(&self, py: Python<'_>) -> PyResult<u64> {
+        let unread = match &self.current {
+            Some(list_iterator) => list_iterator
+                .bind(py)
+                .call_method0("__length_hint__")?
+                .extract::<u64>()?,
+            None => 0,
+        };
+        Ok(self.handed_out - unread)
+    }
 }
 
 #[pymethods]
-impl EpochIterator {
+impl EpochChunks {
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
-    fn __next__(&mut self) -> Option<i64> {
-        if self.yielded == self.shard.len() {
-            self.exhausted = true;
-            return None;
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let remaining = self.shard.len() - self.handed_out;
+        match self.mode {
+            Mode::Items { next_chunk } => {
+                if remaining == 0 {
+                    self.stopped = true;
+                    return Ok(None);
+                }
+                self.mode = Mode::Items {
+                    next_chunk: (next_chunk * 2).min(MAX_CHUNK),
+                };
+                let list = self.take(py, remaining.min(next_chunk))?;
+                let list_iterator = list.try_iter()?.into_any().unbind();
+                self.current = Some(list_iterator.clone_ref(py));
+                Ok(Some(list_iterator))
+            }
+            Mode::Batches { size, drop_last } => {
+                if remaining == 0 || (drop_last && remaining < size) {
+                    // A dropped short batch still ends the epoch.
+                    self.handed_out = self.shard.len();
+                    self.stopped = true;
+                    return Ok(None);
+                }
+                let batch = self.take(py, remaining.min(size))?;
+                if drop_last && self.shard.len() - self.handed_out < size {
+                    // Nothing but a dropped short batch is left: the epoch ends with this one.
+                    self.handed_out = self.shard.len();
+                }
+                Ok(Some(batch.into_any().unbind()))
+            }
         }
-        let position = self.shard.global_position(self.yielded);
-        self.yielded += 1;
-        // Yielding the last index ends the epoch at once, not at the next call.
-        self.exhausted = self.yielded == self.shard.len();
-        Some(self.sampler.value_at(&self.order, position))
-    }
-
-    fn __length_hint__(&self) -> usize {
-        (self.shard.len() - self.yielded) as usize
     }
 
     #[getter]
@@ -252,26 +329,28 @@ impl EpochIterator {
         self.epoch
     }
 
-    /// Values yielded so far.
+    /// Values the consumer has taken so far.
     #[getter]
-    fn yielded(&self) -> u64 {
-        self.yielded
+    fn yielded(&self, py: Python<'_>) -> PyResult<u64> {
+        self.consumed(py)
     }
 
-    /// True once the last value was yielded, or once iteration stopped with nothing left.
+    /// True once the last value was taken, or once iteration stopped with nothing left.
     #[getter]
-    fn exhausted(&self) -> bool {
-        self.exhausted
+    fn exhausted(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.stopped || self.consumed(py)? == self.shard.len())
     }
 
-    /// `(epoch, start_index)` a new iterator must start from to continue right after this one.
+    /// `(epoch, start_index)` a new iterator must start from to continue right after the
+    /// values taken so far.
     #[getter]
-    fn resume_point(&self) -> (u64, u64) {
-        if self.exhausted {
+    fn resume_point(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
+        let consumed = self.consumed(py)?;
+        Ok(if self.stopped || consumed == self.shard.len() {
             (self.epoch + 1, 0)
         } else {
-            (self.epoch, self.shard.resume_point(self.yielded))
-        }
+            (self.epoch, self.shard.resume_point(consumed))
+        })
     }
 }
 
@@ -280,7 +359,7 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use super::{EpochIterator, SamplerCore};
+    use super::{EpochChunks, SamplerCore};
 
     #[pymodule_init]
     fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,0 +1,55 @@
+"""`EpisodeAwareBatchSampler`: the batches `torch.utils.data.BatchSampler` would make over an
+`EpisodeAwareSampler`, each list built in Rust in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from torch.utils.data import Sampler
+
+from episampler._inputs import as_bool, as_int
+from episampler._sampler import EpisodeAwareSampler
+
+
+class EpisodeAwareBatchSampler(Sampler[list[int]]):
+    """Batches of `batch_size` indices of `sampler`, for `DataLoader(batch_sampler=...)`.
+
+    Yields the same lists as `torch.utils.data.BatchSampler(sampler, batch_size, drop_last)`,
+    across epochs too. Its state is the sampler's (`state_dict`/`load_state_dict` delegate),
+    so a checkpoint resumes right after the last batch yielded; with `drop_last=True` the
+    short batch left at the end of an epoch is dropped and the epoch ends with the last full
+    batch.
+    """
+
+    def __init__(self, sampler: EpisodeAwareSampler, batch_size: int, drop_last: bool = False):
+        if not isinstance(sampler, EpisodeAwareSampler):
+            raise TypeError(f"sampler must be an EpisodeAwareSampler, got {type(sampler).__name__}")
+        super().__init__()
+        self.sampler = sampler
+        self.batch_size = as_int("batch_size", batch_size, low=1, high=2**63)
+        self.drop_last = as_bool("drop_last", drop_last)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return self.sampler._start_iteration(self.batch_size, self.drop_last)
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return len(self.sampler) // self.batch_size
+        return -(-len(self.sampler) // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def state_dict(self) -> dict[str, int | str]:
+        """The sampler's state, as the latest batch iterator left it."""
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        self.sampler.load_state_dict(state_dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.sampler!r}, batch_size={self.batch_size}, "
+            f"drop_last={self.drop_last})"
+        )
