@@ -14,19 +14,12 @@ import pytest
 import torch
 from torch.utils.data import BatchSampler
 
-import episampler
-from episampler import EpisodeAwareSampler
+from episampler import EpisodeAwareBatchSampler, EpisodeAwareSampler
 from episampler.bench import LeRobotStyleSampler, RandpermSampler, synthetic_episodes
 
 FRAMES, EPISODES, SAMPLES, BATCH_SIZE = 1_000_000, 10_000, 100_000, 256
 FROM, TO = synthetic_episodes(FRAMES, EPISODES)
 ROUNDS = 5
-
-EpisodeAwareBatchSampler = getattr(episampler, "EpisodeAwareBatchSampler", None)
-needs_batch_sampler = pytest.mark.skipif(
-    EpisodeAwareBatchSampler is None,
-    reason="episampler.EpisodeAwareBatchSampler is not in this build",
-)
 
 
 def drain(iterator, count: int = SAMPLES) -> None:
@@ -136,7 +129,6 @@ def test_batches_torch_batch_sampler(benchmark, permutation):
     )
 
 
-@needs_batch_sampler
 @pytest.mark.parametrize("permutation", ["uniform", "feistel"])
 @pytest.mark.benchmark(group="batches of 256, 100k samples, 1e6 frames")
 def test_batches_episampler_batch_sampler(benchmark, permutation):

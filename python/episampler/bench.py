@@ -33,13 +33,8 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler
 
-from episampler import ALGORITHM_VERSION, EpisodeAwareSampler
+from episampler import ALGORITHM_VERSION, EpisodeAwareBatchSampler, EpisodeAwareSampler
 from episampler._baselines import LeRobotStyleSampler, RandpermSampler, synthetic_episodes
-
-try:  # newer than this module; the batch rows are skipped without it
-    from episampler import EpisodeAwareBatchSampler
-except ImportError:
-    EpisodeAwareBatchSampler = None
 
 __all__ = ["LeRobotStyleSampler", "RandpermSampler", "main", "synthetic_episodes"]
 
@@ -72,7 +67,6 @@ class BatchRow:
     permutation: str
     method: str
     per_sample: float | None = None
-    note: str = ""
 
 
 # --- measurements ----------------------------------------------------------------------------
@@ -200,15 +194,12 @@ def bench_size(
             BatchSampler(sampler, batch_size, drop_last=False), count, batch_size, repeats
         )
         ours = BatchRow(size, permutation, f"EpisodeAwareBatchSampler({batch_size})")
-        if EpisodeAwareBatchSampler is None:
-            ours.note = "skipped: episampler.EpisodeAwareBatchSampler is not in this build"
-        else:
-            ours.per_sample = time_batches(
-                EpisodeAwareBatchSampler(sampler, batch_size, drop_last=False),
-                count,
-                batch_size,
-                repeats,
-            )
+        ours.per_sample = time_batches(
+            EpisodeAwareBatchSampler(sampler, batch_size, drop_last=False),
+            count,
+            batch_size,
+            repeats,
+        )
         batch_rows += [torch_row, ours]
         del sampler
         gc.collect()
@@ -267,8 +258,8 @@ def markdown_tables(rows: Sequence[Row], batch_rows: Sequence[BatchRow], batch_s
         "",
         f"Batches of {batch_size} (ns per sample, after the first batch):",
         "",
-        "| N | sampler | batch sampler | ns / sample | vs torch BatchSampler | note |",
-        "| ---: | --- | --- | ---: | ---: | --- |",
+        "| N | sampler | batch sampler | ns / sample | vs torch BatchSampler |",
+        "| ---: | --- | --- | ---: | ---: |",
     ]
     torch_rows = {
         (row.size, row.permutation): row for row in batch_rows if row.method.startswith("torch")
@@ -277,7 +268,7 @@ def markdown_tables(rows: Sequence[Row], batch_rows: Sequence[BatchRow], batch_s
         base = torch_rows[row.size, row.permutation]
         lines.append(
             f"| {row.size:,} | {row.permutation} | {row.method} | {_ns(row.per_sample)} "
-            f"| {_ratio(base.per_sample, row.per_sample)} | {row.note} |"
+            f"| {_ratio(base.per_sample, row.per_sample)} |"
         )
     return "\n".join(lines)
 
@@ -392,10 +383,6 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.episodes:,} synthetic episodes of uneven lengths (capped at N); "
         f"medians of {args.repeats} runs; up to {args.samples:,} samples per iteration timing\n"
     )
-    if EpisodeAwareBatchSampler is None:
-        print(
-            "note: episampler.EpisodeAwareBatchSampler is not in this build; its rows are skipped\n"
-        )
 
     rows: list[Row] = []
     batch_rows: list[BatchRow] = []
