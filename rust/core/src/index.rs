@@ -16,10 +16,10 @@ pub struct EpisodeIndex {
     num_frames: u64,
     /// Selected episodes that had no frame left after the drops.
     num_skipped: usize,
-    /// Positions are grouped in slots of `2^slot_shift`, at least as wide as an average episode;
-    /// `slot_episode[s]` is the kept episode holding slot `s`'s first position. It narrows
-    /// [`EpisodeIndex::episode_of`] to the few episodes meeting one slot: O(1) for typical
-    /// lengths, with at most 4 bytes per episode.
+    /// Positions are grouped in slots of `2^slot_shift`, a quarter to an eighth of an average
+    /// episode; `slot_episode[s]` is the kept episode holding slot `s`'s first position. It
+    /// narrows [`EpisodeIndex::episode_of`] to the episodes meeting one slot, usually just one:
+    /// O(1) for typical lengths, at most 32 bytes per episode.
     slot_shift: u32,
     slot_episode: Vec<u32>,
 }
@@ -120,8 +120,9 @@ impl EpisodeIndex {
 
     fn build_slots(&mut self) {
         let average = self.num_frames.div_ceil(self.num_episodes() as u64);
-        // Smallest power of two >= the average length: at most one slot per episode.
-        self.slot_shift = 64 - average.saturating_sub(1).leading_zeros();
+        // Largest power of two <= a quarter of the average length (at least 1): 4 to 8 slots
+        // per episode, so that most slots lie inside one episode and need no search.
+        self.slot_shift = 63 - (average / 4).max(1).leading_zeros();
         let slots = ((self.num_frames - 1) >> self.slot_shift) + 1;
         let mut episode = 0usize;
         self.slot_episode = (0..slots)

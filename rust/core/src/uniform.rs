@@ -141,10 +141,14 @@ fn scatter_shuffle<T: Entry>(len: u64, key: u64) -> Vec<T> {
     }
     let mut table = vec![T::default(); len as usize];
     let mut next = starts[..buckets].to_vec();
-    for_each_bucket(len, scatter_key, bits, |i, b| {
-        table[next[b]] = T::from_index(i);
-        next[b] += 1;
-    });
+    if bits <= DIRECT_SCATTER_MAX_BITS {
+        for_each_bucket(len, scatter_key, bits, |i, b| {
+            table[next[b]] = T::from_index(i);
+            next[b] += 1;
+        });
+    } else {
+        scatter_through_lines(&mut table, &mut next, len, scatter_key, bits);
+    }
     for b in 0..buckets {
         fisher_yates(
             &mut table[starts[b]..starts[b + 1]],
@@ -152,6 +156,41 @@ fn scatter_shuffle<T: Entry>(len: u64, key: u64) -> Vec<T> {
         );
     }
     table
+}
+
+/// Up to 2^12 buckets (2^28 frames) the scatter writes each entry straight to its bucket: the
+/// buckets' write positions stay in cache and in the TLB. Beyond, every write would miss both.
+const DIRECT_SCATTER_MAX_BITS: u32 = 12;
+/// Entries gathered per bucket before [`scatter_through_lines`] writes them out together.
+const LINE: usize = 16;
+
+/// The same scatter as the direct one (same table), for many buckets: entries are gathered in
+/// a small line per bucket (`LINE` entries, 64 bytes of `u32`) and written out a line at a
+/// time, so the table sees one miss per line instead of one per entry.
+fn scatter_through_lines<T: Entry>(
+    table: &mut [T],
+    next: &mut [usize],
+    len: u64,
+    scatter_key: u64,
+    bits: u32,
+) {
+    let mut lines = vec![[T::default(); LINE]; next.len()];
+    let mut filled = vec![0u8; next.len()];
+    for_each_bucket(len, scatter_key, bits, |i, b| {
+        let count = usize::from(filled[b]);
+        lines[b][count] = T::from_index(i);
+        if count + 1 == LINE {
+            table[next[b]..next[b] + LINE].copy_from_slice(&lines[b]);
+            next[b] += LINE;
+            filled[b] = 0;
+        } else {
+            filled[b] = (count + 1) as u8;
+        }
+    });
+    for (b, line) in lines.iter().enumerate() {
+        let count = usize::from(filled[b]);
+        table[next[b]..next[b] + count].copy_from_slice(&line[..count]);
+    }
 }
 
 /// Durstenfeld's Fisher–Yates on `items`, from the stream `key`.
@@ -273,6 +312,30 @@ mod tests {
                 assert!(!std::mem::replace(&mut seen[value as usize], true));
             }
         }
+    }
+
+    #[test]
+    fn buffered_scatter_writes_the_same_table_as_the_direct_one() {
+        let len = 100_003u64;
+        let bits = 7; // more buckets than this size would use, to exercise partial lines
+        let key = 99;
+        let mut counts = vec![0usize; 1 << bits];
+        for_each_bucket(len, key, bits, |_, b| counts[b] += 1);
+        let mut starts = vec![0usize];
+        starts.extend(counts.iter().scan(0, |sum, &c| {
+            *sum += c;
+            Some(*sum)
+        }));
+        let mut direct = vec![0u32; len as usize];
+        let mut next = starts[..1 << bits].to_vec();
+        for_each_bucket(len, key, bits, |i, b| {
+            direct[next[b]] = i as u32;
+            next[b] += 1;
+        });
+        let mut buffered = vec![0u32; len as usize];
+        let mut next = starts[..1 << bits].to_vec();
+        scatter_through_lines(&mut buffered, &mut next, len, key, bits);
+        assert_eq!(buffered, direct);
     }
 
     #[test]
