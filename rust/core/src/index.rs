@@ -80,9 +80,9 @@ impl EpisodeIndex {
         }
 
         let mut index = EpisodeIndex {
-            episode_ids: Vec::new(),
-            starts: Vec::new(),
-            offsets: Vec::new(),
+            episode_ids: Vec::with_capacity(from.len()),
+            starts: Vec::with_capacity(from.len()),
+            offsets: Vec::with_capacity(from.len()),
             num_frames: 0,
             num_skipped: 0,
             slot_shift: 0,
@@ -124,16 +124,15 @@ impl EpisodeIndex {
         // per episode, so that most slots lie inside one episode and need no search.
         self.slot_shift = 63 - (average / 4).max(1).leading_zeros();
         let slots = ((self.num_frames - 1) >> self.slot_shift) + 1;
-        let mut episode = 0usize;
-        self.slot_episode = (0..slots)
-            .map(|slot| {
-                let first = slot << self.slot_shift;
-                while episode + 1 < self.offsets.len() && self.offsets[episode + 1] <= first {
-                    episode += 1;
-                }
-                episode as u32
-            })
-            .collect();
+        let mut slot_episode = vec![0u32; slots as usize];
+        // Episode k holds the slots whose first position falls in its frames.
+        for k in 0..self.num_episodes() {
+            let first_slot = self.offsets[k].div_ceil(1 << self.slot_shift) as usize;
+            let end = self.offsets[k] + self.episode_len(k);
+            let end_slot = end.div_ceil(1 << self.slot_shift) as usize;
+            slot_episode[first_slot..end_slot].fill(k as u32);
+        }
+        self.slot_episode = slot_episode;
     }
 
     pub fn num_frames(&self) -> u64 {
@@ -189,6 +188,16 @@ impl EpisodeIndex {
 
 /// Episodes may come in any order but must not share a frame. Empty episodes share nothing.
 fn check_no_overlap(from: &[i64], to: &[i64]) -> Result<(), SamplerError> {
+    // The usual layout, episodes back to back in order, needs no sort.
+    let mut previous_end = 0;
+    let in_order = (0..from.len()).all(|e| {
+        let ordered = from[e] >= previous_end || from[e] == to[e];
+        previous_end = previous_end.max(to[e]);
+        ordered
+    });
+    if in_order {
+        return Ok(());
+    }
     let mut order: Vec<usize> = (0..from.len()).filter(|&e| from[e] < to[e]).collect();
     order.sort_unstable_by_key(|&e| (from[e], e));
     let first_clash = order
