@@ -1,7 +1,8 @@
 """`python -m episampler`: a short demo and benchmark on synthetic episodes.
 
-Compares episampler with the approach of LeRobot 0.6's sampler (a Python list of every frame,
-shuffled with `torch.randperm` each epoch) in the same run, and shows an exact resume.
+Compares episampler with a LeRobot 0.6 style sampler (episode boundaries, a seeded
+`torch.randperm` per epoch, one `np.searchsorted` per sample) in the same run, and shows an
+exact resume. `python -m episampler.bench` is the full benchmark.
 """
 
 from __future__ import annotations
@@ -10,34 +11,10 @@ import argparse
 import itertools
 import statistics
 import time
-from collections.abc import Callable, Iterator
-
-import numpy as np
-import torch
+from collections.abc import Callable
 
 from episampler import EpisodeAwareSampler
-
-
-def synthetic_episodes(num_frames: int, num_episodes: int, seed: int = 0):
-    """Episodes of varied lengths (at least one frame each) that add up to `num_frames`."""
-    rng = np.random.default_rng(seed)
-    cuts = np.sort(rng.choice(np.arange(1, num_frames), size=num_episodes - 1, replace=False))
-    bounds = np.concatenate([[0], cuts, [num_frames]])
-    return bounds[:-1], bounds[1:]
-
-
-class ListRandpermSampler:
-    """The baseline: every frame in a Python list, `torch.randperm` at each epoch start."""
-
-    def __init__(self, from_indices, to_indices) -> None:
-        self.indices = [
-            f for s, e in zip(from_indices, to_indices, strict=True) for f in range(s, e)
-        ]
-        self.generator = torch.Generator().manual_seed(0)
-
-    def __iter__(self) -> Iterator[int]:
-        for i in torch.randperm(len(self.indices), generator=self.generator):
-            yield self.indices[i]
+from episampler._baselines import LeRobotStyleSampler, synthetic_episodes
 
 
 def median_seconds(work: Callable[[], object], repeats: int) -> float:
@@ -72,14 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     rows = []
-    baseline = ListRandpermSampler(from_indices, to_indices)
-    epoch_start = median_seconds(lambda: next(iter(baseline)), args.repeats)
-    per_sample = median_seconds(lambda: consume(baseline, samples), args.repeats) / samples
-    rows.append(("list + torch.randperm (LeRobot 0.6 style)", epoch_start, per_sample))
+    samplers = {"LeRobot 0.6 style": LeRobotStyleSampler(from_indices, to_indices, shuffle=True)}
     for permutation in ("uniform", "feistel"):
-        sampler = EpisodeAwareSampler(
+        samplers[f"episampler {permutation!r}"] = EpisodeAwareSampler(
             from_indices, to_indices, shuffle=True, permutation=permutation
         )
+    for name, sampler in samplers.items():
         # A new epoch each time, so the epoch-start cost is really paid.
         epochs = itertools.count(1)
 
@@ -89,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
 
         epoch_start = median_seconds(start_epoch, args.repeats)
         per_sample = median_seconds(lambda s=sampler: consume(s, samples), args.repeats) / samples
-        rows.append((f"episampler {permutation!r}", epoch_start, per_sample))
+        rows.append((name, epoch_start, per_sample))
 
     print(f"{'sampler':<44}{'epoch start':>14}{'per sample':>14}{'speed-up':>10}")
     base_per_sample = rows[0][2]
