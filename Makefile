@@ -44,7 +44,7 @@ bench-rust:
 bench-compare:
 	$(PYTHON) -m episampler.bench
 
-## bench-python: pytest-benchmark timings against the list + randperm baseline
+## bench-python: pytest-benchmark groups: episampler against torch.randperm, LeRobot 0.6 style, list
 bench-python:
 	$(PYTHON) -m pytest benches --benchmark-only --benchmark-columns=min,median,max
 

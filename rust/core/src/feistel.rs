@@ -24,6 +24,11 @@ pub struct Feistel {
     high_bits: u32,
     low_bits: u32,
     round_keys: [u64; ROUNDS],
+    /// Whether values 0 and 1 trade places after the walk. A Feistel network over halves of 2
+    /// bits or more is an even permutation, and cycle walking keeps most of that evenness
+    /// (e.g. every order of exactly 2^16 frames would be even); composing with this keyed
+    /// transposition makes odd and even orders equally likely.
+    swap_first_two: bool,
 }
 
 #[inline(always)]
@@ -56,6 +61,7 @@ impl Feistel {
             high_bits,
             low_bits: width - high_bits,
             round_keys,
+            swap_first_two: len >= 2 && expander.next_u64() >> 63 == 1,
         }
     }
 
@@ -112,7 +118,17 @@ impl Feistel {
         while x >= self.len {
             x = self.encrypt_block(x);
         }
-        x
+        self.parity_swap(x)
+    }
+
+    /// The keyed transposition of values 0 and 1 (its own inverse).
+    #[inline(always)]
+    fn parity_swap(&self, value: u64) -> u64 {
+        if self.swap_first_two && value < 2 {
+            value ^ 1
+        } else {
+            value
+        }
     }
 
     /// [`Feistel::encrypt_block`] on every lane. Written lane-wise so that the compiler can
@@ -188,6 +204,11 @@ impl Feistel {
             slots.truncate(kept);
             blocks.truncate(kept);
         }
+        if self.swap_first_two {
+            for value in positions.iter_mut() {
+                *value = self.parity_swap(*value);
+            }
+        }
     }
 
     #[inline(always)]
@@ -202,7 +223,7 @@ impl Feistel {
     #[inline]
     pub fn invert(&self, value: u64) -> u64 {
         debug_assert!(value < self.len);
-        let mut x = self.decrypt_block(value);
+        let mut x = self.decrypt_block(self.parity_swap(value));
         while x >= self.len {
             x = self.decrypt_block(x);
         }
@@ -244,6 +265,40 @@ mod tests {
                 feistel.apply_many(&mut many);
                 assert_eq!(many, expected, "len {len} count {count}");
             }
+        }
+    }
+
+    /// Sign of a permutation of `0..n` from its cycle count: (-1)^(n - cycles).
+    fn is_odd(order: &[u64]) -> bool {
+        let mut seen = vec![false; order.len()];
+        let mut cycles = 0;
+        for start in 0..order.len() {
+            if !seen[start] {
+                cycles += 1;
+                let mut i = start;
+                while !seen[i] {
+                    seen[i] = true;
+                    i = order[i] as usize;
+                }
+            }
+        }
+        (order.len() - cycles) % 2 == 1
+    }
+
+    #[test]
+    fn odd_and_even_orders_are_equally_likely() {
+        // Without the keyed transposition every order of exactly 2^16 (or 2^8) values is even.
+        for len in [256u64, 1 << 16, 1000] {
+            let keys = 400u64;
+            let odd = (0..keys)
+                .filter(|&key| {
+                    let feistel = Feistel::new(len, key);
+                    let order: Vec<u64> = (0..len).map(|p| feistel.apply(p)).collect();
+                    is_odd(&order)
+                })
+                .count() as f64;
+            // Binomial(400, 1/2): 6 sigma is 60.
+            assert!((odd - 200.0).abs() < 60.0, "len {len}: {odd} odd of {keys}");
         }
     }
 
