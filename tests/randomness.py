@@ -652,10 +652,11 @@ PARITY_SURVEY = (
 
 
 def feistel_parity_prediction(n: int) -> float:
-    """Share of odd permutations the library's Feistel network is expected to give for n
-    frames. The network on T = 2^w values (w = max(8, bits of n - 1)) is always even; the
-    cycle-walked permutation has parity (-1)^(T - n + e), e = cycles of the network made only of
-    values >= n, and e is close to Poisson(ln(T / n)), so E[(-1)^e] ~ (n / T)^2."""
+    """Share of odd permutations the library's Feistel network *alone* (without version 2's
+    keyed transposition) is expected to give for n frames. The network on T = 2^w values
+    (w = max(8, bits of n - 1)) is always even; the cycle-walked permutation has parity
+    (-1)^(T - n + e), e = cycles of the network made only of values >= n, and e is close to
+    Poisson(ln(T / n)), so E[(-1)^e] ~ (n / T)^2."""
     width, _ = feistel_halves(n)
     same = (1 + (n / (1 << width)) ** 2) / 2
     return same if ((1 << width) - n) % 2 else 1 - same
@@ -682,12 +683,13 @@ def parity_markdown(by_source: dict[str, list[tuple[int, int, int, float]]]) -> 
         "## Parity of the permutation",
         "",
         "Share of odd permutations over distinct seeds (epoch 0); a uniform permutation is odd",
-        'with probability 1/2. The last column is the share predicted for `"feistel"` by',
-        "`feistel_parity_prediction` (see the notes).",
+        "with probability 1/2. The last column is the share predicted for the Feistel network",
+        "alone, without the keyed transposition of values 0 and 1 (`feistel_parity_prediction`,",
+        'see the notes): what `"feistel"` gave before that step was added.',
         "",
         "| N | Feistel width | seeds | "
         + " | ".join(f"{name}: odd share (p)" for name in by_source)
-        + " | predicted for feistel |",
+        + " | predicted, network alone |",
         "| --- | --- | --- | " + " | ".join("---" for _ in by_source) + " | --- |",
     ]
     first = next(iter(by_source.values()))
@@ -721,9 +723,9 @@ NOTES = """## Notes
   lying wholly in [N, 2^w) is odd, and such cycles are rare when N is close to 2^w. So
   `feistel` is even for every seed at N = 2^w, and for other N its parity is biased by about
   (N / 2^w)^2 / 2: 12.5 to 50 percentage points for N > 128, negligible for a handful of
-  frames (the network is at least 8 bits wide). No other statistic here sees it. One keyed
-  transposition after the walk (swap the values 0 and 1 when a key bit is set) would make the
-  parity fair.
+  frames (the network is at least 8 bits wide). No other statistic here saw it. So version 2
+  adds one keyed transposition after the walk (values 0 and 1 trade places when a key bit is
+  set), which makes the parity fair; the table shows `feistel` with it.
 - Deciles: 16 seeds at N = 10^7; at 10^8, 4 seeds where the first outputs are cheap (`feistel`,
   the weak references) and 1 seed for `uniform` (a 400 MB table per seed), which has no
   per-seed row.
