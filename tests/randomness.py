@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -735,7 +736,42 @@ NOTES = """## Notes
 """
 
 
+FIGURE_N = 64
+FIGURE_SEEDS = 20_000
+
+
+def position_frequency_figure(target: Path) -> None:
+    """Heat maps of how often value x lands at position p (n = 64, 20 000 seeds), relative to
+    the uniform expectation, for every source: flat noise for a good permutation, structure
+    for a weak one. Needs matplotlib (`pip install "episampler[bench]"`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    sources = [make() for make in SOURCES.values()]
+    figure = Figure(figsize=(4 * len(sources), 4.4), layout="constrained")
+    axes = figure.subplots(1, len(sources))
+    expected = FIGURE_SEEDS / FIGURE_N
+    for ax, source in zip(axes, sources, strict=True):
+        perms = source.many(seed_stream(f"figure-{source.name}", FIGURE_SEEDS), 0, FIGURE_N)
+        counts = np.zeros((FIGURE_N, FIGURE_N))
+        np.add.at(counts, (np.tile(np.arange(FIGURE_N), len(perms)), perms.ravel()), 1)
+        image = ax.imshow(counts / expected, vmin=0.5, vmax=1.5, cmap="coolwarm")
+        ax.set_title(source.name)
+        ax.set_xlabel("value")
+        ax.set_ylabel("position")
+    figure.colorbar(image, ax=axes, shrink=0.8, label="count / expected")
+    figure.suptitle(f"Position frequency, n = {FIGURE_N}, {FIGURE_SEEDS:,} seeds")
+    figure.savefig(target, dpi=80)
+
+
 def main() -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    if sys.argv[1:] == ["--figure"]:
+        position_frequency_figure(docs / "position_frequency.png")
+        print("wrote position_frequency.png")
+        return
     by_source = {}
     parity = {}
     for make in SOURCES.values():
@@ -744,8 +780,7 @@ def main() -> None:
         print(f"{source.name}: {sum(r.rejected for r in by_source[source.name])} rejections")
         if isinstance(source, EpisamplerSource):
             parity[source.name] = parity_survey(source)
-    target = Path(__file__).resolve().parent.parent / "docs" / "randomness_results.md"
-    target.parent.mkdir(exist_ok=True)
+    target = docs / "randomness_results.md"
     text = results_markdown(by_source) + "\n" + parity_markdown(parity) + "\n" + NOTES
     target.write_text(text, encoding="utf-8")
     print(f"wrote {target.name}")
