@@ -5,7 +5,8 @@
 //! * `fill_epoch`: mapping every position of an epoch to its frame with [`Sampler::fill`]
 //!   (10^6 frames in 10^3 episodes; sequential, uniform, feistel);
 //! * `seek`: [`Sampler::value_at`] at pseudo-random positions (same dataset);
-//! * `feistel_apply`: [`Feistel::apply`] over 10^6 consecutive positions (two domain sizes);
+//! * `feistel_apply`: [`Feistel::apply`] one position at a time and [`Feistel::apply_many`] in
+//!   bulk over 10^6 consecutive positions (two domain sizes);
 //! * `episode_index_new`: [`EpisodeIndex::new`] on 10^6 episodes.
 //!
 //! Throughputs are per frame, position or episode. Few samples and short measurements keep the
@@ -142,11 +143,28 @@ fn feistel_apply(c: &mut Criterion) {
     // network's width doubles and about half of its outputs must be walked back into the domain.
     for len in [1_000_000u64, (1 << 20) + 1] {
         let feistel = Feistel::new(black_box(len), 0x5EED);
-        group.bench_function(format!("len={len}"), |b| {
+        group.bench_function(format!("one_at_a_time/len={len}"), |b| {
             b.iter(|| {
                 (0..positions).fold(0u64, |sum, position| {
                     sum.wrapping_add(feistel.apply(black_box(position)))
                 })
+            })
+        });
+        // The bulk path `Sampler::fill` uses: chunks of 4096 positions through `apply_many`.
+        let mut buffer = vec![0u64; 4096];
+        group.bench_function(format!("bulk/len={len}"), |b| {
+            b.iter(|| {
+                let mut sum = 0u64;
+                for first in (0..positions).step_by(buffer.len()) {
+                    for (slot, position) in buffer.iter_mut().zip(first..positions) {
+                        *slot = position;
+                    }
+                    feistel.apply_many(black_box(&mut buffer));
+                    sum = buffer
+                        .iter()
+                        .fold(sum, |sum, &value| sum.wrapping_add(value));
+                }
+                sum
             })
         });
     }
