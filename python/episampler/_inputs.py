@@ -52,9 +52,17 @@ def as_index_array(name: str, value: Any) -> np.ndarray:
     elif not isinstance(value, np.ndarray):
         if not hasattr(value, "__iter__"):
             raise TypeError(f"{name} must be a 1-D sequence of ints, got {type(value).__name__}")
-        value = np.asarray(value if hasattr(value, "__len__") else list(value))
-        if value.dtype == object:  # e.g. Python ints beyond int64, or a non-numpy column
-            value = _from_objects(name, list(value.ravel()), value.shape)
+        items = value if hasattr(value, "__len__") else list(value)
+        if isinstance(items, (list, tuple)):
+            # numpy would read [True, 5] as [1, 5] and [-1, 2**63] as floats.
+            kinds = set(map(type, items))
+            if kinds & {bool, np.bool_}:
+                raise TypeError(f"{name} must hold integers, got a bool among its values")
+            if kinds and all(issubclass(kind, (int, np.integer)) for kind in kinds):
+                value = _from_objects(name, items, (len(items),))
+        value = np.asarray(items) if not isinstance(value, np.ndarray) else value
+    if value.dtype == object:  # e.g. Python ints beyond int64, or a non-numpy column
+        value = _from_objects(name, list(value.ravel()), value.shape)
     if value.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got an array of shape {value.shape}")
     if value.size == 0:
@@ -66,13 +74,19 @@ def as_index_array(name: str, value: Any) -> np.ndarray:
     return np.ascontiguousarray(value, dtype=np.int64)
 
 
-def _from_objects(name: str, items: list[Any], shape: tuple[int, ...]) -> np.ndarray:
+def _from_objects(name: str, items: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Python (or numpy) integers as int64, each checked: the fast path converts in one call and
+    only falls back to a per-item check to name the offending value."""
+    try:
+        return np.asarray(items, dtype=np.int64).reshape(shape)
+    except (OverflowError, TypeError, ValueError):
+        pass
     for item in items:
         if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)):
             raise TypeError(f"{name} must hold integers, got {type(item).__name__} {item!r}")
         if not -_INT64_MAX - 1 <= item <= _INT64_MAX:
             raise ValueError(f"{name} must fit in 64 bits, got {item}")
-    return np.asarray(items, dtype=np.int64).reshape(shape)
+    raise TypeError(f"{name} must hold integers")
 
 
 def rows_for_frames(mapping: Any, frames: np.ndarray) -> np.ndarray:

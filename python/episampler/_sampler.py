@@ -15,8 +15,25 @@ from episampler import _core
 from episampler._inputs import as_bool, as_index_array, as_int, rows_for_frames
 
 PERMUTATIONS = ("uniform", "feistel")
-_EPOCH_LIMIT = 2**63  # epochs are u64 in the core; leave room for `epoch + 1`
+# Epochs below 2**63 can be iterated; 2**63 itself can be loaded and set (it is the state after
+# the last such epoch) but not iterated, so every state the sampler produces loads again.
+_EPOCH_LIMIT = 2**63
 _COUNT_LIMIT = 2**63  # drops and replica counts: anything larger cannot mean anything
+
+
+def _check_iterable_epoch(epoch: int) -> None:
+    if epoch >= _EPOCH_LIMIT:
+        raise ValueError(f"epoch {epoch} cannot be iterated: epochs must be < 2**63")
+
+
+def _same_entry(theirs: Any, mine: int | str) -> bool:
+    """Whether a state entry equals ours, without trusting `theirs.__eq__` (a tensor or an
+    array would answer with an array, or raise)."""
+    if isinstance(mine, str):
+        return isinstance(theirs, str) and theirs == mine
+    if isinstance(theirs, (bool, np.bool_)) or not isinstance(theirs, (int, np.integer)):
+        return False
+    return int(theirs) == mine
 
 
 class EpisodeAwareSampler(Sampler[int]):
@@ -213,6 +230,7 @@ class EpisodeAwareSampler(Sampler[int]):
         """Values of the current epoch from the resume point, as chunks built in Rust; they
         become the latest iterator, whose progress the state describes."""
         self._epoch, self._start_index = self._resume_point()
+        _check_iterable_epoch(self._epoch)
         self._latest = self._core.iter_epoch(
             self._epoch, self._start_index, *self._shard_args(), batch_size, drop_last_batch
         )
@@ -226,11 +244,12 @@ class EpisodeAwareSampler(Sampler[int]):
     def epoch_indices(self, epoch: int | None = None) -> np.ndarray:
         """This rank's whole order of `epoch` (default: the current one) from position 0."""
         epoch = self.epoch if epoch is None else as_int("epoch", epoch, high=_EPOCH_LIMIT)
+        _check_iterable_epoch(epoch)
         return self._core.epoch_indices(epoch, 0, *self._shard_args())
 
     def set_epoch(self, epoch: int) -> None:
         """Start `epoch` from its beginning; a no-op if it is already the current epoch."""
-        epoch = as_int("epoch", epoch, high=_EPOCH_LIMIT)
+        epoch = as_int("epoch", epoch, high=_EPOCH_LIMIT + 1)
         if epoch != self.epoch:
             self._epoch, self._start_index, self._latest = epoch, 0, None
 
@@ -264,11 +283,11 @@ class EpisodeAwareSampler(Sampler[int]):
         differs = [
             f"{key} is {state_dict[key]!r} in the state but {mine[key]!r} here"
             for key in mine
-            if key in state_dict and state_dict[key] != mine[key]
+            if key in state_dict and not _same_entry(state_dict[key], mine[key])
         ]
         if differs:
             raise ValueError("state_dict belongs to a different sampler: " + "; ".join(differs))
-        epoch = as_int("state_dict['epoch']", state_dict["epoch"], high=_EPOCH_LIMIT)
+        epoch = as_int("state_dict['epoch']", state_dict["epoch"], high=_EPOCH_LIMIT + 1)
         start_index = as_int(
             "state_dict['start_index']", state_dict["start_index"], high=self.num_frames + 1
         )

@@ -90,7 +90,7 @@ fn epoch_build(c: &mut Criterion) {
         group.throughput(Throughput::Elements(frames));
         // The table is freed outside the timing, as it would be long after the epoch starts.
         group.bench_function(format!("uniform/{frames}"), |b| {
-            b.iter_with_large_drop(|| sampler.epoch_order(black_box(1)))
+            b.iter_with_large_drop(|| sampler.epoch_order(black_box(1)).unwrap())
         });
     }
     group.finish();
@@ -104,7 +104,7 @@ fn fill_epoch(c: &mut Criterion) {
     let mut group = quick_group(c, "fill_epoch");
     group.throughput(Throughput::Elements(frames));
     for (name, sampler) in samplers(&index) {
-        let order: EpochOrder = sampler.epoch_order(1);
+        let order: EpochOrder = sampler.epoch_order(1).unwrap();
         group.bench_function(format!("{name}/{frames}"), |b| {
             b.iter(|| {
                 sampler.fill(&order, &shard, 0, black_box(&mut out));
@@ -123,7 +123,7 @@ fn seek(c: &mut Criterion) {
     let mut group = quick_group(c, "seek");
     group.throughput(Throughput::Elements(SEEKS));
     for (name, sampler) in samplers(&index) {
-        let order = sampler.epoch_order(1);
+        let order = sampler.epoch_order(1).unwrap();
         group.bench_function(format!("{name}/{frames}"), |b| {
             b.iter(|| {
                 positions.iter().fold(0i64, |sum, &position| {

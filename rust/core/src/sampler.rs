@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use crate::error::SamplerError;
+use crate::error::{try_filled, SamplerError};
 use crate::feistel::Feistel;
 use crate::index::{EpisodeIndex, Remap};
 use crate::keys::{absorb, epoch_key, mix64, ALGORITHM_VERSION, DOMAIN_FEISTEL, DOMAIN_UNIFORM};
@@ -132,18 +132,19 @@ impl Sampler {
 
     /// The order of `epoch`. O(num_frames) time and memory for a shuffled `"uniform"` sampler,
     /// O(1) otherwise.
-    pub fn epoch_order(&self, epoch: u64) -> EpochOrder {
+    /// Fails only when a `"uniform"` table does not fit in memory.
+    pub fn epoch_order(&self, epoch: u64) -> Result<EpochOrder, SamplerError> {
         let n = self.num_frames();
-        match (self.shuffle, self.permutation) {
+        Ok(match (self.shuffle, self.permutation) {
             (false, _) => EpochOrder::Sequential,
             (true, Permutation::Uniform) => EpochOrder::Table(PermutationTable::shuffled(
                 n,
                 epoch_key(DOMAIN_UNIFORM, self.seed, epoch),
-            )),
+            )?),
             (true, Permutation::Feistel) => {
                 EpochOrder::Feistel(Feistel::new(n, epoch_key(DOMAIN_FEISTEL, self.seed, epoch)))
             }
-        }
+        })
     }
 
     /// The value yielded at global position `position` of the epoch ordered by `order`.
@@ -183,10 +184,14 @@ impl Sampler {
         }
     }
 
-    /// All values of `shard`.
-    pub fn shard_values(&self, order: &EpochOrder, shard: &Shard) -> Vec<i64> {
-        let mut out = vec![0i64; shard.len() as usize];
+    /// All values of `shard`; fails when they do not fit in memory.
+    pub fn shard_values(
+        &self,
+        order: &EpochOrder,
+        shard: &Shard,
+    ) -> Result<Vec<i64>, SamplerError> {
+        let mut out = try_filled("the epoch's values", shard.len())?;
         self.fill(order, shard, 0, &mut out);
-        out
+        Ok(out)
     }
 }

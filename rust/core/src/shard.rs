@@ -65,6 +65,9 @@ impl Shard {
 
     /// Positions each rank takes from `remaining` global positions.
     pub fn count(remaining: u64, world: u64, drop_last: bool) -> u64 {
+        if world == 0 {
+            return 0; // no ranks, nothing to take (Shard::new refuses world == 0)
+        }
         if drop_last {
             remaining / world
         } else {
@@ -113,7 +116,11 @@ impl Shard {
     /// The resume point once this rank has yielded `yielded` indices (`< len()`): global positions
     /// consumed by all ranks in lockstep. Inside trailing padding it stays at the epoch's end.
     pub fn resume_point(&self, yielded: u64) -> u64 {
-        (self.start + yielded * self.world).min(self.num_frames)
+        // Saturating: a padded stream may run past u64::MAX in principle; the result is capped
+        // at num_frames anyway.
+        self.start
+            .saturating_add(yielded.saturating_mul(self.world))
+            .min(self.num_frames)
     }
 }
 

@@ -14,6 +14,7 @@
 //! count depends only on `len`, never on the machine or the thread count. Stored as `u32` while
 //! the frame count fits (4 bytes per frame plus a small per-bucket array).
 
+use crate::error::{try_filled, SamplerError, Zeroable};
 use crate::keys::{absorb, mix64, SplitMix64};
 use crate::rng::Xoshiro256PlusPlus;
 
@@ -45,7 +46,7 @@ pub fn bucket_bits(len: u64) -> u32 {
 }
 
 /// Entry types of a table: `u32` below 2^32 frames, `u64` above.
-trait Entry: Copy + Default {
+trait Entry: Copy + Default + Zeroable {
     fn from_index(index: u64) -> Self;
 }
 
@@ -66,12 +67,14 @@ impl Entry for u64 {
 impl PermutationTable {
     /// The permutation of `0..len` for `key`. The same `(len, key)` gives the same table on
     /// every platform: only integer operations on fixed-width types are involved.
-    pub fn shuffled(len: u64, key: u64) -> Self {
-        if len <= u64::from(u32::MAX) + 1 {
-            PermutationTable::U32(scatter_shuffle(len, key))
+    ///
+    /// Fails, instead of aborting, when the table does not fit in memory.
+    pub fn shuffled(len: u64, key: u64) -> Result<Self, SamplerError> {
+        Ok(if len <= u64::from(u32::MAX) + 1 {
+            PermutationTable::U32(scatter_shuffle(len, key)?)
         } else {
-            PermutationTable::U64(scatter_shuffle(len, key))
-        }
+            PermutationTable::U64(scatter_shuffle(len, key)?)
+        })
     }
 
     #[inline]
@@ -122,13 +125,16 @@ fn for_each_bucket(len: u64, scatter_key: u64, bits: u32, mut visit: impl FnMut(
     }
 }
 
-fn scatter_shuffle<T: Entry>(len: u64, key: u64) -> Vec<T> {
+fn scatter_shuffle<T: Entry>(len: u64, key: u64) -> Result<Vec<T>, SamplerError> {
     let bits = bucket_bits(len);
     let shuffle_key = absorb(key, SHUFFLE_STREAM);
+    let mut table = try_filled::<T>("the epoch's \"uniform\" table", len)?;
     if bits == 0 {
-        let mut table: Vec<T> = (0..len).map(T::from_index).collect();
+        for (i, slot) in (0..len).zip(table.iter_mut()) {
+            *slot = T::from_index(i);
+        }
         fisher_yates(&mut table, absorb(shuffle_key, 0));
-        return table;
+        return Ok(table);
     }
     let scatter_key = absorb(key, SCATTER_STREAM);
     let buckets = 1usize << bits;
@@ -139,7 +145,6 @@ fn scatter_shuffle<T: Entry>(len: u64, key: u64) -> Vec<T> {
     for b in 0..buckets {
         starts[b + 1] += starts[b];
     }
-    let mut table = vec![T::default(); len as usize];
     let mut next = starts[..buckets].to_vec();
     if bits <= DIRECT_SCATTER_MAX_BITS {
         for_each_bucket(len, scatter_key, bits, |i, b| {
@@ -155,7 +160,7 @@ fn scatter_shuffle<T: Entry>(len: u64, key: u64) -> Vec<T> {
             absorb(shuffle_key, b as u64),
         );
     }
-    table
+    Ok(table)
 }
 
 /// Up to 2^12 buckets (2^28 frames) the scatter writes each entry straight to its bucket: the
@@ -271,7 +276,7 @@ mod tests {
         let mut counts = std::collections::HashMap::new();
         let trials = 48_000u64;
         for key in 0..trials {
-            let order = as_vec(&PermutationTable::shuffled(4, key));
+            let order = as_vec(&PermutationTable::shuffled(4, key).unwrap());
             *counts.entry(order).or_insert(0u32) += 1;
         }
         assert_eq!(counts.len(), 24);
@@ -284,10 +289,10 @@ mod tests {
     #[test]
     fn storage_is_u32_below_two_to_the_32() {
         assert!(matches!(
-            PermutationTable::shuffled(10, 1),
+            PermutationTable::shuffled(10, 1).unwrap(),
             PermutationTable::U32(_)
         ));
-        assert_eq!(PermutationTable::shuffled(10, 1).bytes(), 40);
+        assert_eq!(PermutationTable::shuffled(10, 1).unwrap().bytes(), 40);
     }
 
     #[test]
@@ -306,7 +311,7 @@ mod tests {
     fn scattered_tables_are_permutations() {
         // Sizes around the one-bucket limit and with several buckets.
         for len in [(1 << 16) + 1, 3 << 16, (5 << 16) + 7] {
-            let table = as_vec(&PermutationTable::shuffled(len, len ^ 5));
+            let table = as_vec(&PermutationTable::shuffled(len, len ^ 5).unwrap());
             let mut seen = vec![false; len as usize];
             for value in table {
                 assert!(!std::mem::replace(&mut seen[value as usize], true));
@@ -357,7 +362,7 @@ mod tests {
         let len = 2u64 << 16;
         let mut halves = [0u32; 2];
         for key in 0..2_000u64 {
-            let table = PermutationTable::shuffled(len, key);
+            let table = PermutationTable::shuffled(len, key).unwrap();
             let position = (0..len).find(|&p| table.get(p) == 0).unwrap();
             halves[(position / (len / 2)) as usize] += 1;
         }

@@ -3,15 +3,19 @@
 
 use std::sync::{Arc, Mutex};
 
+use episampler_core::error::try_filled;
 use episampler_core::index::EpisodeSpec;
 use episampler_core::{EpisodeIndex, EpochOrder, Permutation, Remap, Sampler, SamplerError, Shard};
 use numpy::{PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 fn value_error(error: SamplerError) -> PyErr {
-    PyValueError::new_err(error.to_string())
+    match error {
+        SamplerError::Invalid(message) => PyValueError::new_err(message),
+        SamplerError::OutOfMemory(message) => PyMemoryError::new_err(message),
+    }
 }
 
 /// A validated sampler configuration plus a one-epoch cache of its order.
@@ -41,19 +45,20 @@ impl SamplerCore {
         ))
     }
 
-    fn order(&self, py: Python<'_>, epoch: u64) -> Arc<EpochOrder> {
+    fn order(&self, py: Python<'_>, epoch: u64) -> PyResult<Arc<EpochOrder>> {
         py.detach(|| {
             let mut cache = self.cached_order.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((cached_epoch, order)) = cache.as_ref() {
                 if *cached_epoch == epoch {
-                    return Arc::clone(order);
+                    return Ok(Arc::clone(order));
                 }
             }
             *cache = None; // free the previous table before building the next one
-            let order = Arc::new(self.sampler.epoch_order(epoch));
+            let order = Arc::new(self.sampler.epoch_order(epoch)?);
             *cache = Some((epoch, Arc::clone(&order)));
-            order
+            Ok(order)
         })
+        .map_err(value_error)
     }
 
     fn shard(
@@ -184,9 +189,11 @@ impl SamplerCore {
         pad_to_multiple: Option<u64>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let shard = self.shard(start_index, rank, num_replicas, drop_last, pad_to_multiple)?;
-        let order = self.order(py, epoch);
+        let order = self.order(py, epoch)?;
         let sampler = &self.sampler;
-        let values = py.detach(|| sampler.shard_values(&order, &shard));
+        let values = py
+            .detach(|| sampler.shard_values(&order, &shard))
+            .map_err(value_error)?;
         Ok(PyArray1::from_vec(py, values))
     }
 
@@ -220,7 +227,7 @@ impl SamplerCore {
         };
         Ok(EpochChunks {
             sampler: Arc::clone(&self.sampler),
-            order: self.order(py, epoch),
+            order: self.order(py, epoch)?,
             shard,
             epoch,
             handed_out: 0,
@@ -266,7 +273,7 @@ impl EpochChunks {
     fn take<'py>(&mut self, py: Python<'py>, count: u64) -> PyResult<Bound<'py, PyList>> {
         let (sampler, order, shard, first) =
             (&self.sampler, &self.order, &self.shard, self.handed_out);
-        let mut values = vec![0i64; count as usize];
+        let mut values = try_filled("a batch of values", count).map_err(value_error)?;
         py.detach(|| sampler.fill(order, shard, first, &mut values));
         self.handed_out += count;
         PyList::new(py, values)

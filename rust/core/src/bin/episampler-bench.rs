@@ -351,7 +351,7 @@ fn measure(
     repeats: usize,
     positions: &[u64],
     out: &mut [i64],
-) -> Row {
+) -> Result<Row, String> {
     let shard = Shard::new(frames, 0, 0, 1, false).expect("rank 0 of 1 from 0 is a valid shard");
     let mut row = Row {
         order,
@@ -364,7 +364,11 @@ fn measure(
         // For the O(1) orders (sequential, feistel) this is at the clock's floor: the first
         // timer read after the previous repeat's large map is cold, so their min is the figure.
         let start = Instant::now();
-        let epoch_order: EpochOrder = black_box(sampler.epoch_order(black_box(epoch)));
+        let epoch_order: EpochOrder = black_box(
+            sampler
+                .epoch_order(black_box(epoch))
+                .map_err(|e| format!("building the epoch's order failed: {e}"))?,
+        );
         row.build.push(start.elapsed());
         row.bytes = epoch_order.bytes();
 
@@ -382,7 +386,7 @@ fn measure(
         black_box(checksum);
         // The order (a table of 4 or 8 bytes per frame for "uniform") is freed here, untimed.
     }
-    row
+    Ok(row)
 }
 
 fn median(samples: &[Duration]) -> Duration {
@@ -505,7 +509,7 @@ fn run_single(config: &Config) -> Result<(), String> {
             config.repeats,
             &positions,
             &mut out,
-        ));
+        )?);
     }
     print_table(&rows, frames, mapped);
     for line in &skipped {
@@ -594,7 +598,7 @@ fn run_sweep(config: &Config) -> Result<(), String> {
                 config.repeats,
                 positions,
                 out,
-            ));
+            )?);
         }
         drop(index);
 
