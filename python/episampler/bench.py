@@ -18,6 +18,7 @@ matplotlib: `pip install "episampler[bench]"`).
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import itertools
 import os
@@ -25,7 +26,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,20 +78,28 @@ def _drain(iterator: Iterable[Any], count: int) -> None:
         pass
 
 
-def time_epoch_start(sampler: Any, repeats: int) -> float:
-    """Median seconds from `iter()` on a new epoch to its first index. Each repeat starts
-    another epoch so that its order is really built (episampler caches the latest epoch's
-    order). The repeats run back to back: right after a long loop the first call into a
-    sampler is slower by some microseconds (cold caches), which would swamp `"feistel"`."""
+def _time_first_index(sampler: Any, positions: Iterable[Callable[[], None]]) -> float:
+    """Median seconds from `iter()` to the first index, after each call of `positions` (each
+    moves the sampler to a new epoch or resume point)."""
     times = []
-    for epoch in range(1, repeats + 1):
-        sampler.set_epoch(epoch)
+    for move in positions:
+        move()
         begin = time.perf_counter()
         iterator = iter(sampler)
         next(iterator)
         times.append(time.perf_counter() - begin)
         del iterator
     return statistics.median(times)
+
+
+def time_epoch_start(sampler: Any, repeats: int) -> float:
+    """Median seconds from `iter()` on a new epoch to its first index. Each repeat starts
+    another epoch so that its order is really built (episampler caches the latest epoch's
+    order). The repeats run back to back: right after a long loop the first call into a
+    sampler is slower by some microseconds (cold caches), which would swamp `"feistel"`."""
+    return _time_first_index(
+        sampler, (functools.partial(sampler.set_epoch, epoch) for epoch in range(1, repeats + 1))
+    )
 
 
 def time_iteration(sampler: Any, count: int, repeats: int) -> float:
@@ -109,15 +118,10 @@ def time_iteration(sampler: Any, count: int, repeats: int) -> float:
 
 def time_resume(sampler: Any, start_index: int, repeats: int) -> float:
     """Median seconds to the first index after resuming a new epoch at `start_index`."""
-    times = []
-    for epoch in range(1_000, 1_000 + repeats):
-        sampler.load_state_dict({"epoch": epoch, "start_index": start_index})
-        begin = time.perf_counter()
-        iterator = iter(sampler)
-        next(iterator)
-        times.append(time.perf_counter() - begin)
-        del iterator
-    return statistics.median(times)
+    states = ({"epoch": e, "start_index": start_index} for e in range(1_000, 1_000 + repeats))
+    return _time_first_index(
+        sampler, (functools.partial(sampler.load_state_dict, state) for state in states)
+    )
 
 
 def time_list(values: list[int], repeats: int) -> float:
