@@ -249,3 +249,15 @@ def test_feistel_seeks_into_a_trillion_frames_in_constant_memory():
     tail = list(iter(sampler))  # list(sampler) would preallocate len(sampler) slots
     assert len(tail) == 2 and all(0 <= v < 10**12 for v in tail)
     assert len(sampler) == 10**12
+
+
+@pytest.mark.parametrize("num_frames", [1000, 3 * 2**16 + 5])
+def test_consecutive_epochs_equal_fresh_samplers_epochs(permutation, num_frames):
+    # One sampler builds each epoch's table in the previous one's memory; a fresh sampler per
+    # epoch allocates anew. The orders must not differ.
+    running = EpisodeAwareSampler([0], [num_frames], shuffle=True, seed=5, permutation=permutation)
+    for epoch in range(3):
+        fresh = EpisodeAwareSampler(
+            [0], [num_frames], shuffle=True, seed=5, permutation=permutation
+        )
+        assert list(running) == fresh.epoch_indices(epoch).tolist()

@@ -231,6 +231,7 @@ class EpisodeAwareSampler(Sampler[int]):
         become the latest iterator, whose progress the state describes."""
         self._epoch, self._start_index = self._resume_point()
         _check_iterable_epoch(self._epoch)
+        self._latest = None  # lets the core reuse the previous epoch's table for this one
         self._latest = self._core.iter_epoch(
             self._epoch, self._start_index, *self._shard_args(), batch_size, drop_last_batch
         )

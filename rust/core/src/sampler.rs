@@ -134,12 +134,27 @@ impl Sampler {
     /// O(1) otherwise.
     /// Fails only when a `"uniform"` table does not fit in memory.
     pub fn epoch_order(&self, epoch: u64) -> Result<EpochOrder, SamplerError> {
+        self.epoch_order_reusing(epoch, None)
+    }
+
+    /// [`Sampler::epoch_order`], building a `"uniform"` table in the memory of `spare` (a
+    /// previous epoch's order that nothing uses any more) when it can.
+    pub fn epoch_order_reusing(
+        &self,
+        epoch: u64,
+        spare: Option<EpochOrder>,
+    ) -> Result<EpochOrder, SamplerError> {
         let n = self.num_frames();
+        let spare = match spare {
+            Some(EpochOrder::Table(table)) => Some(table),
+            _ => None,
+        };
         Ok(match (self.shuffle, self.permutation) {
             (false, _) => EpochOrder::Sequential,
-            (true, Permutation::Uniform) => EpochOrder::Table(PermutationTable::shuffled(
+            (true, Permutation::Uniform) => EpochOrder::Table(PermutationTable::shuffled_reusing(
                 n,
                 epoch_key(DOMAIN_UNIFORM, self.seed, epoch),
+                spare,
             )?),
             (true, Permutation::Feistel) => {
                 EpochOrder::Feistel(Feistel::new(n, epoch_key(DOMAIN_FEISTEL, self.seed, epoch)))

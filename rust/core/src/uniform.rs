@@ -70,10 +70,30 @@ impl PermutationTable {
     ///
     /// Fails, instead of aborting, when the table does not fit in memory.
     pub fn shuffled(len: u64, key: u64) -> Result<Self, SamplerError> {
+        Self::shuffled_reusing(len, key, None)
+    }
+
+    /// [`PermutationTable::shuffled`], writing into `spare`'s memory when it is a table of the
+    /// same size (a previous epoch's): the same table, without a fresh allocation's page
+    /// faults. Every entry is overwritten.
+    pub fn shuffled_reusing(
+        len: u64,
+        key: u64,
+        spare: Option<PermutationTable>,
+    ) -> Result<Self, SamplerError> {
+        let spare = spare.filter(|table| table.len() == len);
         Ok(if len <= u64::from(u32::MAX) + 1 {
-            PermutationTable::U32(scatter_shuffle(len, key)?)
+            let spare = match spare {
+                Some(PermutationTable::U32(table)) => Some(table),
+                _ => None,
+            };
+            PermutationTable::U32(scatter_shuffle(len, key, spare)?)
         } else {
-            PermutationTable::U64(scatter_shuffle(len, key)?)
+            let spare = match spare {
+                Some(PermutationTable::U64(table)) => Some(table),
+                _ => None,
+            };
+            PermutationTable::U64(scatter_shuffle(len, key, spare)?)
         })
     }
 
@@ -125,10 +145,19 @@ fn for_each_bucket(len: u64, scatter_key: u64, bits: u32, mut visit: impl FnMut(
     }
 }
 
-fn scatter_shuffle<T: Entry>(len: u64, key: u64) -> Result<Vec<T>, SamplerError> {
+/// The table for `(len, key)`, in `spare` (of length `len`) if given: both branches below write
+/// every entry, so what `spare` held does not matter.
+fn scatter_shuffle<T: Entry>(
+    len: u64,
+    key: u64,
+    spare: Option<Vec<T>>,
+) -> Result<Vec<T>, SamplerError> {
     let bits = bucket_bits(len);
     let shuffle_key = absorb(key, SHUFFLE_STREAM);
-    let mut table = try_filled::<T>("the epoch's \"uniform\" table", len)?;
+    let mut table = match spare {
+        Some(table) => table,
+        None => try_filled::<T>("the epoch's \"uniform\" table", len)?,
+    };
     if bits == 0 {
         for (i, slot) in (0..len).zip(table.iter_mut()) {
             *slot = T::from_index(i);
@@ -283,6 +312,20 @@ mod tests {
         // Expected 2000 each; 6 sigma is about 270.
         for (order, count) in counts {
             assert!((1_730..2_270).contains(&count), "{order:?}: {count}");
+        }
+    }
+
+    #[test]
+    fn reusing_a_spare_table_gives_the_same_table() {
+        for len in [10u64, (3 << 16) + 5] {
+            let fresh = PermutationTable::shuffled(len, 77).unwrap();
+            let garbage = PermutationTable::U32(vec![u32::MAX; len as usize]);
+            let reused = PermutationTable::shuffled_reusing(len, 77, Some(garbage)).unwrap();
+            assert_eq!(reused, fresh);
+            // A spare of another size is ignored.
+            let small = PermutationTable::U32(vec![0; 3]);
+            let reused = PermutationTable::shuffled_reusing(len, 77, Some(small)).unwrap();
+            assert_eq!(reused, fresh);
         }
     }
 

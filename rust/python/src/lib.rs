@@ -53,8 +53,12 @@ impl SamplerCore {
                     return Ok(Arc::clone(order));
                 }
             }
-            *cache = None; // free the previous table before building the next one
-            let order = Arc::new(self.sampler.epoch_order(epoch)?);
+            // Build the next table in the previous one's memory when no iterator holds it any
+            // more (no fresh pages to fault in), or free it first: one table at a time.
+            let spare = cache
+                .take()
+                .and_then(|(_, order)| Arc::try_unwrap(order).ok());
+            let order = Arc::new(self.sampler.epoch_order_reusing(epoch, spare)?);
             *cache = Some((epoch, Arc::clone(&order)));
             Ok(order)
         })
