@@ -78,20 +78,10 @@ impl Feistel {
         self.high_bits + self.low_bits
     }
 
-    /// One pass of the network over `[0, 2^width)`. Each round maps `(a, b)` with widths
-    /// `(wa, wb)` to `(b, a ^ F(b))` with widths `(wb, wa)`: unbalanced halves alternate.
+    /// One pass of the network over `[0, 2^width)`.
     #[inline]
     fn encrypt_block(&self, x: u64) -> u64 {
-        let (mut a_bits, mut b_bits) = (self.high_bits, self.low_bits);
-        let mut a = x >> b_bits;
-        let mut b = x & mask(b_bits);
-        for &key in &self.round_keys {
-            let next_b = a ^ (round_function(key, b) & mask(a_bits));
-            a = b;
-            b = next_b;
-            std::mem::swap(&mut a_bits, &mut b_bits);
-        }
-        (a << b_bits) | b
+        self.encrypt_lanes([x])[0]
     }
 
     #[inline]
@@ -131,16 +121,18 @@ impl Feistel {
         }
     }
 
-    /// [`Feistel::encrypt_block`] on every lane. Written lane-wise so that the compiler can
-    /// vectorise it where 64-bit vector multiplies exist (see [`Feistel::apply_many`]).
+    /// The network on every lane: each round maps `(a, b)` with widths `(wa, wb)` to
+    /// `(b, a ^ F(b))` with widths `(wb, wa)` (unbalanced halves alternate). Written lane-wise
+    /// so that, for many lanes, the compiler can vectorise it where 64-bit vector multiplies
+    /// exist (see [`Feistel::apply_many`]); one lane is [`Feistel::encrypt_block`].
     #[inline(always)]
-    fn encrypt_lanes(&self, blocks: [u64; LANES]) -> [u64; LANES] {
+    fn encrypt_lanes<const N: usize>(&self, blocks: [u64; N]) -> [u64; N] {
         let (mut a_bits, mut b_bits) = (self.high_bits, self.low_bits);
         let mut a = blocks.map(|x| x >> b_bits);
         let mut b = blocks.map(|x| x & mask(b_bits));
         for &key in &self.round_keys {
             let a_mask = mask(a_bits);
-            for lane in 0..LANES {
+            for lane in 0..N {
                 let next_b = a[lane] ^ (round_function(key, b[lane]) & a_mask);
                 a[lane] = b[lane];
                 b[lane] = next_b;

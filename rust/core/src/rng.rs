@@ -54,6 +54,63 @@ impl Xoshiro256PlusPlus {
     }
 }
 
+/// Exact bounded draws below 2^32 that use both halves of every 64-bit output (the 32-bit
+/// counterpart of [`Xoshiro256PlusPlus::below`], for Fisher–Yates on fewer than 2^32 items).
+pub struct BoundedDraws {
+    rng: Xoshiro256PlusPlus,
+    spare: u64,
+    has_spare: bool,
+}
+
+impl BoundedDraws {
+    /// Draws from xoshiro256++ seeded with the first SplitMix64 output of state `key`.
+    pub fn new(key: u64) -> Self {
+        BoundedDraws {
+            rng: Xoshiro256PlusPlus::from_key(SplitMix64::new(key).next_u64()),
+            spare: 0,
+            has_spare: false,
+        }
+    }
+
+    /// A uniform integer in `[0, bound)` from a whole 64-bit word ([`Xoshiro256PlusPlus::below`]).
+    #[inline]
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.rng.below(bound)
+    }
+
+    /// Low half of a fresh word first, then its high half.
+    #[inline]
+    fn next_u32(&mut self) -> u32 {
+        if self.has_spare {
+            self.has_spare = false;
+            (self.spare >> 32) as u32
+        } else {
+            self.spare = self.rng.next_u64();
+            self.has_spare = true;
+            self.spare as u32
+        }
+    }
+
+    /// A uniform integer in `[0, bound)`, `1 <= bound <= 2^32` (`bound == 2^32` is passed as
+    /// 0 by the wrapping cast and handled as the full range): Lemire's multiply-and-reject.
+    #[inline]
+    pub fn below_u32(&mut self, bound: u32) -> u32 {
+        if bound == 0 {
+            return self.next_u32();
+        }
+        let mut product = u64::from(self.next_u32()) * u64::from(bound);
+        let mut low = product as u32;
+        if low < bound {
+            let threshold = bound.wrapping_neg() % bound;
+            while low < threshold {
+                product = u64::from(self.next_u32()) * u64::from(bound);
+                low = product as u32;
+            }
+        }
+        (product >> 32) as u32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +148,17 @@ mod tests {
         for count in counts {
             assert!((9_400..10_600).contains(&count), "{counts:?}");
         }
+    }
+
+    #[test]
+    fn bounded_draws_cover_the_full_32_bit_range() {
+        let mut draws = BoundedDraws::new(3);
+        for bound in [1u32, 2, 3, 7, 1 << 31, u32::MAX] {
+            for _ in 0..1000 {
+                assert!(draws.below_u32(bound) < bound);
+            }
+        }
+        let high = (0..64).any(|_| draws.below_u32(0) > u32::MAX / 2);
+        assert!(high, "bound 2^32 (passed as 0) reaches the upper half");
     }
 }

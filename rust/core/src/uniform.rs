@@ -15,8 +15,8 @@
 //! the frame count fits (4 bytes per frame plus a small per-bucket array).
 
 use crate::error::{try_filled, SamplerError, Zeroable};
-use crate::keys::{absorb, mix64, SplitMix64};
-use crate::rng::Xoshiro256PlusPlus;
+use crate::keys::{absorb, mix64};
+use crate::rng::BoundedDraws;
 
 /// Target entries per bucket: 2^16 `u32` (256 KiB) stays in a typical L2 cache while shuffled.
 pub const BUCKET_LEN_LOG2: u32 = 16;
@@ -237,58 +237,9 @@ fn fisher_yates<T>(items: &mut [T], key: u64) {
         }
     } else {
         for i in (1..items.len()).rev() {
-            let j = draws.rng.below(i as u64 + 1) as usize;
+            let j = draws.below(i as u64 + 1) as usize;
             items.swap(i, j);
         }
-    }
-}
-
-/// Exact bounded draws below 2^32 that use both halves of every 64-bit output.
-struct BoundedDraws {
-    rng: Xoshiro256PlusPlus,
-    spare: u64,
-    has_spare: bool,
-}
-
-impl BoundedDraws {
-    fn new(key: u64) -> Self {
-        BoundedDraws {
-            rng: Xoshiro256PlusPlus::from_key(SplitMix64::new(key).next_u64()),
-            spare: 0,
-            has_spare: false,
-        }
-    }
-
-    /// Low half of a fresh word first, then its high half.
-    #[inline]
-    fn next_u32(&mut self) -> u32 {
-        if self.has_spare {
-            self.has_spare = false;
-            (self.spare >> 32) as u32
-        } else {
-            self.spare = self.rng.next_u64();
-            self.has_spare = true;
-            self.spare as u32
-        }
-    }
-
-    /// A uniform integer in `[0, bound)`, `1 <= bound <= 2^32` (`bound == 2^32` is passed as
-    /// 0 by the wrapping cast and handled as the full range): Lemire's multiply-and-reject.
-    #[inline]
-    fn below_u32(&mut self, bound: u32) -> u32 {
-        if bound == 0 {
-            return self.next_u32();
-        }
-        let mut product = u64::from(self.next_u32()) * u64::from(bound);
-        let mut low = product as u32;
-        if low < bound {
-            let threshold = bound.wrapping_neg() % bound;
-            while low < threshold {
-                product = u64::from(self.next_u32()) * u64::from(bound);
-                low = product as u32;
-            }
-        }
-        (product >> 32) as u32
     }
 }
 
@@ -413,17 +364,5 @@ mod tests {
         for count in halves {
             assert!((866..1_134).contains(&count), "{halves:?}");
         }
-    }
-
-    #[test]
-    fn bounded_draws_cover_the_full_32_bit_range() {
-        let mut draws = BoundedDraws::new(3);
-        for bound in [1u32, 2, 3, 7, 1 << 31, u32::MAX] {
-            for _ in 0..1000 {
-                assert!(draws.below_u32(bound) < bound);
-            }
-        }
-        let high = (0..64).any(|_| draws.below_u32(0) > u32::MAX / 2);
-        assert!(high, "bound 2^32 (passed as 0) reaches the upper half");
     }
 }
