@@ -389,6 +389,25 @@ fn measure(
     Ok(row)
 }
 
+/// [`measure`] for every order measured at `frames` frames (see [`Order::skip_reason`]).
+fn measure_orders(
+    orders: &[Order],
+    index: &EpisodeIndex,
+    frames: u64,
+    config: &Config,
+    positions: &[u64],
+    out: &mut [i64],
+) -> Result<Vec<Row>, String> {
+    orders
+        .iter()
+        .filter(|order| order.skip_reason(frames, config).is_none())
+        .map(|&order| {
+            let sampler = order.sampler(index, config.seed);
+            measure(order, &sampler, frames, config.repeats, positions, out)
+        })
+        .collect()
+}
+
 fn median(samples: &[Duration]) -> Duration {
     let mut sorted = samples.to_vec();
     sorted.sort_unstable();
@@ -494,26 +513,15 @@ fn run_single(config: &Config) -> Result<(), String> {
     println!();
 
     // The baseline first: it also warms the index arrays and the output buffer.
-    let mut rows = Vec::new();
-    let mut skipped = Vec::new();
-    for order in orders(config) {
-        if let Some(reason) = order.skip_reason(frames, config) {
-            skipped.push(format!("{} skipped: {reason}", order.name()));
-            continue;
-        }
-        let sampler = order.sampler(&index, config.seed);
-        rows.push(measure(
-            order,
-            &sampler,
-            frames,
-            config.repeats,
-            &positions,
-            &mut out,
-        )?);
-    }
+    let orders = orders(config);
+    let rows = measure_orders(&orders, &index, frames, config, &positions, &mut out)?;
     print_table(&rows, frames, mapped);
-    for line in &skipped {
-        println!("{line}");
+    for order in orders
+        .iter()
+        .filter(|order| !rows.iter().any(|row| row.order == **order))
+    {
+        let reason = order.skip_reason(frames, config).unwrap_or_default();
+        println!("{} skipped: {reason}", order.name());
     }
 
     // Ratios of the median map times, so the permutations read against each other and against
@@ -584,22 +592,8 @@ fn run_sweep(config: &Config) -> Result<(), String> {
         }
         let (_, positions, out) = current.as_mut().expect("set just above");
         let (index, _, _) = synthetic_index(frames, episodes, config.seed)?;
-        let mut rows = Vec::new();
-        for &order in &orders {
-            if order.skip_reason(frames, config).is_some() {
-                skipped_any = true;
-                continue;
-            }
-            let sampler = order.sampler(&index, config.seed);
-            rows.push(measure(
-                order,
-                &sampler,
-                frames,
-                config.repeats,
-                positions,
-                out,
-            )?);
-        }
+        let rows = measure_orders(&orders, &index, frames, config, positions, out)?;
+        skipped_any |= rows.len() < orders.len();
         drop(index);
 
         let mapped = out.len() as u64;
