@@ -114,22 +114,11 @@ def test_iterate_episampler(benchmark, permutation):
 # --- batches of 256 --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("batch_sampler", [BatchSampler, EpisodeAwareBatchSampler])
 @pytest.mark.parametrize("permutation", ["uniform", "feistel"])
 @pytest.mark.benchmark(group="batches of 256, 100k samples, 1e6 frames")
-def test_batches_torch_batch_sampler(benchmark, permutation):
-    batches = BatchSampler(episampler_sampler(permutation), BATCH_SIZE, drop_last=False)
-    benchmark.pedantic(
-        drain,
-        setup=lambda: ((started(batches), SAMPLES // BATCH_SIZE), {}),
-        rounds=ROUNDS,
-        iterations=1,
-    )
-
-
-@pytest.mark.parametrize("permutation", ["uniform", "feistel"])
-@pytest.mark.benchmark(group="batches of 256, 100k samples, 1e6 frames")
-def test_batches_episampler_batch_sampler(benchmark, permutation):
-    batches = EpisodeAwareBatchSampler(episampler_sampler(permutation), BATCH_SIZE, drop_last=False)
+def test_batches(benchmark, permutation, batch_sampler):
+    batches = batch_sampler(episampler_sampler(permutation), BATCH_SIZE, drop_last=False)
     benchmark.pedantic(
         drain,
         setup=lambda: ((started(batches), SAMPLES // BATCH_SIZE), {}),

@@ -53,14 +53,14 @@ def as_index_array(name: str, value: Any) -> np.ndarray:
         if not hasattr(value, "__iter__"):
             raise TypeError(f"{name} must be a 1-D sequence of ints, got {type(value).__name__}")
         items = value if hasattr(value, "__len__") else list(value)
-        if isinstance(items, (list, tuple)):
-            # numpy would read [True, 5] as [1, 5] and [-1, 2**63] as floats.
-            kinds = set(map(type, items))
-            if kinds & {bool, np.bool_}:
-                raise TypeError(f"{name} must hold integers, got a bool among its values")
-            if kinds and all(issubclass(kind, (int, np.integer)) for kind in kinds):
-                value = _from_objects(name, items, (len(items),))
-        value = np.asarray(items) if not isinstance(value, np.ndarray) else value
+        kinds = set(map(type, items)) if isinstance(items, (list, tuple)) else set()
+        if kinds & {bool, np.bool_}:
+            raise TypeError(f"{name} must hold integers, got a bool among its values")
+        if kinds and all(issubclass(kind, (int, np.integer)) for kind in kinds):
+            # Checked one by one: numpy would read [-1, 2**63] as floats.
+            value = _from_objects(name, items, (len(items),))
+        else:
+            value = np.asarray(items)
     if value.dtype == object:  # e.g. Python ints beyond int64, or a non-numpy column
         value = _from_objects(name, list(value.ravel()), value.shape)
     if value.ndim != 1:
