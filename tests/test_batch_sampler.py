@@ -148,7 +148,7 @@ def test_stateful_dataloader_resumes_a_batch_sampler_exactly():
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"batch_size": 0}, ValueError, r"batch_size must be in \[1, "),
+        ({"batch_size": 0}, ValueError, r"batch_size must be >= 1, got 0"),
         ({"batch_size": -3}, ValueError, "batch_size"),
         ({"batch_size": 2.5}, TypeError, "batch_size"),
         ({"batch_size": True}, TypeError, "batch_size"),

@@ -102,3 +102,65 @@ def test_resuming_accelerate_batches_at_every_step(
             resumed = [p % num_frames for p in range(state["start_index"], end)]
             rest = shard_batches(resumed, batch_size, processes, process, drop_last, even_batches)
             assert rest == epoch_batches[steps_into_epoch * accumulation :], (process, step)
+
+
+@pytest.mark.parametrize(
+    ("args", "accumulation", "expected"),
+    [((7, 100, 10, 2), 2, (2, 80)), ((2, 100, 10, 2), 4, (1, 60))],
+)
+def test_no_step_at_epoch_end_vectors(args, accumulation, expected):
+    # The vectors of LeRobot's open grad-accumulation work (no optimiser step forced at an
+    # epoch's end); the default model forces one, so it answers differently.
+    state = compute_sampler_state(
+        *args, gradient_accumulation_steps=accumulation, sync_with_dataloader=False
+    )
+    assert (state["epoch"], state["start_index"]) == expected
+    assert compute_sampler_state(*args, gradient_accumulation_steps=accumulation) != state
+
+
+def accumulating_loop(epoch_batches: int, accumulation: int, steps: int):
+    """(epoch, batches into the epoch) after each optimiser step of a loop that steps after every
+    `accumulation` batches, counted across epochs (accelerate's `sync_with_dataloader=False`)."""
+    after_step, epoch, into, pending = [(0, 0)], 0, 0, 0
+    while len(after_step) <= steps:
+        into, pending = into + 1, pending + 1
+        if into == epoch_batches:
+            epoch, into = epoch + 1, 0
+        if pending == accumulation:
+            after_step.append((epoch, into))
+            pending = 0
+    return after_step
+
+
+@pytest.mark.parametrize("num_frames", [5, 28, 95])
+@pytest.mark.parametrize(("batch_size", "processes"), [(4, 2), (3, 3), (7, 1)])
+@pytest.mark.parametrize("even_batches", [True, False])
+@pytest.mark.parametrize("accumulation", [1, 2, 3])
+def test_no_step_at_epoch_end_matches_a_simulated_loop(
+    num_frames, batch_size, processes, even_batches, accumulation
+):
+    pytest.importorskip("accelerate")
+    for process in range(processes):
+        epoch_batches = shard_batches(
+            range(num_frames), batch_size, processes, process, False, even_batches
+        )
+        if not epoch_batches:
+            continue
+        loop = accumulating_loop(len(epoch_batches), accumulation, 4 * len(epoch_batches))
+        for step, (epoch, into) in enumerate(loop):
+            state = compute_sampler_state(
+                step, num_frames, batch_size, processes, even_batches=even_batches,
+                process_index=process, gradient_accumulation_steps=accumulation,
+                sync_with_dataloader=False,
+            )  # fmt: skip
+            assert state["epoch"] == epoch, (process, step)
+            multiple = batch_size * processes
+            end = -(-num_frames // multiple) * multiple if even_batches else num_frames
+            resumed = [p % num_frames for p in range(state["start_index"], end)]
+            rest = shard_batches(resumed, batch_size, processes, process, False, even_batches)
+            assert rest == epoch_batches[into:], (process, step)
+
+
+def test_sync_with_dataloader_must_be_a_bool():
+    with pytest.raises(TypeError, match="sync_with_dataloader"):
+        compute_sampler_state(1, 100, 10, 2, sync_with_dataloader=0)

@@ -122,7 +122,8 @@ def test_episode_ids_collapse_duplicates_and_ignore_order():
 
 @pytest.mark.parametrize("name", ["drop_n_first_frames", "drop_n_last_frames"])
 def test_drops_must_be_non_negative_ints(name):
-    with pytest.raises(ValueError, match=rf"{name} must be in \[0, 2\*\*63\), got -1"):
+    # LeRobot's phrase first (its users' tests match on it), our range after it.
+    with pytest.raises(ValueError, match=rf"^{name} must be >= 0, got -1 .*\[0, 2\*\*63\)"):
         EpisodeAwareSampler(FROM, TO, **{name: -1})
     with pytest.raises(TypeError, match=name):
         EpisodeAwareSampler(FROM, TO, **{name: 1.5})
@@ -144,16 +145,18 @@ def test_empty_episodes_count_as_skipped():
 
 
 def test_no_frame_left_is_a_value_error():
-    with pytest.raises(ValueError, match="no frame left"):
-        EpisodeAwareSampler(FROM, TO, drop_n_first_frames=6, drop_n_last_frames=6)
-    with pytest.raises(ValueError, match="no frame left"):
+    with pytest.raises(ValueError, match=r"^No valid frames remain .*3 selected episode"):
+        make(drop_n_first_frames=6, drop_n_last_frames=6)
+    with pytest.raises(ValueError, match=r"^No valid frames remain .*selects no episode"):
         EpisodeAwareSampler(FROM, TO, episode_indices_to_use=[])
 
 
-@pytest.mark.parametrize("seed", [-1, 2**64, 2**70])
+@pytest.mark.parametrize("seed", [2**64, 2**70])
 def test_seed_out_of_range(seed):
     with pytest.raises(ValueError, match=rf"seed must be in \[0, 2\*\*64\), got {seed}"):
         EpisodeAwareSampler(FROM, TO, shuffle=True, seed=seed)
+    with pytest.raises(ValueError, match=r"seed must be >= 0, got -1 .*\[0, 2\*\*64\)"):
+        EpisodeAwareSampler(FROM, TO, shuffle=True, seed=-1)
 
 
 def test_seed_must_be_an_int():
@@ -175,14 +178,14 @@ def test_unknown_permutation():
 @pytest.mark.parametrize("num_replicas", [0, -2])
 def test_num_replicas_below_one(num_replicas):
     with pytest.raises(
-        ValueError, match=rf"num_replicas must be in \[1, 2\*\*63\), got {num_replicas}"
+        ValueError, match=rf"num_replicas must be >= 1, got {num_replicas} .*\[1, 2\*\*63\)"
     ):
         EpisodeAwareSampler(FROM, TO, num_replicas=num_replicas)
 
 
 @pytest.mark.parametrize("rank", [-1, 2, 3])
 def test_rank_outside_replicas(rank):
-    with pytest.raises(ValueError, match=rf"rank must be in \[0, 2\), got {rank}"):
+    with pytest.raises(ValueError, match=rf"rank must be (>= 0|in \[0, 2\)), got {rank}"):
         EpisodeAwareSampler(FROM, TO, num_replicas=2, rank=rank)
 
 

@@ -78,7 +78,7 @@ def test_set_epoch_is_idempotent_and_resets_otherwise():
 
 def test_set_epoch_rejects_bad_epochs():
     sampler = make()
-    with pytest.raises(ValueError, match="epoch must be in"):
+    with pytest.raises(ValueError, match="epoch must be >= 0, got -1"):
         sampler.set_epoch(-1)
     with pytest.raises(TypeError, match="epoch"):
         sampler.set_epoch("1")
@@ -193,7 +193,7 @@ def test_load_state_dict_refuses_another_algorithm_version(version):
     [
         ({"epoch": 0, "start_index": 29}, ValueError, r"start_index'\] must be in \[0, 29\)"),
         ({"epoch": 0, "start_index": -1}, ValueError, "start_index"),
-        ({"epoch": -1, "start_index": 0}, ValueError, r"epoch'\] must be in"),
+        ({"epoch": -1, "start_index": 0}, ValueError, r"epoch'\] must be >= 0"),
         ({"epoch": 0}, ValueError, "no 'start_index' entry"),
         ({"start_index": 0}, ValueError, "no 'epoch' entry"),
         ({"epoch": 0.5, "start_index": 0}, TypeError, "epoch"),

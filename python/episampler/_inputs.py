@@ -21,9 +21,12 @@ def as_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -> i
         number = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
-    if number < low or (high is not None and number >= high):
-        bound = f">= {low}" if high is None else f"in [{low}, {_readable(high)})"
-        raise ValueError(f"{name} must be {bound}, got {number}")
+    if number < low:
+        # "must be >= low" first: LeRobot's messages (and its users' tests) read this way.
+        valid = "" if high is None else f" (valid range: [{low}, {_readable(high)}))"
+        raise ValueError(f"{name} must be >= {low}, got {number}{valid}")
+    if high is not None and number >= high:
+        raise ValueError(f"{name} must be in [{low}, {_readable(high)}), got {number}")
     return number
 
 

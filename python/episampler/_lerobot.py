@@ -1,4 +1,11 @@
-"""Reading episode boundaries off LeRobot datasets, by duck typing (lerobot is never imported)."""
+"""Reading episode boundaries off LeRobot datasets, by duck typing (lerobot is never imported).
+
+Two layouts exist. v3 (LeRobot >= 0.4): `meta.episodes` is a table with the columns
+`dataset_from_index` / `dataset_to_index` (absolute frames) and `dataset.episodes` the selection.
+v2.x (LeRobot <= 0.3): `episode_data_index` holds `from` / `to` of the loaded episodes, already in
+dataset rows; its `meta.episodes` is a dict `{episode: {"episode_index", "tasks", "length"}}`
+without boundaries, so the layout is told by the columns, not by the attribute's presence.
+"""
 
 from __future__ import annotations
 
@@ -8,36 +15,31 @@ import numpy as np
 
 from episampler._inputs import as_index_array
 
+_EXPECTED = (
+    "a LeRobot dataset: v3 with `meta.episodes` columns 'dataset_from_index' and "
+    "'dataset_to_index', or v2.x with `episode_data_index` entries 'from' and 'to'"
+)
+
 
 def lerobot_arguments(dataset: Any) -> tuple[dict[str, Any], np.ndarray | None]:
     """Constructor arguments for `dataset`, and per-episode row shifts when its rows are a
     filtered subset (v3 with `dataset.episodes` set), else None."""
-    meta = getattr(dataset, "meta", None)
-    episodes_table = getattr(meta, "episodes", None)
-    if episodes_table is not None:
-        return _v3_arguments(dataset, episodes_table)
+    table = getattr(getattr(dataset, "meta", None), "episodes", None)
+    if table is not None and _column(table, "dataset_from_index") is not None:
+        return _v3_arguments(dataset, table)
     episode_data_index = getattr(dataset, "episode_data_index", None)
     if episode_data_index is not None:
         # v2.x: boundaries of the loaded (possibly filtered) episodes, already in dataset rows.
         return {
-            "dataset_from_indices": as_index_array(
-                "episode_data_index['from']", episode_data_index["from"]
-            ),
-            "dataset_to_indices": as_index_array(
-                "episode_data_index['to']", episode_data_index["to"]
-            ),
+            "dataset_from_indices": _required(episode_data_index, "from", "episode_data_index"),
+            "dataset_to_indices": _required(episode_data_index, "to", "episode_data_index"),
         }, None
-    raise TypeError(
-        "dataset must be a LeRobot dataset with `meta.episodes` (v3) or `episode_data_index` "
-        f"(v2.x), got {type(dataset).__name__}"
-    )
+    raise TypeError(f"dataset must be {_EXPECTED}; got {type(dataset).__name__}")
 
 
 def _v3_arguments(dataset: Any, table: Any) -> tuple[dict[str, Any], np.ndarray | None]:
-    from_indices = as_index_array(
-        "meta.episodes['dataset_from_index']", table["dataset_from_index"]
-    )
-    to_indices = as_index_array("meta.episodes['dataset_to_index']", table["dataset_to_index"])
+    from_indices = _required(table, "dataset_from_index", "meta.episodes")
+    to_indices = _required(table, "dataset_to_index", "meta.episodes")
     arguments: dict[str, Any] = {
         "dataset_from_indices": from_indices,
         "dataset_to_indices": to_indices,
@@ -69,7 +71,15 @@ def _v3_arguments(dataset: Any, table: Any) -> tuple[dict[str, Any], np.ndarray 
 
 
 def _column(table: Any, name: str) -> Any:
+    """`table[name]`, or None when the table has no such column (whatever it raises)."""
     try:
         return table[name]
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError):
         return None
+
+
+def _required(table: Any, name: str, where: str) -> np.ndarray:
+    column = _column(table, name)
+    if column is None:
+        raise TypeError(f"dataset must be {_EXPECTED}; {where} has no {name!r}")
+    return as_index_array(f"{where}[{name!r}]", column)

@@ -4,6 +4,7 @@ point and the state protocol; the order itself is computed by the Rust core."""
 from __future__ import annotations
 
 import itertools
+import logging
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -15,6 +16,7 @@ from episampler import _core
 from episampler._inputs import as_bool, as_index_array, as_int, rows_for_frames
 
 PERMUTATIONS = ("uniform", "feistel")
+logger = logging.getLogger(__name__)
 # Epochs below 2**63 can be iterated; 2**63 itself can be loaded and set (it is the state after
 # the last such epoch) but not iterated, so every state the sampler produces loads again.
 _EPOCH_LIMIT = 2**63
@@ -89,16 +91,34 @@ class EpisodeAwareSampler(Sampler[int]):
         }
         self._setup(config)
         if self._core.num_skipped:
-            warnings.warn(
-                f"{self._core.num_skipped} selected episode(s) have no frame left after "
-                f"drop_n_first_frames={config['drop_n_first_frames']} and "
-                f"drop_n_last_frames={config['drop_n_last_frames']}; they are skipped",
-                UserWarning,
-                stacklevel=2,
-            )
+            self._report_skipped()
         if absolute_to_relative_idx is not None:
             rows = rows_for_frames(absolute_to_relative_idx, self._core.kept_frames())
             self._set_remap(("rows", rows))
+
+    def _report_skipped(self) -> None:
+        """One `UserWarning` with the count, and the first skipped episodes named in the log
+        with LeRobot's wording (a bounded list, however many episodes were skipped)."""
+        first, last = self._config["drop_n_first_frames"], self._config["drop_n_last_frames"]
+        skipped = self._core.num_skipped
+        warnings.warn(
+            f"{skipped} selected episode(s) have no frame left after "
+            f"drop_n_first_frames={first} and drop_n_last_frames={last}; they are skipped",
+            UserWarning,
+            stacklevel=3,
+        )
+        listed = self._core.skipped_listed
+        for episode, length in listed:
+            logger.warning(
+                "Episode %d has %d frames but drop_n_first_frames=%d and drop_n_last_frames=%d "
+                "removes all frames. Skipping.",
+                episode,
+                length,
+                first,
+                last,
+            )
+        if skipped > len(listed):
+            logger.warning("... and %d more skipped episode(s), not listed", skipped - len(listed))
 
     @classmethod
     def from_lerobot(cls, dataset: Any, **kwargs: Any) -> EpisodeAwareSampler:
@@ -156,6 +176,13 @@ class EpisodeAwareSampler(Sampler[int]):
     def num_frames(self) -> int:
         """Frames kept, over all ranks."""
         return self._core.num_frames
+
+    @property
+    def indices(self) -> list[int]:
+        """The kept frames in boundary order (after `absolute_to_relative_idx`, whatever
+        `shuffle` is), as a list: LeRobot 0.6.1's property. Built when asked: O(num_frames)
+        time and memory (about 36 bytes per frame as Python ints), so introspection only."""
+        return self._core.boundary_values().tolist()
 
     @property
     def shuffle(self) -> bool:

@@ -19,6 +19,7 @@ def compute_sampler_state(
     even_batches: bool = True,
     process_index: int = 0,
     gradient_accumulation_steps: int = 1,
+    sync_with_dataloader: bool = True,
 ) -> dict[str, int]:
     """The sampler state after `step` optimiser steps of an accelerate-style loop.
 
@@ -38,6 +39,10 @@ def compute_sampler_state(
       each; accelerate (with its default `sync_with_dataloader=True`) also steps at the end of
       every epoch, so an epoch has `ceil(batches per process / gradient_accumulation_steps)`
       optimiser steps. With 1 (default), `step` counts batches.
+    - `sync_with_dataloader`: accelerate's `GradientAccumulationPlugin` option. `True` (its
+      default) is the model above. `False`: no optimiser step is forced at an epoch's end, so
+      accumulation runs across epochs and `step` optimiser steps consumed exactly
+      `step * gradient_accumulation_steps` batches per process.
 
     For accelerate's `split_batches=True`, pass the full batch size and `num_processes=1`.
     """
@@ -49,6 +54,7 @@ def compute_sampler_state(
     even_batches = as_bool("even_batches", even_batches)
     process_index = as_int("process_index", process_index, high=num_processes)
     accumulation = as_int("gradient_accumulation_steps", gradient_accumulation_steps, low=1)
+    sync_with_dataloader = as_bool("sync_with_dataloader", sync_with_dataloader)
 
     if drop_last:
         # Only whole batches, and only whole rounds of them (accelerate drops an uneven tail).
@@ -59,13 +65,16 @@ def compute_sampler_state(
             batches_per_process = _ceil_div(batches, num_processes)
         else:
             batches_per_process = _ceil_div(batches - process_index, num_processes)
-    steps_per_epoch = _ceil_div(batches_per_process, accumulation)
-    if steps_per_epoch == 0:
+    if batches_per_process == 0:
         raise ValueError(
             f"an epoch of num_frames={num_frames} has no step for batch_size={batch_size}, "
             f"num_processes={num_processes}, drop_last={drop_last}, process_index={process_index}"
         )
-    epoch, steps_into_epoch = divmod(step, steps_per_epoch)
-    batches_into_epoch = steps_into_epoch * accumulation
+    if sync_with_dataloader:
+        steps_per_epoch = _ceil_div(batches_per_process, accumulation)
+        epoch, steps_into_epoch = divmod(step, steps_per_epoch)
+        batches_into_epoch = steps_into_epoch * accumulation
+    else:
+        epoch, batches_into_epoch = divmod(step * accumulation, batches_per_process)
     start_index = min(batches_into_epoch * batch_size * num_processes, num_frames)
     return {"epoch": epoch, "start_index": start_index}

@@ -15,12 +15,89 @@ Accelerate must shard batches itself: build the sampler with `num_replicas=1` (t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from episampler._sampler import EpisodeAwareSampler
 from episampler._state import compute_sampler_state
 
-__all__ = ["resume_from_step"]
+__all__ = ["align_with_sampler", "resume_from_step"]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What accelerate made of a dataloader: the sampler under it and how batches are dealt."""
+
+    sampler: EpisodeAwareSampler
+    batch_size: int
+    drop_last: bool
+    num_processes: int  # 1 when every process takes a slice of each batch (split_batches)
+    process_index: int
+    even_batches: bool
+    sharded: bool  # a BatchSamplerShard deals the batches (more than one process)
+
+
+def _prepared(dataloader: Any) -> _Prepared:
+    from accelerate.data_loader import BatchSamplerShard
+
+    if not hasattr(dataloader, "iteration") or not hasattr(dataloader, "batch_sampler"):
+        raise TypeError(
+            "dataloader must be a DataLoaderShard returned by accelerator.prepare, got "
+            f"{type(dataloader).__name__}"
+        )
+    batch_sampler = dataloader.batch_sampler
+    sharded = isinstance(batch_sampler, BatchSamplerShard)
+    if sharded:
+        processes, process_index = batch_sampler.num_processes, batch_sampler.process_index
+        even_batches = batch_sampler.even_batches
+        if batch_sampler.split_batches:  # one stream of batches, each sliced over processes
+            processes, process_index = 1, 0
+        batch_sampler = batch_sampler.batch_sampler
+    else:  # one process: accelerate keeps the loader's own batch sampler and pads nothing
+        processes, process_index, even_batches = 1, 0, True
+    sampler = getattr(batch_sampler, "sampler", None)
+    if not isinstance(sampler, EpisodeAwareSampler):
+        raise TypeError(
+            "the prepared dataloader does not draw from an EpisodeAwareSampler, got "
+            f"{type(sampler).__name__}"
+        )
+    if sampler.num_replicas != 1:
+        raise ValueError(
+            "accelerate shards batches itself: build the sampler with num_replicas=1, "
+            f"got num_replicas={sampler.num_replicas}"
+        )
+    return _Prepared(
+        sampler=sampler,
+        batch_size=batch_sampler.batch_size,
+        drop_last=batch_sampler.drop_last,
+        num_processes=processes,
+        process_index=process_index,
+        even_batches=even_batches,
+        sharded=sharded,
+    )
+
+
+def _align(dataloader: Any, prepared: _Prepared) -> None:
+    """Pad epochs in the sampler exactly as accelerate would from the epoch's start (so that
+    accelerate sees whole rounds and adds nothing of its own), and set the loader's epoch
+    counter to the sampler's epoch (it calls `sampler.set_epoch(dataloader.iteration)` on every
+    `__iter__`)."""
+    padded = prepared.sharded and prepared.even_batches and not prepared.drop_last
+    multiple = prepared.batch_size * prepared.num_processes if padded else None
+    prepared.sampler._pad_epochs_to_multiple(multiple)
+    dataloader.iteration = prepared.sampler.epoch
+
+
+def align_with_sampler(dataloader: Any) -> EpisodeAwareSampler:
+    """Make `dataloader` (as returned by `accelerator.prepare`) continue from its sampler's
+    resume point, as `load_state_dict` set it (for example from `compute_sampler_state`),
+    padding included. Call it on every process before iterating; harmless on a fresh run.
+
+    Returns the sampler.
+    """
+    prepared = _prepared(dataloader)
+    _align(dataloader, prepared)
+    return prepared.sampler
 
 
 def resume_from_step(
@@ -33,49 +110,17 @@ def resume_from_step(
 
     Returns the sampler state it loaded.
     """
-    from accelerate.data_loader import BatchSamplerShard
-
-    if not hasattr(dataloader, "iteration") or not hasattr(dataloader, "batch_sampler"):
-        raise TypeError(
-            "dataloader must be a DataLoaderShard returned by accelerator.prepare, got "
-            f"{type(dataloader).__name__}"
-        )
-    batch_sampler = dataloader.batch_sampler
-    if isinstance(batch_sampler, BatchSamplerShard):
-        processes, process_index = batch_sampler.num_processes, batch_sampler.process_index
-        even_batches, split_batches = batch_sampler.even_batches, batch_sampler.split_batches
-        batch_sampler = batch_sampler.batch_sampler
-    else:  # one process: accelerate keeps the loader's own batch sampler
-        processes, process_index, even_batches, split_batches = 1, 0, True, False
-    sampler = getattr(batch_sampler, "sampler", None)
-    if not isinstance(sampler, EpisodeAwareSampler):
-        raise TypeError(
-            "the prepared dataloader does not draw from an EpisodeAwareSampler, got "
-            f"{type(sampler).__name__}"
-        )
-    if sampler.num_replicas != 1:
-        raise ValueError(
-            "accelerate shards batches itself: build the sampler with num_replicas=1, "
-            f"got num_replicas={sampler.num_replicas}"
-        )
-    batch_size, drop_last = batch_sampler.batch_size, batch_sampler.drop_last
-    if split_batches:  # every process takes a slice of each batch: one stream of batches
-        processes, process_index = 1, 0
+    prepared = _prepared(dataloader)
     state = compute_sampler_state(
         step,
-        sampler.num_frames,
-        batch_size,
-        processes,
-        drop_last=drop_last,
-        even_batches=even_batches,
-        process_index=process_index,
+        prepared.sampler.num_frames,
+        prepared.batch_size,
+        prepared.num_processes,
+        drop_last=prepared.drop_last,
+        even_batches=prepared.even_batches,
+        process_index=prepared.process_index,
         gradient_accumulation_steps=gradient_accumulation_steps,
     )
-    sampler.load_state_dict(state)
-    # Pad epochs in the sampler, exactly as accelerate would from the epoch's start, so that
-    # accelerate sees whole rounds and adds nothing of its own.
-    padded = even_batches and not drop_last
-    sampler._pad_epochs_to_multiple(batch_size * processes if padded else None)
-    # The prepared loader calls sampler.set_epoch(dataloader.iteration) on every __iter__.
-    dataloader.iteration = state["epoch"]
+    prepared.sampler.load_state_dict(state)
+    _align(dataloader, prepared)
     return state

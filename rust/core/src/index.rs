@@ -3,6 +3,9 @@
 
 use crate::error::SamplerError;
 
+/// How many skipped episodes are listed by id: a bounded list, whatever the episode count.
+pub const SKIPPED_LISTED: usize = 10;
+
 /// The kept frames of a dataset: for every kept episode (in boundary order) its first kept frame
 /// and the number of kept frames before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +19,8 @@ pub struct EpisodeIndex {
     num_frames: u64,
     /// Selected episodes that had no frame left after the drops.
     num_skipped: usize,
+    /// The first [`SKIPPED_LISTED`] of them as (boundary-order id, length), for the log.
+    skipped_listed: Vec<(u64, u64)>,
     /// Positions are grouped in slots of `2^slot_shift`, a quarter to an eighth of an average
     /// episode; `slot_episode[s]` is the kept episode holding slot `s`'s first position. It
     /// narrows [`EpisodeIndex::episode_of`] to the episodes meeting one slot, usually just one:
@@ -85,6 +90,7 @@ impl EpisodeIndex {
             offsets: Vec::with_capacity(from.len()),
             num_frames: 0,
             num_skipped: 0,
+            skipped_listed: Vec::new(),
             slot_shift: 0,
             slot_episode: Vec::new(),
         };
@@ -92,6 +98,9 @@ impl EpisodeIndex {
         for e in (0..from.len()).filter(|&e| selected[e]) {
             let length = (to[e] - from[e]) as u64;
             if dropped >= length {
+                if index.num_skipped < SKIPPED_LISTED {
+                    index.skipped_listed.push((e as u64, length));
+                }
                 index.num_skipped += 1;
                 continue;
             }
@@ -101,10 +110,19 @@ impl EpisodeIndex {
             index.num_frames += length - dropped;
         }
         if index.num_frames == 0 {
+            // Starts with LeRobot's phrase, which its users' tests match on.
+            let detail = if index.num_skipped == 0 {
+                "episode_indices_to_use selects no episode".to_string()
+            } else {
+                format!(
+                    "{} selected episode(s), all empty after drop_n_first_frames={} and \
+                     drop_n_last_frames={}",
+                    index.num_skipped, spec.drop_first, spec.drop_last
+                )
+            };
             return Err(SamplerError::invalid(format!(
-                "no frame left to sample: {} selected episode(s), all empty after \
-                 drop_n_first_frames={} and drop_n_last_frames={}",
-                index.num_skipped, spec.drop_first, spec.drop_last
+                "No valid frames remain after applying drop_n_first_frames and \
+                 drop_n_last_frames: {detail}"
             )));
         }
         if index.num_episodes() > u32::MAX as usize {
@@ -145,6 +163,11 @@ impl EpisodeIndex {
 
     pub fn num_skipped(&self) -> usize {
         self.num_skipped
+    }
+
+    /// The first [`SKIPPED_LISTED`] skipped episodes as (boundary-order id, length).
+    pub fn skipped_listed(&self) -> &[(u64, u64)] {
+        &self.skipped_listed
     }
 
     pub fn episode_ids(&self) -> &[u64] {

@@ -175,6 +175,16 @@ impl Sampler {
         self.remap.row(k, logical, frame)
     }
 
+    /// Every kept frame's value (its row, after the remap) in boundary order, whatever the
+    /// shuffle: LeRobot's `indices`. O(num_frames); fails when it does not fit in memory.
+    pub fn boundary_values(&self) -> Result<Vec<i64>, SamplerError> {
+        let mut out = try_filled("the kept frames", self.num_frames())?;
+        for (logical, slot) in (0..).zip(out.iter_mut()) {
+            *slot = self.value_of_logical(logical);
+        }
+        Ok(out)
+    }
+
     /// Values of this shard's indices `first..first + out.len()`.
     pub fn fill(&self, order: &EpochOrder, shard: &Shard, first: u64, out: &mut [i64]) {
         if let EpochOrder::Feistel(feistel) = order {
@@ -208,5 +218,37 @@ impl Sampler {
         let mut out = try_filled("the epoch's values", shard.len())?;
         self.fill(order, shard, 0, &mut out);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::EpisodeSpec;
+
+    #[test]
+    fn boundary_values_are_the_kept_rows_in_boundary_order_whatever_the_shuffle() {
+        let spec = EpisodeSpec {
+            from: &[10, 0, 20],
+            to: &[14, 3, 21],
+            episodes_to_use: Some(&[2, 0]),
+            drop_first: 1,
+            drop_last: 0,
+        };
+        let index = EpisodeIndex::new(&spec).unwrap();
+        // Episode 2 (one frame) is emptied by the drop; episode 0 keeps frames 11..14.
+        for shuffle in [false, true] {
+            let sampler = Sampler::new(
+                index.clone(),
+                Remap::Identity,
+                shuffle,
+                Permutation::Uniform,
+                7,
+            );
+            assert_eq!(sampler.boundary_values().unwrap(), vec![11, 12, 13]);
+        }
+        let shifted = Remap::from_episode_shifts(&index, &[-11, 0, 0]).unwrap();
+        let sampler = Sampler::new(index, shifted, true, Permutation::Feistel, 7);
+        assert_eq!(sampler.boundary_values().unwrap(), vec![0, 1, 2]);
     }
 }

@@ -8,7 +8,7 @@
 //! block: 5 x 100_000 cheap ones, 20_000 networks, 50_000 sampler pipelines and 200 bucketed
 //! tables, about 570_000 in all (a few seconds with the test profile's opt-level 3).
 
-use episampler_core::index::EpisodeSpec;
+use episampler_core::index::{EpisodeSpec, SKIPPED_LISTED};
 use episampler_core::uniform::PermutationTable;
 use episampler_core::{EpisodeIndex, EpochOrder, Feistel, Permutation, Remap, Sampler, Shard};
 use proptest::prelude::*;
@@ -229,6 +229,8 @@ struct Expected {
     kept: Vec<(u64, u64, u64)>,
     /// Selected episodes emptied by the drops.
     skipped: usize,
+    /// `(boundary id, length)` of each of them, in boundary order.
+    skipped_ids: Vec<(u64, u64)>,
 }
 
 /// The index a spec must give, or `None` when it must be rejected. Quadratic and in `u128`:
@@ -259,6 +261,7 @@ fn reference(spec: &EpisodeSpec<'_>) -> Option<Expected> {
     let mut expected = Expected {
         kept: Vec::new(),
         skipped: 0,
+        skipped_ids: Vec::new(),
     };
     for e in 0..n {
         if spec
@@ -270,6 +273,7 @@ fn reference(spec: &EpisodeSpec<'_>) -> Option<Expected> {
         let length = (to[e] as i128 - from[e] as i128) as u128;
         if dropped >= length {
             expected.skipped += 1;
+            expected.skipped_ids.push((e as u64, length as u64));
         } else {
             let first = from[e] as u128 + u128::from(spec.drop_first);
             expected
@@ -345,6 +349,8 @@ fn check_index(
     prop_assert_eq!(u128::from(index.num_frames()), total);
     prop_assert_eq!(index.num_episodes(), expected.kept.len());
     prop_assert_eq!(index.num_skipped(), expected.skipped);
+    let listed = expected.skipped_ids.len().min(SKIPPED_LISTED);
+    prop_assert_eq!(index.skipped_listed(), &expected.skipped_ids[..listed]);
     let mut offset = 0u64;
     for (k, &(id, first, len)) in expected.kept.iter().enumerate() {
         prop_assert_eq!(index.episode_ids()[k], id);

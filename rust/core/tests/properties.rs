@@ -61,7 +61,7 @@ proptest! {
         match EpisodeIndex::new(&spec) {
             Err(error) => {
                 prop_assert!(expected.is_empty(), "{error}");
-                prop_assert!(error.to_string().contains("no frame left"));
+                prop_assert!(error.to_string().starts_with("No valid frames remain"));
             }
             Ok(index) => {
                 let got: Vec<u64> = (0..index.num_frames()).map(|p| index.frame_at(p)).collect();

@@ -164,6 +164,20 @@ impl SamplerCore {
         format!("{:016x}", self.sampler.fingerprint())
     }
 
+    /// `(boundary-order id, length)` of the first skipped episodes: a bounded list.
+    #[getter]
+    fn skipped_listed(&self) -> Vec<(u64, u64)> {
+        self.sampler.index().skipped_listed().to_vec()
+    }
+
+    /// Every kept frame's value (its row) in boundary order, whatever the shuffle. O(num_frames).
+    fn boundary_values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let values = py
+            .detach(|| self.sampler.boundary_values())
+            .map_err(value_error)?;
+        Ok(PyArray1::from_vec(py, values))
+    }
+
     /// Every kept frame in boundary order (O(num_frames); used once to build a row map).
     fn kept_frames<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
         let index = self.sampler.index();
