@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install demo test test-rust test-python lint format bench bench-rust bench-python bench-compare clean
+.PHONY: install demo test test-rust test-python test-lerobot lerobot-envs lint format bench bench-rust bench-python bench-compare clean
 
 ## install: build the extension (release) in place with the test dependencies
 install:
@@ -12,14 +12,33 @@ install:
 demo: install
 	$(PYTHON) -m episampler
 
-## test: everything CI runs: lint, Rust tests, Python tests
-test: install lint test-rust test-python
+## test: everything CI runs: lint, Rust tests, Python tests, tests against the real LeRobot
+test: install lint test-rust test-python test-lerobot
 
 test-rust:
 	cargo test --locked
 
 test-python:
 	$(PYTHON) -m pytest
+
+## lerobot-envs: virtualenvs with LeRobot 0.6.1 (Python 3.12) and 0.3.3 (Python 3.11), FFmpeg libs
+lerobot-envs:
+	PYTHON=$(PYTHON) bash .ci/lerobot-envs
+
+## test-lerobot: tests/real_lerobot in each LeRobot virtualenv (a missing one is skipped with the
+## reason; with EPISAMPLER_REQUIRE_LEROBOT=1, as in CI, it is a failure)
+test-lerobot: lerobot-envs
+	@for series in 0.6 0.3; do \
+	  venv=.venv-lerobot-$$series; \
+	  if [ -x $$venv/bin/python ]; then \
+	    echo "== tests/real_lerobot with lerobot $$series.x ($$venv)"; \
+	    EPISAMPLER_EXPECT_LEROBOT=$$series $$venv/bin/python -m pytest tests/real_lerobot || exit 1; \
+	  elif [ -n "$$EPISAMPLER_REQUIRE_LEROBOT" ]; then \
+	    echo "error: $$venv is missing but EPISAMPLER_REQUIRE_LEROBOT is set"; exit 1; \
+	  else \
+	    echo "skipped tests/real_lerobot with lerobot $$series.x: $$venv could not be built"; \
+	  fi; \
+	done
 
 lint:
 	cargo fmt --all -- --check
