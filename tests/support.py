@@ -44,15 +44,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def launch_ranks(worker_module: str, world_size: int, *args: str, timeout: float = 600) -> None:
+def launch_ranks(
+    worker_module: str,
+    world_size: int,
+    *args: str,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+    returncode: int = 0,
+) -> None:
     """Run `python -m worker_module` as `world_size` real processes of one torch.distributed
     group (env:// rendezvous on loopback), the way torchrun starts them, from the repository
-    root; fail with a rank's output if any rank fails."""
+    root, with `env` added to the environment; fail with a rank's output if any rank ends with
+    another exit code than `returncode`."""
     port = free_port()
     processes = []
     for rank in range(world_size):
-        env = dict(
-            os.environ,
+        rank_env = dict(
+            {**os.environ, **(env or {})},
             MASTER_ADDR="127.0.0.1",
             MASTER_PORT=str(port),
             RANK=str(rank),
@@ -65,7 +73,7 @@ def launch_ranks(worker_module: str, world_size: int, *args: str, timeout: float
             subprocess.Popen(
                 [sys.executable, "-m", worker_module, *args],
                 cwd=REPOSITORY,
-                env=env,
+                env=rank_env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -75,8 +83,10 @@ def launch_ranks(worker_module: str, world_size: int, *args: str, timeout: float
     try:
         for rank, process in enumerate(processes):
             output, _ = process.communicate(timeout=timeout)
-            if process.returncode != 0:
-                failures.append(f"rank {rank} of {world_size} failed:\n{output}")
+            if process.returncode != returncode:
+                failures.append(
+                    f"rank {rank} of {world_size} ended with {process.returncode}:\n{output}"
+                )
                 break  # the other ranks may wait for this one forever
     finally:
         for process in processes:

@@ -20,11 +20,11 @@ require_lerobot("0.6")
 from episampler import EpisodeAwareSampler  # noqa: E402
 from tests.real_lerobot.record import offline_environment, record_dataset  # noqa: E402
 from tests.real_lerobot.train_runner import STOPPED_EXIT_CODE  # noqa: E402
-from tests.support import REPOSITORY  # noqa: E402
+from tests.support import REPOSITORY, launch_ranks  # noqa: E402
 
 LENGTHS = [17, 21, 20]  # 58 frames: an epoch is 14 batches of 4 and one of 2
 BATCH_SIZE, SEED = 4, 7
-STEPS, CHECKPOINT = 32, 18  # the checkpoint is 3 steps into epoch 1; the run ends in epoch 2
+STEPS, CHECKPOINT = 32, 18  # one process: the checkpoint is 3 steps into epoch 1 (of 15 steps)
 STEPS_PER_EPOCH = -(-sum(LENGTHS) // BATCH_SIZE)
 
 
@@ -33,22 +33,28 @@ def dataset_root(tmp_path_factory) -> Path:
     return record_dataset(tmp_path_factory.mktemp("data"), "local/train", LENGTHS, video=True)
 
 
-def train(dataset_root: Path, out: Path, mode: str, *args: str, stop_after: int | None = None):
-    """One lerobot-train process (tiny ACT policy on CPU); returns the batches it consumed."""
-    record = out.parent / f"{out.name}-{len(list(out.parent.glob(out.name + '-*')))}.jsonl"
-    env = {**os.environ, **offline_environment(out.parent / "cache"), "OMP_NUM_THREADS": "1"}
+def train(record: Path, mode: str, *args: str, stop_after: int | None = None, processes: int = 1):
+    """lerobot-train (tiny ACT policy on CPU) in `processes` processes; returns the batches each
+    process consumed."""
+    env = {**offline_environment(record.parent / "cache"), "OMP_NUM_THREADS": "1"}
     if stop_after is not None:
         env["STOP_AFTER_STEPS"] = str(stop_after)
-    command = [sys.executable, "-m", "tests.real_lerobot.train_runner", str(record), mode, *args]
-    result = subprocess.run(
-        command, cwd=REPOSITORY, env=env, capture_output=True, text=True, timeout=600
-    )
-    expected_code = 0 if stop_after is None else STOPPED_EXIT_CODE
-    assert result.returncode == expected_code, result.stdout[-4000:] + result.stderr[-8000:]
-    return [json.loads(line) for line in record.read_text().splitlines()]
+    returncode = 0 if stop_after is None else STOPPED_EXIT_CODE
+    if processes == 1:
+        command = [sys.executable, "-m", "tests.real_lerobot.train_runner", str(record), mode]
+        result = subprocess.run([*command, *args], cwd=REPOSITORY, env={**os.environ, **env},
+                                capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert result.returncode == returncode, result.stdout[-4000:] + result.stderr[-8000:]
+        records = [record]
+    else:  # ranks of one gloo group, as torchrun or `accelerate launch` start them
+        launch_ranks("tests.real_lerobot.train_runner", processes, str(record), mode, *args,
+                     env=env, returncode=returncode)  # fmt: skip
+        records = [Path(f"{record}.rank{rank}") for rank in range(processes)]
+    return [[json.loads(line) for line in path.read_text().splitlines()] for path in records]
 
 
-def new_run_arguments(dataset_root: Path, out: Path, num_workers: int) -> list[str]:
+def new_run_arguments(dataset_root: Path, out: Path, num_workers: int, steps: int,
+                      checkpoint: int) -> list[str]:  # fmt: skip
     return [
         "--dataset.repo_id=local/train", f"--dataset.root={dataset_root}",
         "--policy.type=act", "--policy.pretrained_backbone_weights=null",
@@ -56,7 +62,7 @@ def new_run_arguments(dataset_root: Path, out: Path, num_workers: int) -> list[s
         "--policy.n_encoder_layers=1", "--policy.n_decoder_layers=1",
         "--policy.chunk_size=5", "--policy.n_action_steps=5",
         "--policy.device=cpu", "--policy.push_to_hub=false", "--wandb.enable=false",
-        f"--steps={STEPS}", f"--save_freq={CHECKPOINT}", f"--batch_size={BATCH_SIZE}",
+        f"--steps={steps}", f"--save_freq={checkpoint}", f"--batch_size={BATCH_SIZE}",
         f"--num_workers={num_workers}", f"--seed={SEED}", "--log_freq=1000",
         f"--output_dir={out}",
     ]  # fmt: skip
@@ -67,24 +73,37 @@ def resume_arguments(out: Path) -> list[str]:
     return ["--resume=true", f"--config_path={config}"]
 
 
-def stop_and_resume(dataset_root, tmp_path, mode, num_workers):
+def uninterrupted_and_resumed(dataset_root, tmp_path, mode, num_workers, *, steps=STEPS,
+                              checkpoint=CHECKPOINT, processes=1):  # fmt: skip
+    """Per process: the batches of an uninterrupted run, and those of a run killed after its
+    checkpoint at step `checkpoint` followed by those of its resumption with --resume=true."""
+    runs = {}
+    for name, stop_after in (("uninterrupted", None), ("stopped", checkpoint)):
+        out = tmp_path / f"{mode}-{name}"
+        arguments = new_run_arguments(dataset_root, out, num_workers, steps, checkpoint)
+        runs[name] = train(tmp_path / f"{mode}-{name}.jsonl", mode, *arguments,
+                           stop_after=stop_after, processes=processes)  # fmt: skip
+    assert all(len(batches) == checkpoint for batches in runs["stopped"])
     out = tmp_path / f"{mode}-stopped"
-    stopped = train(dataset_root, out, mode, *new_run_arguments(dataset_root, out, num_workers),
-                    stop_after=CHECKPOINT)  # fmt: skip
-    assert len(stopped) == CHECKPOINT
-    resumed = train(dataset_root, out, mode, *resume_arguments(out))
-    return stopped, resumed
+    resumed = train(tmp_path / f"{mode}-resumed.jsonl", mode, *resume_arguments(out),
+                    processes=processes)  # fmt: skip
+    return runs["uninterrupted"], [a + b for a, b in zip(runs["stopped"], resumed, strict=True)]
 
 
-def episampler_batches(count: int) -> list[list[int]]:
-    """The batches episampler's order makes: each epoch of the sampler LeRobot's train script
-    builds, cut into batches of BATCH_SIZE (an epoch ends with its short batch)."""
+def episampler_batches(count: int, processes: int = 1, rank: int = 0) -> list[list[int]]:
+    """The batches process `rank` takes in episampler's order: each epoch of the sampler LeRobot's
+    train script builds, cut into batches of BATCH_SIZE and dealt round-robin to the processes;
+    with several, the epoch is first padded with its own first frames to whole rounds of whole
+    batches (accelerate's `even_batches`); with one, it ends with its short batch."""
     ends = list(itertools.accumulate(LENGTHS))
     sampler = EpisodeAwareSampler([0, *ends[:-1]], ends, shuffle=True, seed=SEED)
     batches = []
     for epoch in itertools.count():
         order = sampler.epoch_indices(epoch).tolist()
-        batches += [order[i : i + BATCH_SIZE] for i in range(0, len(order), BATCH_SIZE)]
+        if processes > 1:
+            order += order[: -len(order) % (BATCH_SIZE * processes)]
+        epoch_batches = [order[i : i + BATCH_SIZE] for i in range(0, len(order), BATCH_SIZE)]
+        batches += epoch_batches[rank::processes]
         if len(batches) >= count:
             return batches[:count]
     raise AssertionError("unreachable")
@@ -96,12 +115,25 @@ def episampler_batches(count: int) -> list[list[int]]:
 def test_stopped_and_resumed_run_consumes_the_uninterrupted_runs_frames(
     dataset_root, tmp_path, num_workers
 ):
-    out = tmp_path / "uninterrupted"
-    uninterrupted = train(dataset_root, out, "episampler",
-                          *new_run_arguments(dataset_root, out, num_workers))  # fmt: skip
+    [uninterrupted], [resumed] = uninterrupted_and_resumed(
+        dataset_root, tmp_path, "episampler", num_workers
+    )
     assert uninterrupted == episampler_batches(STEPS)  # episampler's order, not LeRobot's
-    stopped, resumed = stop_and_resume(dataset_root, tmp_path, "episampler", num_workers)
-    assert stopped + resumed == uninterrupted
+    assert resumed == uninterrupted
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_two_processes_resume_exactly_padding_included(dataset_root, tmp_path):
+    # 8 steps per epoch on each process (16 batches, the last round padded); the checkpoint is
+    # 3 steps into epoch 1, and the run ends inside epoch 2.
+    steps, checkpoint = 20, 11
+    uninterrupted, resumed = uninterrupted_and_resumed(
+        dataset_root, tmp_path, "episampler", 0, steps=steps, checkpoint=checkpoint, processes=2
+    )
+    for rank in range(2):
+        assert uninterrupted[rank] == episampler_batches(steps, 2, rank), rank
+        assert resumed[rank] == uninterrupted[rank], rank
 
 
 @pytest.mark.slow
@@ -110,14 +142,12 @@ def test_lerobot_alone_replays_epoch_0_after_a_resume_in_epoch_1(dataset_root, t
     """What the README says LeRobot 0.6.1 alone gets wrong: accelerate calls
     `sampler.set_epoch(0)` when the resumed run first iterates, so LeRobot's sampler replays
     epoch 0 from the saved offset instead of continuing epoch 1."""
-    out = tmp_path / "lerobot-uninterrupted"
-    uninterrupted = train(dataset_root, out, "lerobot", *new_run_arguments(dataset_root, out, 0))
-    stopped, resumed = stop_and_resume(dataset_root, tmp_path, "lerobot", 0)
-    assert stopped == uninterrupted[:CHECKPOINT]
-    assert stopped + resumed != uninterrupted
+    [uninterrupted], [resumed] = uninterrupted_and_resumed(dataset_root, tmp_path, "lerobot", 0)
+    assert resumed[:CHECKPOINT] == uninterrupted[:CHECKPOINT]
+    assert resumed != uninterrupted
     into_epoch = CHECKPOINT - STEPS_PER_EPOCH
     replayed = uninterrupted[into_epoch:STEPS_PER_EPOCH]  # epoch 0's batches from the offset
-    assert resumed[: len(replayed)] == replayed
+    assert resumed[CHECKPOINT : CHECKPOINT + len(replayed)] == replayed
 
 
 def test_install_is_idempotent_and_refuses_untested_versions(monkeypatch):

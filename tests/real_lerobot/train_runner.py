@@ -4,7 +4,8 @@
 
 MODE `episampler` goes through `episampler.integrations.lerobot.main` (the documented one step);
 MODE `lerobot` runs LeRobot alone. Each batch the training loop takes from its dataloader is
-appended to RECORD as one JSON line: the batch's `index` column (absolute frame indices).
+appended to RECORD (`RECORD.rank<r>` for rank r of several processes) as one JSON line: the
+batch's `index` column (absolute frame indices).
 With `STOP_AFTER_STEPS=K` in the environment the process dies (`os._exit`, like a killed job)
 when the loop asks for the batch of step K + 1, after step K's checkpoint was written.
 """
@@ -20,6 +21,8 @@ STOPPED_EXIT_CODE = 75
 
 def main() -> None:
     record, mode, *args = sys.argv[1:]
+    if "RANK" in os.environ:  # one of several processes (torchrun-style): a record per rank
+        record = f"{record}.rank{os.environ['RANK']}"
     stop_after = os.environ.get("STOP_AFTER_STEPS")
     from lerobot.scripts import lerobot_train
 
