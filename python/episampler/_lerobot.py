@@ -37,6 +37,38 @@ def lerobot_arguments(dataset: Any) -> tuple[dict[str, Any], np.ndarray | None]:
     raise TypeError(f"dataset must be {_EXPECTED}; got {type(dataset).__name__}")
 
 
+GROUP_BY = ("video_file", "data_file")
+
+
+def lerobot_groups(dataset: Any, group_by: str) -> np.ndarray:
+    """One group id per episode of a v3 dataset's `meta.episodes`: the file that holds it
+    (`"video_file"`: the video files of all cameras together; `"data_file"`: the parquet file),
+    read from the table's chunk and file index columns."""
+    if group_by not in GROUP_BY:
+        raise ValueError(f"group_by must be None or one of {GROUP_BY}, got {group_by!r}")
+    table = getattr(getattr(dataset, "meta", None), "episodes", None)
+    if table is None or _column(table, "dataset_from_index") is None:
+        raise ValueError(
+            f"group_by={group_by!r} needs a v3 dataset (meta.episodes with chunk and file index "
+            "columns); v2.x keeps one file per episode, so leave group_by=None there"
+        )
+    if group_by == "data_file":
+        prefixes = ["data"]
+    else:
+        video_keys = list(getattr(dataset.meta, "video_keys", None) or [])
+        if not video_keys:
+            raise ValueError("group_by='video_file' needs video features; use 'data_file'")
+        prefixes = [f"videos/{key}" for key in video_keys]
+    columns = [
+        _required(table, f"{prefix}/{index}", "meta.episodes")
+        for prefix in prefixes
+        for index in ("chunk_index", "file_index")
+    ]
+    # Episodes whose files are the same (for every camera) share an id.
+    _, ids = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
+    return ids.reshape(-1).astype(np.int64)
+
+
 def _v3_arguments(dataset: Any, table: Any) -> tuple[dict[str, Any], np.ndarray | None]:
     from_indices = _required(table, "dataset_from_index", "meta.episodes")
     to_indices = _required(table, "dataset_to_index", "meta.episodes")

@@ -28,6 +28,16 @@ def _check_iterable_epoch(epoch: int) -> None:
         raise ValueError(f"epoch {epoch} cannot be iterated: epochs must be < 2**63")
 
 
+def _as_groups(episode_groups: Any, num_episodes: int) -> np.ndarray:
+    groups = as_index_array("episode_groups", episode_groups)
+    if len(groups) != num_episodes:
+        raise ValueError(
+            f"episode_groups must hold one id per episode of the boundary arrays "
+            f"({num_episodes}), got {len(groups)}"
+        )
+    return groups
+
+
 def _same_entry(theirs: Any, mine: int | str) -> bool:
     """Whether a state entry equals ours, without trusting `theirs.__eq__` (a tensor or an
     array would answer with an array, or raise)."""
@@ -61,6 +71,8 @@ class EpisodeAwareSampler(Sampler[int]):
         num_replicas: int = 1,
         rank: int = 0,
         drop_last: bool = False,
+        window: int | None = None,
+        episode_groups: Any = None,
     ) -> None:
         super().__init__()
         if not isinstance(permutation, str):
@@ -68,8 +80,9 @@ class EpisodeAwareSampler(Sampler[int]):
         if permutation not in PERMUTATIONS:
             raise ValueError(f"permutation must be one of {PERMUTATIONS}, got {permutation!r}")
         num_replicas = as_int("num_replicas", num_replicas, low=1, high=_COUNT_LIMIT)
+        from_indices = as_index_array("dataset_from_indices", dataset_from_indices)
         config = {
-            "from_indices": as_index_array("dataset_from_indices", dataset_from_indices),
+            "from_indices": from_indices,
             "to_indices": as_index_array("dataset_to_indices", dataset_to_indices),
             "episode_indices_to_use": None
             if episode_indices_to_use is None
@@ -88,6 +101,10 @@ class EpisodeAwareSampler(Sampler[int]):
             "rank": as_int("rank", rank, high=num_replicas),
             "drop_last": as_bool("drop_last", drop_last),
             "pad_to_multiple": None,
+            "window": None if window is None else as_int("window", window, low=1, high=2**63),
+            "episode_groups": None
+            if episode_groups is None
+            else _as_groups(episode_groups, len(from_indices)),
         }
         self._setup(config)
         if self._core.num_skipped:
@@ -121,18 +138,25 @@ class EpisodeAwareSampler(Sampler[int]):
             logger.warning("... and %d more skipped episode(s), not listed", skipped - len(listed))
 
     @classmethod
-    def from_lerobot(cls, dataset: Any, **kwargs: Any) -> EpisodeAwareSampler:
+    def from_lerobot(
+        cls, dataset: Any, *, group_by: str | None = None, **kwargs: Any
+    ) -> EpisodeAwareSampler:
         """A sampler over a LeRobot dataset's episodes (v3 or v2.x layout, duck-typed).
 
         v3: boundaries from `dataset.meta.episodes["dataset_from_index" / "dataset_to_index"]`,
         the selection from `dataset.episodes`; when a selection is set, indices are the rows of
         the filtered dataset (computed per episode, not through a per-frame dict). v2.x:
-        `dataset.episode_data_index["from" / "to"]`, already in rows. `kwargs` are the other
-        constructor arguments (drops, shuffle, seed, permutation, sharding).
+        `dataset.episode_data_index["from" / "to"]`, already in rows. `group_by` (v3 only):
+        `"video_file"` or `"data_file"` makes the episodes held by one file a unit of the
+        windowed order (`episode_groups`), read from `meta.episodes`' chunk and file index
+        columns. `kwargs` are the other constructor arguments (drops, shuffle, seed,
+        permutation, window, sharding).
         """
-        from episampler._lerobot import lerobot_arguments
+        from episampler._lerobot import lerobot_arguments, lerobot_groups
 
         derived, episode_shifts = lerobot_arguments(dataset)
+        if group_by is not None:
+            derived["episode_groups"] = lerobot_groups(dataset, group_by)
         clash = sorted(set(derived) & set(kwargs))
         if clash:
             raise TypeError(f"from_lerobot derives {', '.join(clash)} from the dataset")
@@ -160,6 +184,8 @@ class EpisodeAwareSampler(Sampler[int]):
             config["shuffle"],
             config["seed"],
             config["permutation"],
+            config.get("window"),  # absent from pickles of samplers older than windows
+            config.get("episode_groups"),
         )
         if config["remap"] is not None:
             core = self._remapped(core, config["remap"])
@@ -195,6 +221,18 @@ class EpisodeAwareSampler(Sampler[int]):
     @property
     def permutation(self) -> str:
         return self._config["permutation"]
+
+    @property
+    def window(self) -> int | None:
+        """Frames per window of the windowed order (None: the global order). Only a shuffled
+        sampler has windows."""
+        return self._config.get("window")
+
+    @property
+    def episode_groups(self) -> np.ndarray | None:
+        """The group id of every episode of the boundary arrays (a copy), or None."""
+        groups = self._config.get("episode_groups")
+        return None if groups is None else groups.copy()
 
     @property
     def num_replicas(self) -> int:
@@ -330,10 +368,11 @@ class EpisodeAwareSampler(Sampler[int]):
 
     def __repr__(self) -> str:
         epoch, start_index = self._resume_point()
+        window = "" if self.window is None else f"window={self.window}, "
         return (
             f"{type(self).__name__}(num_frames={self.num_frames}, "
             f"num_episodes={self._core.num_episodes}, shuffle={self.shuffle}, "
-            f"permutation={self.permutation!r}, seed={self.seed}, "
+            f"permutation={self.permutation!r}, seed={self.seed}, {window}"
             f"num_replicas={self.num_replicas}, rank={self.rank}, drop_last={self.drop_last}, "
             f"epoch={epoch}, start_index={start_index})"
         )

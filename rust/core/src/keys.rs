@@ -48,6 +48,10 @@ impl SplitMix64 {
 /// Domain tags keep the keys of different permutation algorithms independent.
 pub const DOMAIN_UNIFORM: u64 = 0x756E_6966_6F72_6D00; // "uniform\0"
 pub const DOMAIN_FEISTEL: u64 = 0x6665_6973_7465_6C00; // "feistel\0"
+/// Windowed orders: the permutation of the units, and the shuffles inside the windows.
+pub const DOMAIN_WINDOW_UNITS: u64 = 0x7775_6E69_7473_0000; // "wunits\0\0"
+pub const DOMAIN_WINDOW_UNIFORM: u64 = 0x7775_6E69_666F_726D; // "wuniform"
+pub const DOMAIN_WINDOW_FEISTEL: u64 = 0x7766_6569_7374_656C; // "wfeistel"
 
 /// The key of one epoch's permutation.
 pub fn epoch_key(domain: u64, seed: u64, epoch: u64) -> u64 {
@@ -87,7 +91,14 @@ mod tests {
     #[test]
     fn keys_are_distinct_over_a_grid() {
         let mut seen = HashSet::new();
-        for domain in [DOMAIN_UNIFORM, DOMAIN_FEISTEL] {
+        let domains = [
+            DOMAIN_UNIFORM,
+            DOMAIN_FEISTEL,
+            DOMAIN_WINDOW_UNITS,
+            DOMAIN_WINDOW_UNIFORM,
+            DOMAIN_WINDOW_FEISTEL,
+        ];
+        for domain in domains {
             for seed in (0..50u64).chain([u64::MAX, u64::MAX - 1, 1 << 63]) {
                 for epoch in 0..50u64 {
                     assert!(seen.insert(epoch_key(domain, seed, epoch)));

@@ -5,6 +5,8 @@
 //! * [`keys`]: derivation of per-epoch keys from `(algorithm version, permutation, seed, epoch)`.
 //! * [`uniform`]: an unbiased seeded Fisher–Yates shuffle stored as `u32` while it fits.
 //! * [`feistel`]: a keyed bijection with O(1) memory and O(1) random access.
+//! * [`windowed`]: read-local orders: units of episodes permuted, cut into windows, each window
+//!   shuffled.
 //! * [`Shard`]: the distributed position rule (stride `W` from a resume point).
 //! * [`Sampler`]: all of the above put together; what the bindings and the benchmark drive.
 //! * [`synthetic`]: episode layouts for the benchmarks.
@@ -18,6 +20,7 @@ pub mod sampler;
 pub mod shard;
 pub mod synthetic;
 pub mod uniform;
+pub mod windowed;
 
 pub use error::SamplerError;
 pub use feistel::Feistel;
@@ -25,3 +28,4 @@ pub use index::{EpisodeIndex, Remap};
 pub use keys::ALGORITHM_VERSION;
 pub use sampler::{EpochOrder, Permutation, Sampler};
 pub use shard::Shard;
+pub use windowed::{Units, WindowSpec, WindowedOrder};

@@ -1,6 +1,7 @@
 //! A configured sampler: kept frames, optional row map, and the seeded order of any epoch.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::{try_filled, SamplerError};
 use crate::feistel::Feistel;
@@ -8,6 +9,7 @@ use crate::index::{EpisodeIndex, Remap};
 use crate::keys::{absorb, epoch_key, mix64, ALGORITHM_VERSION, DOMAIN_FEISTEL, DOMAIN_UNIFORM};
 use crate::shard::Shard;
 use crate::uniform::PermutationTable;
+use crate::windowed::{WindowSpec, WindowedOrder};
 
 /// Positions mapped per `Feistel::apply_many` call in [`Sampler::fill`].
 const FEISTEL_CHUNK: usize = 4096;
@@ -47,6 +49,7 @@ pub enum EpochOrder {
     Sequential,
     Table(PermutationTable),
     Feistel(Feistel),
+    Windowed(WindowedOrder),
 }
 
 impl EpochOrder {
@@ -57,6 +60,7 @@ impl EpochOrder {
             EpochOrder::Sequential => position,
             EpochOrder::Table(table) => table.get(position),
             EpochOrder::Feistel(feistel) => feistel.apply(position),
+            EpochOrder::Windowed(windowed) => windowed.logical(position),
         }
     }
 
@@ -64,6 +68,7 @@ impl EpochOrder {
     pub fn bytes(&self) -> u64 {
         match self {
             EpochOrder::Table(table) => table.bytes(),
+            EpochOrder::Windowed(windowed) => windowed.bytes(),
             EpochOrder::Sequential | EpochOrder::Feistel(_) => 0,
         }
     }
@@ -76,6 +81,8 @@ pub struct Sampler {
     shuffle: bool,
     permutation: Permutation,
     seed: u64,
+    /// A windowed order's configuration (`None`: the global order).
+    windows: Option<Arc<WindowSpec>>,
     fingerprint: u64,
 }
 
@@ -102,8 +109,31 @@ impl Sampler {
             shuffle,
             permutation,
             seed,
+            windows: None,
             fingerprint,
         }
+    }
+
+    /// The same sampler with a windowed order (`None`: the global order). Only a shuffled
+    /// sampler's order depends on it (boundary order has no windows), so only then does it
+    /// extend the fingerprint; the global order's fingerprint is the one [`Sampler::new`] gives.
+    pub fn with_windows(self, windows: Option<Arc<WindowSpec>>) -> Self {
+        let mut sampler = Sampler::new(
+            self.index,
+            self.remap,
+            self.shuffle,
+            self.permutation,
+            self.seed,
+        );
+        if let Some(spec) = windows.filter(|_| sampler.shuffle) {
+            sampler.fingerprint = spec.fingerprint(sampler.fingerprint);
+            sampler.windows = Some(spec);
+        }
+        sampler
+    }
+
+    pub fn windows(&self) -> Option<&Arc<WindowSpec>> {
+        self.windows.as_ref()
     }
 
     pub fn index(&self) -> &EpisodeIndex {
@@ -149,6 +179,10 @@ impl Sampler {
             Some(EpochOrder::Table(table)) => Some(table),
             _ => None,
         };
+        if let (true, Some(windows)) = (self.shuffle, &self.windows) {
+            let order = windows.epoch_order(&self.index, self.permutation, self.seed, epoch)?;
+            return Ok(EpochOrder::Windowed(order));
+        }
         Ok(match (self.shuffle, self.permutation) {
             (false, _) => EpochOrder::Sequential,
             (true, Permutation::Uniform) => EpochOrder::Table(PermutationTable::shuffled_reusing(
@@ -187,25 +221,42 @@ impl Sampler {
 
     /// Values of this shard's indices `first..first + out.len()`.
     pub fn fill(&self, order: &EpochOrder, shard: &Shard, first: u64, out: &mut [i64]) {
-        if let EpochOrder::Feistel(feistel) = order {
-            // Positions go through the network a chunk at a time (see `Feistel::apply_many`).
-            let mut logical = [0u64; FEISTEL_CHUNK];
-            let mut i = first;
-            for chunk in out.chunks_mut(FEISTEL_CHUNK) {
-                let logical = &mut logical[..chunk.len()];
-                for (offset, slot) in (i..).zip(logical.iter_mut()) {
-                    *slot = shard.global_position(offset);
-                }
-                feistel.apply_many(logical);
-                for (slot, &position) in chunk.iter_mut().zip(logical.iter()) {
-                    *slot = self.value_of_logical(position);
-                }
-                i += chunk.len() as u64;
+        match order {
+            EpochOrder::Feistel(feistel) => {
+                self.fill_chunked(shard, first, out, |p| feistel.apply_many(p))
             }
-            return;
+            EpochOrder::Windowed(windowed) => {
+                self.fill_chunked(shard, first, out, |p| windowed.logical_many(p))
+            }
+            EpochOrder::Sequential | EpochOrder::Table(_) => {
+                for (i, slot) in (first..).zip(out.iter_mut()) {
+                    *slot = self.value_at(order, shard.global_position(i));
+                }
+            }
         }
-        for (i, slot) in (first..).zip(out.iter_mut()) {
-            *slot = self.value_at(order, shard.global_position(i));
+    }
+
+    /// [`Sampler::fill`] for orders computed on demand: positions go through `map_many` (global
+    /// positions to logical ones, in place) a chunk at a time (see `Feistel::apply_many`).
+    fn fill_chunked(
+        &self,
+        shard: &Shard,
+        first: u64,
+        out: &mut [i64],
+        map_many: impl Fn(&mut [u64]),
+    ) {
+        let mut logical = [0u64; FEISTEL_CHUNK];
+        let mut i = first;
+        for chunk in out.chunks_mut(FEISTEL_CHUNK) {
+            let logical = &mut logical[..chunk.len()];
+            for (offset, slot) in (i..).zip(logical.iter_mut()) {
+                *slot = shard.global_position(offset);
+            }
+            map_many(logical);
+            for (slot, &position) in chunk.iter_mut().zip(logical.iter()) {
+                *slot = self.value_of_logical(position);
+            }
+            i += chunk.len() as u64;
         }
     }
 

@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use episampler_core::error::try_filled;
 use episampler_core::index::EpisodeSpec;
-use episampler_core::{EpisodeIndex, EpochOrder, Permutation, Remap, Sampler, SamplerError, Shard};
+use episampler_core::{
+    EpisodeIndex, EpochOrder, Permutation, Remap, Sampler, SamplerError, Shard, Units, WindowSpec,
+};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
@@ -36,13 +38,14 @@ impl SamplerCore {
     }
 
     fn rebuild(base: &Sampler, remap: Remap) -> Self {
-        Self::wrap(Sampler::new(
+        let sampler = Sampler::new(
             base.index().clone(),
             remap,
             base.shuffle(),
             base.permutation(),
             base.seed(),
-        ))
+        );
+        Self::wrap(sampler.with_windows(base.windows().cloned()))
     }
 
     fn order(&self, py: Python<'_>, epoch: u64) -> PyResult<Arc<EpochOrder>> {
@@ -85,7 +88,7 @@ impl SamplerCore {
 #[pymethods]
 impl SamplerCore {
     #[new]
-    #[pyo3(signature = (from_indices, to_indices, episode_indices_to_use, drop_n_first_frames, drop_n_last_frames, shuffle, seed, permutation))]
+    #[pyo3(signature = (from_indices, to_indices, episode_indices_to_use, drop_n_first_frames, drop_n_last_frames, shuffle, seed, permutation, window=None, episode_groups=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -97,6 +100,8 @@ impl SamplerCore {
         shuffle: bool,
         seed: u64,
         permutation: &str,
+        window: Option<u64>,
+        episode_groups: Option<PyReadonlyArray1<'_, i64>>,
     ) -> PyResult<Self> {
         let permutation: Permutation = permutation.parse().map_err(value_error)?;
         let from = from_indices.as_slice()?;
@@ -112,16 +117,28 @@ impl SamplerCore {
             drop_first: drop_n_first_frames,
             drop_last: drop_n_last_frames,
         };
-        let index = py
-            .detach(|| EpisodeIndex::new(&spec))
+        let groups = match &episode_groups {
+            Some(groups) => Some(groups.as_slice()?),
+            None => None,
+        };
+        let sampler = py
+            .detach(|| {
+                let index = EpisodeIndex::new(&spec)?;
+                let windows = match window {
+                    Some(window) => {
+                        let units = match groups {
+                            Some(groups) => Units::from_groups(&index, groups)?,
+                            None => Units::per_episode(&index),
+                        };
+                        Some(Arc::new(WindowSpec::new(window, units)?))
+                    }
+                    None => None,
+                };
+                let sampler = Sampler::new(index, Remap::Identity, shuffle, permutation, seed);
+                Ok(sampler.with_windows(windows))
+            })
             .map_err(value_error)?;
-        Ok(Self::wrap(Sampler::new(
-            index,
-            Remap::Identity,
-            shuffle,
-            permutation,
-            seed,
-        )))
+        Ok(Self::wrap(sampler))
     }
 
     /// The same configuration, yielding `rows[p]` for the kept frame at logical position `p`.
@@ -385,6 +402,8 @@ mod _core {
 
     #[pymodule_export]
     use super::{EpochChunks, SamplerCore};
+    #[pymodule_export]
+    use super::report::io_report;
 
     #[pymodule_init]
     fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {

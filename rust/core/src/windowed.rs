@@ -1,0 +1,405 @@
+//! Windowed (read-local) orders. The kept episodes are grouped into units: each episode alone,
+//! or every kept episode sharing a group id (for example the video file that holds it). Every
+//! epoch permutes the units, cuts the permuted sequence into consecutive windows that close as
+//! soon as they hold at least `window` frames (a unit is never split; the last window may be
+//! smaller), and shuffles the frames inside each window, keyed per window. Windows are yielded
+//! in order, so a reader touches the files of a few units at a time.
+//!
+//! Any position is found by a binary search over the window starts (O(log windows)): `"uniform"`
+//! windows are materialised as one table per epoch (as the global `"uniform"` order, at most 4
+//! bytes per frame), `"feistel"` windows keep O(kept episodes) memory and run a keyed Feistel
+//! network over the window's frames.
+
+use std::collections::HashMap;
+
+use crate::error::{try_filled, SamplerError, Zeroable};
+use crate::feistel::Feistel;
+use crate::index::EpisodeIndex;
+use crate::keys::{absorb, epoch_key, DOMAIN_WINDOW_FEISTEL, DOMAIN_WINDOW_UNIFORM, DOMAIN_WINDOW_UNITS};
+use crate::rng::{BoundedDraws, Xoshiro256PlusPlus};
+use crate::sampler::Permutation;
+use crate::uniform::PermutationTable;
+
+/// The kept episodes grouped into units, numbered by their first kept episode in boundary order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Units {
+    /// Unit `u` holds kept episodes `members[first[u]..first[u + 1]]` (ascending).
+    first: Vec<usize>,
+    members: Vec<u32>,
+    /// Kept frames of every unit.
+    frames: Vec<u64>,
+    /// Unit of every kept episode: what the fingerprint records.
+    unit_of: Vec<u32>,
+}
+
+impl Units {
+    /// Every kept episode its own unit.
+    pub fn per_episode(index: &EpisodeIndex) -> Self {
+        let kept = index.num_episodes();
+        Self::from_unit_of(index, (0..kept as u32).collect(), kept)
+    }
+
+    /// Kept episodes with equal `groups[e]` (`e`: the episode's position in the boundary
+    /// arrays, so `groups` has one entry per episode of those arrays) form one unit.
+    pub fn from_groups(index: &EpisodeIndex, groups: &[i64]) -> Result<Self, SamplerError> {
+        let mut number_of: HashMap<i64, u32> = HashMap::new();
+        let mut unit_of = Vec::with_capacity(index.num_episodes());
+        for &episode in index.episode_ids() {
+            let Some(&group) = groups.get(episode as usize) else {
+                return Err(SamplerError::invalid(format!(
+                    "episode_groups must have one id per episode, got {} for episode {episode}",
+                    groups.len()
+                )));
+            };
+            let next = number_of.len() as u32;
+            unit_of.push(*number_of.entry(group).or_insert(next));
+        }
+        let count = number_of.len();
+        Ok(Self::from_unit_of(index, unit_of, count))
+    }
+
+    fn from_unit_of(index: &EpisodeIndex, unit_of: Vec<u32>, count: usize) -> Self {
+        let mut sizes = vec![0usize; count];
+        let mut frames = vec![0u64; count];
+        for (k, &unit) in unit_of.iter().enumerate() {
+            sizes[unit as usize] += 1;
+            frames[unit as usize] += index.episode_len(k);
+        }
+        let mut first = Vec::with_capacity(count + 1);
+        first.push(0);
+        for size in &sizes {
+            first.push(first.last().unwrap() + size);
+        }
+        let mut filled = first[..count].to_vec();
+        let mut members = vec![0u32; unit_of.len()];
+        for (k, &unit) in unit_of.iter().enumerate() {
+            members[filled[unit as usize]] = k as u32;
+            filled[unit as usize] += 1;
+        }
+        Units {
+            first,
+            members,
+            frames,
+            unit_of,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Kept episodes of unit `u`, ascending.
+    pub fn members(&self, unit: usize) -> &[u32] {
+        &self.members[self.first[unit]..self.first[unit + 1]]
+    }
+
+    /// Kept frames of unit `u`.
+    pub fn frames(&self, unit: usize) -> u64 {
+        self.frames[unit]
+    }
+}
+
+/// A windowed order's configuration: the window size and the units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowSpec {
+    window: u64,
+    units: Units,
+}
+
+/// Tags the windowed part of a fingerprint.
+const WINDOW_FINGERPRINT_TAG: u64 = 0x7769_6E64_6F77_0000; // "window\0\0"
+
+impl WindowSpec {
+    pub fn new(window: u64, units: Units) -> Result<Self, SamplerError> {
+        if window == 0 {
+            return Err(SamplerError::invalid("window must be >= 1, got 0"));
+        }
+        Ok(WindowSpec { window, units })
+    }
+
+    pub fn window(&self) -> u64 {
+        self.window
+    }
+
+    pub fn units(&self) -> &Units {
+        &self.units
+    }
+
+    /// `state` extended with the window and the grouping of the kept episodes into units.
+    pub fn fingerprint(&self, state: u64) -> u64 {
+        let mut state = absorb(absorb(state, WINDOW_FINGERPRINT_TAG), self.window);
+        state = absorb(state, self.units.len() as u64);
+        for &unit in &self.units.unit_of {
+            state = absorb(state, u64::from(unit));
+        }
+        state
+    }
+
+    /// The order of `epoch` for `seed`, with windows shuffled by `permutation`.
+    pub fn epoch_order(
+        &self,
+        index: &EpisodeIndex,
+        permutation: Permutation,
+        seed: u64,
+        epoch: u64,
+    ) -> Result<WindowedOrder, SamplerError> {
+        let units = &self.units;
+        // 1. Units permuted by Fisher–Yates (exact bounded draws) under the epoch's unit key.
+        let mut order: Vec<u32> = (0..units.len() as u32).collect();
+        let mut rng = Xoshiro256PlusPlus::from_key(epoch_key(DOMAIN_WINDOW_UNITS, seed, epoch));
+        for i in (1..order.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            order.swap(i, j);
+        }
+        // 2. Windows: consecutive permuted units, closed once they hold `window` frames.
+        let mut window_starts = vec![0u64];
+        let mut filled = 0u64;
+        let mut position = 0u64;
+        for &unit in &order {
+            position += units.frames(unit as usize);
+            filled += units.frames(unit as usize);
+            if filled >= self.window {
+                window_starts.push(position);
+                filled = 0;
+            }
+        }
+        if filled > 0 {
+            window_starts.push(position);
+        }
+        // The kept episodes in the epoch's unit order, with where each starts.
+        let episodes = order
+            .iter()
+            .flat_map(|&unit| units.members(unit as usize).iter().map(|&k| k as usize));
+        let shuffle = match permutation {
+            Permutation::Uniform => {
+                let key = epoch_key(DOMAIN_WINDOW_UNIFORM, seed, epoch);
+                WindowShuffle::Table(shuffled_windows(index, episodes, &window_starts, key)?)
+            }
+            Permutation::Feistel => {
+                let mut segment_starts = Vec::with_capacity(index.num_episodes());
+                let mut segment_logical = Vec::with_capacity(index.num_episodes());
+                let mut start = 0u64;
+                for k in episodes {
+                    segment_starts.push(start);
+                    segment_logical.push(index.offsets()[k]);
+                    start += index.episode_len(k);
+                }
+                WindowShuffle::Feistel {
+                    key: epoch_key(DOMAIN_WINDOW_FEISTEL, seed, epoch),
+                    segment_starts,
+                    segment_logical,
+                }
+            }
+        };
+        Ok(WindowedOrder {
+            window_starts,
+            shuffle,
+        })
+    }
+}
+
+/// One epoch of a windowed order over logical positions `0..num_frames`.
+#[derive(Debug, Clone)]
+pub struct WindowedOrder {
+    /// Start of every window, then the end of the epoch.
+    window_starts: Vec<u64>,
+    shuffle: WindowShuffle,
+}
+
+#[derive(Debug, Clone)]
+enum WindowShuffle {
+    /// The logical position at every position, windows shuffled in place.
+    Table(PermutationTable),
+    /// Window `w` maps its offset `j` to `Feistel::new(len_w, absorb(key, w)).apply(j)`, an
+    /// offset into the window's unshuffled frames: the kept episodes in unit order, segment `s`
+    /// starting at `segment_starts[s]` with logical position `segment_logical[s]`.
+    Feistel {
+        key: u64,
+        segment_starts: Vec<u64>,
+        segment_logical: Vec<u64>,
+    },
+}
+
+impl WindowedOrder {
+    pub fn num_windows(&self) -> usize {
+        self.window_starts.len() - 1
+    }
+
+    /// Start and end of window `w`.
+    pub fn window(&self, w: usize) -> (u64, u64) {
+        (self.window_starts[w], self.window_starts[w + 1])
+    }
+
+    /// The window holding `position`.
+    #[inline]
+    pub fn window_of(&self, position: u64) -> usize {
+        self.window_starts.partition_point(|&start| start <= position) - 1
+    }
+
+    /// Logical position at global position `position`.
+    #[inline]
+    pub fn logical(&self, position: u64) -> u64 {
+        match &self.shuffle {
+            WindowShuffle::Table(table) => table.get(position),
+            WindowShuffle::Feistel { key, .. } => {
+                let w = self.window_of(position);
+                let (start, end) = self.window(w);
+                let network = Feistel::new(end - start, absorb(*key, w as u64));
+                self.unshuffled_logical(start + network.apply(position - start))
+            }
+        }
+    }
+
+    /// [`WindowedOrder::logical`] of every entry, in place: one network per run of positions
+    /// inside the same window, evaluated many at a time.
+    pub fn logical_many(&self, positions: &mut [u64]) {
+        let WindowShuffle::Feistel { key, .. } = &self.shuffle else {
+            for position in positions.iter_mut() {
+                *position = self.logical(*position);
+            }
+            return;
+        };
+        let mut rest = positions;
+        while let Some(&first) = rest.first() {
+            let w = self.window_of(first);
+            let (start, end) = self.window(w);
+            let run = rest
+                .iter()
+                .position(|&p| p < start || p >= end)
+                .unwrap_or(rest.len());
+            let (same_window, after) = rest.split_at_mut(run);
+            for position in same_window.iter_mut() {
+                *position -= start;
+            }
+            Feistel::new(end - start, absorb(*key, w as u64)).apply_many(same_window);
+            for position in same_window.iter_mut() {
+                *position = self.unshuffled_logical(start + *position);
+            }
+            rest = after;
+        }
+    }
+
+    /// Logical position of the `offset`-th frame of the epoch's unshuffled unit order.
+    #[inline]
+    fn unshuffled_logical(&self, offset: u64) -> u64 {
+        let WindowShuffle::Feistel {
+            segment_starts,
+            segment_logical,
+            ..
+        } = &self.shuffle
+        else {
+            unreachable!("only Feistel windows keep segments")
+        };
+        let s = segment_starts.partition_point(|&start| start <= offset) - 1;
+        segment_logical[s] + (offset - segment_starts[s])
+    }
+
+    /// Bytes the order holds.
+    pub fn bytes(&self) -> u64 {
+        let windows = 8 * self.window_starts.len() as u64;
+        windows
+            + match &self.shuffle {
+                WindowShuffle::Table(table) => table.bytes(),
+                WindowShuffle::Feistel { segment_starts, .. } => 16 * segment_starts.len() as u64,
+            }
+    }
+}
+
+/// The table of a `"uniform"` windowed epoch: the logical positions of `episodes`' frames in
+/// that order, then each window Fisher–Yates-shuffled with its own stream (`absorb(key, w)`).
+fn shuffled_windows(
+    index: &EpisodeIndex,
+    episodes: impl Iterator<Item = usize>,
+    window_starts: &[u64],
+    key: u64,
+) -> Result<PermutationTable, SamplerError> {
+    let len = index.num_frames();
+    Ok(if len <= u64::from(u32::MAX) + 1 {
+        PermutationTable::U32(fill_and_shuffle(index, episodes, window_starts, key, |v| v as u32)?)
+    } else {
+        PermutationTable::U64(fill_and_shuffle(index, episodes, window_starts, key, |v| v)?)
+    })
+}
+
+fn fill_and_shuffle<T: Zeroable>(
+    index: &EpisodeIndex,
+    episodes: impl Iterator<Item = usize>,
+    window_starts: &[u64],
+    key: u64,
+    entry: impl Fn(u64) -> T,
+) -> Result<Vec<T>, SamplerError> {
+    let mut table: Vec<T> = try_filled("the windowed table", index.num_frames())?;
+    let mut slots = table.iter_mut();
+    for k in episodes {
+        let first = index.offsets()[k];
+        // The range first: `zip` stops on it without taking a slot.
+        for (logical, slot) in (first..first + index.episode_len(k)).zip(slots.by_ref()) {
+            *slot = entry(logical);
+        }
+    }
+    for (w, bounds) in window_starts.windows(2).enumerate() {
+        let window = &mut table[bounds[0] as usize..bounds[1] as usize];
+        let mut draws = BoundedDraws::new(absorb(key, w as u64));
+        for i in (1..window.len()).rev() {
+            let j = if i < u32::MAX as usize {
+                draws.below_u32(i as u32 + 1) as usize
+            } else {
+                draws.below(i as u64 + 1) as usize
+            };
+            window.swap(i, j);
+        }
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::EpisodeSpec;
+
+    fn index(from: &[i64], to: &[i64]) -> EpisodeIndex {
+        EpisodeIndex::new(&EpisodeSpec {
+            from,
+            to,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn groups_make_units_of_every_kept_episode_with_the_id() {
+        // Episodes 0..5 of 2, 3, 1, 4, 2 frames; ids not contiguous in boundary order.
+        let index = index(&[0, 2, 5, 6, 10], &[2, 5, 6, 10, 12]);
+        let units = Units::from_groups(&index, &[7, -1, 7, 3, -1]).unwrap();
+        assert_eq!(units.len(), 3);
+        assert_eq!(units.members(0), &[0, 2]);
+        assert_eq!(units.members(1), &[1, 4]);
+        assert_eq!(units.members(2), &[3]);
+        assert_eq!((units.frames(0), units.frames(1), units.frames(2)), (3, 5, 4));
+        assert!(Units::from_groups(&index, &[1, 2]).is_err());
+    }
+
+    #[test]
+    fn windows_close_at_the_first_unit_reaching_the_size() {
+        let index = index(&[0, 2, 5, 6, 10], &[2, 5, 6, 10, 12]);
+        let spec = WindowSpec::new(4, Units::per_episode(&index)).unwrap();
+        for permutation in [Permutation::Uniform, Permutation::Feistel] {
+            for epoch in 0..20 {
+                let order = spec.epoch_order(&index, permutation, 3, epoch).unwrap();
+                let mut previous_end = 0;
+                for w in 0..order.num_windows() {
+                    let (start, end) = order.window(w);
+                    assert_eq!(start, previous_end);
+                    previous_end = end;
+                    let last = w + 1 == order.num_windows();
+                    assert!(end - start >= 4 || last, "window {w} of {:?}", order.window_starts);
+                }
+                assert_eq!(previous_end, 12);
+            }
+        }
+    }
+}
