@@ -33,17 +33,21 @@
 use std::hint::black_box;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use episampler_core::index::EpisodeSpec;
 use episampler_core::keys::SplitMix64;
 use episampler_core::synthetic;
-use episampler_core::{EpisodeIndex, EpochOrder, Permutation, Remap, Sampler, Shard};
+use episampler_core::{
+    EpisodeIndex, EpochOrder, Permutation, Remap, Sampler, Shard, Units, WindowSpec,
+};
 
 const USAGE: &str = "\
 usage: episampler-bench [--frames N[,N...]] [--episodes K[,K...]] [--sweep] [--repeats R]
                         [--seed S] [--permutation uniform|feistel|both]
                         [--max-table-frames M] [--map-samples P]
+                        [--window W] [--episodes-per-group G]
 
   --frames N          frames over all episodes, N >= K (default 10^7; with --sweep
                       10^6,10^7,10^8,10^9,10^12)
@@ -58,6 +62,9 @@ usage: episampler-bench [--frames N[,N...]] [--episodes K[,K...]] [--sweep] [--r
                       build the \"uniform\" table (4 bytes per frame, 8 from 2^32 frames on)
                       only up to M frames; skip it above (default 10^9, about 4 GB)
   --map-samples P     map only the first P positions of an epoch when N > P (default 10^7)
+  --window W          also measure the windowed orders (windows of at least W frames)
+  --episodes-per-group G
+                      with --window: consecutive episodes grouped G to a unit (default 1)
   -h, --help          print this help
 
 Numbers take `_` separators and the forms 1e6 or 10^6. The full default --sweep is slow (the
@@ -93,6 +100,8 @@ struct Config {
     permutations: Vec<Permutation>,
     max_table_frames: u64,
     map_samples: u64,
+    window: Option<u64>,
+    episodes_per_group: u64,
 }
 
 /// `Ok(None)` means help was asked for. Accepts `--flag value` and `--flag=value`.
@@ -107,6 +116,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, 
         permutations: vec![Permutation::Uniform, Permutation::Feistel],
         max_table_frames: 1_000_000_000,
         map_samples: 10_000_000,
+        window: None,
+        episodes_per_group: 1,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -130,6 +141,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, 
                 | "--permutation"
                 | "--max-table-frames"
                 | "--map-samples"
+                | "--window"
+                | "--episodes-per-group"
         ) {
             return Err(format!("unknown argument {flag:?}"));
         }
@@ -149,6 +162,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, 
             "--seed" => config.seed = parse_u64(&flag, &value)?,
             "--max-table-frames" => config.max_table_frames = parse_u64(&flag, &value)?,
             "--map-samples" => config.map_samples = parse_u64(&flag, &value)?,
+            "--window" => config.window = Some(parse_u64(&flag, &value)?),
+            "--episodes-per-group" => config.episodes_per_group = parse_u64(&flag, &value)?,
             _ => {
                 config.permutations = match value.as_str() {
                     "uniform" => vec![Permutation::Uniform],
@@ -186,6 +201,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, 
     }
     if config.repeats == 0 {
         return Err("--repeats must be >= 1, got 0".into());
+    }
+    if config.window == Some(0) || config.episodes_per_group == 0 {
+        return Err("--window and --episodes-per-group must be >= 1".into());
     }
     if config.map_samples == 0 {
         return Err("--map-samples must be >= 1, got 0".into());
@@ -301,6 +319,7 @@ fn output_buffer(len: u64) -> Result<Vec<i64>, String> {
 enum Order {
     Sequential,
     Shuffled(Permutation),
+    Windowed(Permutation),
 }
 
 impl Order {
@@ -309,27 +328,57 @@ impl Order {
             Order::Sequential => "sequential",
             Order::Shuffled(Permutation::Uniform) => "uniform",
             Order::Shuffled(Permutation::Feistel) => "feistel",
+            Order::Windowed(Permutation::Uniform) => "uniform windowed",
+            Order::Windowed(Permutation::Feistel) => "feistel windowed",
         }
     }
 
     /// Whether this order is measured at `frames` frames, or why not.
     fn skip_reason(self, frames: u64, config: &Config) -> Option<String> {
-        (self == Order::Shuffled(Permutation::Uniform) && frames > config.max_table_frames)
+        let table = matches!(
+            self,
+            Order::Shuffled(Permutation::Uniform) | Order::Windowed(Permutation::Uniform)
+        );
+        (table && frames > config.max_table_frames)
             .then(|| format!("table above --max-table-frames {}", config.max_table_frames))
     }
 
-    fn sampler(self, index: &EpisodeIndex, seed: u64) -> Sampler {
+    fn sampler(self, index: &EpisodeIndex, config: &Config) -> Result<Sampler, String> {
         let (shuffle, permutation) = match self {
             Order::Sequential => (false, Permutation::Uniform),
-            Order::Shuffled(permutation) => (true, permutation),
+            Order::Shuffled(permutation) | Order::Windowed(permutation) => (true, permutation),
         };
-        Sampler::new(index.clone(), Remap::Identity, shuffle, permutation, seed)
+        let sampler = Sampler::new(
+            index.clone(),
+            Remap::Identity,
+            shuffle,
+            permutation,
+            config.seed,
+        );
+        let (Order::Windowed(_), Some(window)) = (self, config.window) else {
+            return Ok(sampler);
+        };
+        // Consecutive boundary episodes share a unit, as the episodes of one file do.
+        let groups: Vec<i64> = (0..index.num_episodes() as i64)
+            .map(|e| e / config.episodes_per_group as i64)
+            .collect();
+        let windows = Units::from_groups(index, &groups)
+            .and_then(|units| WindowSpec::new(window, units))
+            .map_err(|e| e.to_string())?;
+        Ok(sampler.with_windows(Some(Arc::new(windows))))
     }
 }
 
 fn orders(config: &Config) -> Vec<Order> {
     let shuffled = config.permutations.iter().map(|&p| Order::Shuffled(p));
-    std::iter::once(Order::Sequential).chain(shuffled).collect()
+    let windowed = config
+        .window
+        .into_iter()
+        .flat_map(|_| config.permutations.iter().map(|&p| Order::Windowed(p)));
+    std::iter::once(Order::Sequential)
+        .chain(shuffled)
+        .chain(windowed)
+        .collect()
 }
 
 /// The timings of one sampler configuration over all repeats.
@@ -402,7 +451,7 @@ fn measure_orders(
         .iter()
         .filter(|order| order.skip_reason(frames, config).is_none())
         .map(|&order| {
-            let sampler = order.sampler(index, config.seed);
+            let sampler = order.sampler(index, config)?;
             measure(order, &sampler, frames, config.repeats, positions, out)
         })
         .collect()
