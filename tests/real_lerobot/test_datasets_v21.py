@@ -361,3 +361,10 @@ def test_lerobot_0_3_cannot_load_a_selection_with_a_duplicate(root):
     outnumber the boundaries and `check_timestamps_sync` refuses the dataset."""
     with pytest.raises(ValueError, match="timestamps unexpectedly violate the tolerance"):
         LeRobotDataset(REPO_ID, root=root, episodes=[4, 1, 4])
+
+
+def test_group_by_needs_a_v3_dataset(cases):
+    dataset, _, _ = cases["all"]
+    for group_by in ("video_file", "data_file"):
+        with pytest.raises(ValueError, match="needs a v3 dataset"):
+            EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, window=8, group_by=group_by)

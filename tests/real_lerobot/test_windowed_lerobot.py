@@ -1,0 +1,99 @@
+"""The windowed order on a real LeRobot 0.6 dataset (v3) whose files hold several episodes:
+`from_lerobot(..., window=..., group_by=...)` keeps every file's episodes in one window, and every
+index it yields loads. The groups are checked against the file paths LeRobot itself resolves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.real_lerobot.conftest import require_lerobot
+
+require_lerobot("0.6")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+from lerobot.datasets.lerobot_dataset import LeRobotDataset  # noqa: E402
+
+from episampler import EpisodeAwareSampler  # noqa: E402
+from tests.real_lerobot.record import CAMERA, features, frame_values  # noqa: E402
+
+REPO_ID = "episampler/files"
+EPISODES, LENGTH = 8, 30
+WINDOW = 50
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """Recorded with small file-size limits, so that LeRobot's writer starts new data and video
+    files every few episodes, as it does every few hundred megabytes on real data."""
+    import datasets
+
+    root = tmp_path_factory.mktemp("files") / REPO_ID
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path_factory.mktemp("cache"))
+        dataset = LeRobotDataset.create(
+            REPO_ID, 10, features=features(video=True), root=root, use_videos=True,
+            video_files_size_in_mb=0.004, data_files_size_in_mb=0.005,
+        )  # fmt: skip
+        for episode in range(EPISODES):
+            for frame in range(LENGTH):
+                dataset.add_frame({**frame_values(episode, frame, video=True), "task": "t"})
+            dataset.save_episode()
+        dataset.finalize()
+    return root
+
+
+def file_of_each_episode(dataset, group_by: str) -> list[str]:
+    """The file holding every episode, as LeRobot resolves it to read the episode."""
+    meta = dataset.meta
+    if group_by == "data_file":
+        return [str(meta.get_data_file_path(e)) for e in range(meta.total_episodes)]
+    return [str(meta.get_video_file_path(e, CAMERA)) for e in range(meta.total_episodes)]
+
+
+@pytest.mark.parametrize("group_by", ["video_file", "data_file"])
+@pytest.mark.parametrize("selection", [None, [6, 1, 4, 1, 7, 0]])
+def test_windows_keep_each_files_episodes_together_and_every_index_loads(
+    root, group_by, selection, permutation
+):
+    dataset = LeRobotDataset(REPO_ID, root=root, episodes=selection)
+    files = file_of_each_episode(dataset, group_by)
+    selected = sorted(set(range(EPISODES) if selection is None else selection))
+    assert len({files[e] for e in selected}) >= 2, "the recording must span several files"
+    sampler = EpisodeAwareSampler.from_lerobot(
+        dataset, shuffle=True, seed=5, window=WINDOW, group_by=group_by, permutation=permutation
+    )
+    rows_of_file: dict[str, list[int]] = {}
+    for epoch in range(3):
+        order = sampler.epoch_indices(epoch).tolist()
+        assert sorted(order) == list(range(len(dataset)))
+        episodes = dataset.hf_dataset.select(order)["episode_index"]
+        file_at = [files[int(e)] for e in episodes]
+        assert {int(e) for e in episodes} == set(selected)
+        # Each file's frames form a run that no other file interleaves... unless they share a
+        # window: cut where the files before and after are disjoint; a piece (inside one window)
+        # holds fewer than WINDOW frames plus its largest file's.
+        last = {f: p for p, f in enumerate(file_at)}
+        largest = max(file_at.count(f) for f in set(file_at))
+        start, end = 0, 0
+        for position, f in enumerate(file_at):
+            end = max(end, last[f])
+            if position == end:
+                assert position + 1 - start < WINDOW + largest
+                start = position + 1
+        for row in order[:12]:  # a sample of real loads, video decoded
+            item = dataset[row]
+            rows_of_file.setdefault(files[int(item["episode_index"])], []).append(row)
+    assert rows_of_file
+
+
+def test_group_by_names_what_it_accepts(root):
+    dataset = LeRobotDataset(REPO_ID, root=root)
+    with pytest.raises(ValueError, match="group_by must be None or one of"):
+        EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, window=8, group_by="camera")
+    with pytest.raises(TypeError, match="derives episode_groups"):
+        EpisodeAwareSampler.from_lerobot(dataset, window=8, group_by="data_file",
+                                         episode_groups=[0] * EPISODES)  # fmt: skip
