@@ -21,6 +21,12 @@ from tests.support import endless_batches
 
 FROM, TO = [0, 10, 25], [10, 22, 31]  # 28 frames
 EPOCHS = 3
+# The global orders, and a windowed one (episodes 0 and 2 form one unit).
+ORDERS = {
+    "uniform": {"permutation": "uniform"},
+    "feistel": {"permutation": "feistel"},
+    "feistel windowed": {"permutation": "feistel", "window": 7, "episode_groups": [0, 1, 0]},
+}
 
 
 class FrameDataset(Dataset):
@@ -33,8 +39,8 @@ class FrameDataset(Dataset):
         return index
 
 
-def prepared_loader(accelerator, batch_size, permutation, gradient_accumulation_steps):
-    sampler = EpisodeAwareSampler(FROM, TO, shuffle=True, seed=3, permutation=permutation)
+def prepared_loader(accelerator, batch_size, order, gradient_accumulation_steps):
+    sampler = EpisodeAwareSampler(FROM, TO, shuffle=True, seed=3, **ORDERS[order])
     loader = DataLoader(FrameDataset(), sampler=sampler, batch_size=batch_size)
     return accelerator.prepare(loader)
 
@@ -44,7 +50,7 @@ def main() -> None:
     accelerator = Accelerator(cpu=True)
     results = {}
     for batch_size in (4, 3):
-        for permutation in ("uniform", "feistel"):
+        for permutation in ORDERS:
             for accumulation in (1, 2):
                 batches = -(-28 // batch_size)
                 batches_per_epoch = -(-batches // accelerator.num_processes)

@@ -34,8 +34,23 @@ class FrameDataset(Dataset):
         return TO[-1]
 
 
+# The global orders, and windowed ones (windows of whole units: episodes 0 and 2 form one).
+ORDERS = {
+    "uniform": {"permutation": "uniform"},
+    "feistel": {"permutation": "feistel"},
+    "uniform windowed": {"permutation": "uniform", "window": 7, "episode_groups": [0, 1, 0]},
+    "feistel windowed": {"permutation": "feistel", "window": 7, "episode_groups": [0, 1, 0]},
+}
+
+
+@pytest.fixture(params=sorted(ORDERS))
+def permutation(request) -> str:
+    """Overrides the suite's fixture: every order, windowed ones included."""
+    return request.param
+
+
 def make_loader(permutation: str, num_workers: int, state: dict | None = None):
-    sampler = make(FROM, TO, shuffle=True, seed=11, permutation=permutation)
+    sampler = make(FROM, TO, shuffle=True, seed=11, **ORDERS[permutation])
     loader = StatefulDataLoader(
         FrameDataset(), batch_size=BATCH_SIZE, sampler=sampler, num_workers=num_workers
     )
@@ -74,7 +89,7 @@ def num_workers(request) -> int:
 def uninterrupted(num_workers):
     """The stream and its checkpoints, per permutation, computed once per worker count."""
     runs = {}
-    for permutation in ("uniform", "feistel"):
+    for permutation in ORDERS:
         runs[permutation] = consume(
             make_loader(permutation, num_workers), EPOCHS * BATCHES_PER_EPOCH, record_states=True
         )
