@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use crate::error::{try_filled, SamplerError, Zeroable};
 use crate::feistel::Feistel;
 use crate::index::EpisodeIndex;
-use crate::keys::{absorb, epoch_key, DOMAIN_WINDOW_FEISTEL, DOMAIN_WINDOW_UNIFORM, DOMAIN_WINDOW_UNITS};
+use crate::keys::{
+    absorb, epoch_key, DOMAIN_WINDOW_FEISTEL, DOMAIN_WINDOW_UNIFORM, DOMAIN_WINDOW_UNITS,
+};
 use crate::rng::{BoundedDraws, Xoshiro256PlusPlus};
 use crate::sampler::Permutation;
 use crate::uniform::PermutationTable;
@@ -237,7 +239,9 @@ impl WindowedOrder {
     /// The window holding `position`.
     #[inline]
     pub fn window_of(&self, position: u64) -> usize {
-        self.window_starts.partition_point(|&start| start <= position) - 1
+        self.window_starts
+            .partition_point(|&start| start <= position)
+            - 1
     }
 
     /// Logical position at global position `position`.
@@ -319,9 +323,21 @@ fn shuffled_windows(
 ) -> Result<PermutationTable, SamplerError> {
     let len = index.num_frames();
     Ok(if len <= u64::from(u32::MAX) + 1 {
-        PermutationTable::U32(fill_and_shuffle(index, episodes, window_starts, key, |v| v as u32)?)
+        PermutationTable::U32(fill_and_shuffle(
+            index,
+            episodes,
+            window_starts,
+            key,
+            |v| v as u32,
+        )?)
     } else {
-        PermutationTable::U64(fill_and_shuffle(index, episodes, window_starts, key, |v| v)?)
+        PermutationTable::U64(fill_and_shuffle(
+            index,
+            episodes,
+            window_starts,
+            key,
+            |v| v,
+        )?)
     })
 }
 
@@ -379,7 +395,10 @@ mod tests {
         assert_eq!(units.members(0), &[0, 2]);
         assert_eq!(units.members(1), &[1, 4]);
         assert_eq!(units.members(2), &[3]);
-        assert_eq!((units.frames(0), units.frames(1), units.frames(2)), (3, 5, 4));
+        assert_eq!(
+            (units.frames(0), units.frames(1), units.frames(2)),
+            (3, 5, 4)
+        );
         assert!(Units::from_groups(&index, &[1, 2]).is_err());
     }
 
@@ -396,7 +415,11 @@ mod tests {
                     assert_eq!(start, previous_end);
                     previous_end = end;
                     let last = w + 1 == order.num_windows();
-                    assert!(end - start >= 4 || last, "window {w} of {:?}", order.window_starts);
+                    assert!(
+                        end - start >= 4 || last,
+                        "window {w} of {:?}",
+                        order.window_starts
+                    );
                 }
                 assert_eq!(previous_end, 12);
             }

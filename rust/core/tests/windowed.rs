@@ -38,14 +38,19 @@ fn windowed_sampler(
     permutation: Permutation,
     seed: u64,
 ) -> Sampler {
-    let spec = EpisodeSpec { from, to, ..Default::default() };
+    let spec = EpisodeSpec {
+        from,
+        to,
+        ..Default::default()
+    };
     let index = EpisodeIndex::new(&spec).unwrap();
     let units = match groups {
         Some(groups) => Units::from_groups(&index, groups).unwrap(),
         None => Units::per_episode(&index),
     };
     let windows = WindowSpec::new(window, units).unwrap();
-    Sampler::new(index, Remap::Identity, true, permutation, seed).with_windows(Some(Arc::new(windows)))
+    Sampler::new(index, Remap::Identity, true, permutation, seed)
+        .with_windows(Some(Arc::new(windows)))
 }
 
 proptest! {
@@ -121,10 +126,14 @@ fn a_window_of_one_frame_keeps_every_unit_contiguous_and_a_huge_one_is_a_single_
     for permutation in [Permutation::Uniform, Permutation::Feistel] {
         let sampler = windowed_sampler(&from, &to, None, 1, permutation, 11);
         let order = sampler.epoch_order(0).unwrap();
-        let EpochOrder::Windowed(windowed) = &order else { panic!() };
+        let EpochOrder::Windowed(windowed) = &order else {
+            panic!()
+        };
         assert_eq!(windowed.num_windows(), 4); // one per episode
         let sampler = windowed_sampler(&from, &to, None, 1 << 40, permutation, 11);
-        let EpochOrder::Windowed(windowed) = sampler.epoch_order(0).unwrap() else { panic!() };
+        let EpochOrder::Windowed(windowed) = sampler.epoch_order(0).unwrap() else {
+            panic!()
+        };
         assert_eq!(windowed.num_windows(), 1);
     }
 }
@@ -152,7 +161,12 @@ fn fingerprints_cover_window_and_grouping_but_not_group_labels() {
         windowed_sampler(&from, &to, groups, window, Permutation::Uniform, 0).fingerprint()
     };
     let global = Sampler::new(
-        EpisodeIndex::new(&EpisodeSpec { from: &from, to: &to, ..Default::default() }).unwrap(),
+        EpisodeIndex::new(&EpisodeSpec {
+            from: &from,
+            to: &to,
+            ..Default::default()
+        })
+        .unwrap(),
         Remap::Identity,
         true,
         Permutation::Uniform,
@@ -161,16 +175,25 @@ fn fingerprints_cover_window_and_grouping_but_not_group_labels() {
     assert_ne!(fingerprint(None, 4), global.fingerprint());
     assert_ne!(fingerprint(None, 4), fingerprint(None, 5));
     assert_ne!(fingerprint(None, 4), fingerprint(Some(&[0, 0, 1, 1]), 4));
-    assert_eq!(fingerprint(Some(&[0, 0, 1, 1]), 4), fingerprint(Some(&[9, 9, -2, -2]), 4));
+    assert_eq!(
+        fingerprint(Some(&[0, 0, 1, 1]), 4),
+        fingerprint(Some(&[9, 9, -2, -2]), 4)
+    );
     // Per-episode units and one distinct id per episode are the same grouping.
     assert_eq!(fingerprint(None, 4), fingerprint(Some(&[3, 1, 2, 0]), 4));
     // Without a shuffle there are no windows: the boundary order's fingerprint.
     let unshuffled = |windows: bool| {
-        let index = EpisodeIndex::new(&EpisodeSpec { from: &from, to: &to, ..Default::default() });
+        let index = EpisodeIndex::new(&EpisodeSpec {
+            from: &from,
+            to: &to,
+            ..Default::default()
+        });
         let index = index.unwrap();
         let spec = WindowSpec::new(4, Units::per_episode(&index)).unwrap();
         let sampler = Sampler::new(index, Remap::Identity, false, Permutation::Uniform, 0);
-        sampler.with_windows(windows.then(|| Arc::new(spec))).fingerprint()
+        sampler
+            .with_windows(windows.then(|| Arc::new(spec)))
+            .fingerprint()
     };
     assert_eq!(unshuffled(true), unshuffled(false));
 }
