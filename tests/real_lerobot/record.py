@@ -195,3 +195,41 @@ def check_item(
             error = (image.mean(dim=(1, 2)) - color).abs().max().item()
             assert error < 3.5, (CAMERA, episode, frame, f, error)
     return episode, frame
+
+
+def check_shuffled_epochs(
+    dataset: Any,
+    selected: set[int],
+    deltas: dict[str, list[float]] | None,
+    *,
+    lengths: list[int],
+    fps: int,
+    first: int,
+    last: int,
+    seeds: tuple[int, ...],
+    permutation: str,
+) -> None:
+    """Assert that `from_lerobot` over `dataset` (shuffled, with the drops, for every seed and
+    two epochs) yields each kept row of the `selected` episodes exactly once per epoch, in orders
+    that never repeat, and that every index of one epoch loads as a frame of a selected episode
+    (checked with `check_item`)."""
+    from episampler import EpisodeAwareSampler
+
+    expected = kept_rows(dataset, lengths, selected, first, last)
+    orders = []
+    for seed in seeds:
+        sampler = EpisodeAwareSampler.from_lerobot(
+            dataset, drop_n_first_frames=first, drop_n_last_frames=last, shuffle=True,
+            seed=seed, permutation=permutation,
+        )  # fmt: skip
+        assert len(sampler) == len(expected)
+        for _ in range(2):  # two epochs
+            order = list(sampler)
+            assert sorted(order) == expected
+            orders.append(order)
+    assert len({tuple(order) for order in orders}) == len(orders), "orders repeat"
+
+    for index in orders[0]:
+        episode, frame = check_item(dataset[index], lengths=lengths, fps=fps, deltas=deltas)
+        assert episode in selected
+        assert first <= frame < lengths[episode] - last

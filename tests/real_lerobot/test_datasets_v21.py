@@ -35,6 +35,7 @@ from tests.real_lerobot.record import (  # noqa: E402
     ACTION,
     CAMERA,
     check_item,
+    check_shuffled_epochs,
     kept_rows,
     record_dataset,
     row_identities,
@@ -134,28 +135,10 @@ def test_from_lerobot_reads_a_v21_dataset(cases, case):
 @pytest.mark.parametrize("case", CASES)
 def test_shuffled_epochs_hold_each_kept_frame_once_and_every_index_loads(cases, case, permutation):
     dataset, selected, deltas = cases[case]
-    expected = kept_rows(dataset, LENGTHS, selected, FIRST, LAST)
-    orders = []
-    for seed in SEEDS:
-        sampler = EpisodeAwareSampler.from_lerobot(
-            dataset,
-            drop_n_first_frames=FIRST,
-            drop_n_last_frames=LAST,
-            shuffle=True,
-            seed=seed,
-            permutation=permutation,
-        )
-        assert len(sampler) == len(expected)
-        for _ in range(2):  # two epochs
-            order = list(sampler)
-            assert sorted(order) == expected
-            orders.append(order)
-    assert len({tuple(order) for order in orders}) == len(orders), "orders repeat"
-
-    for index in orders[0]:
-        episode, frame = check_item(dataset[index], lengths=LENGTHS, fps=FPS, deltas=deltas)
-        assert episode in selected
-        assert FIRST <= frame < LENGTHS[episode] - LAST
+    check_shuffled_epochs(
+        dataset, selected, deltas, lengths=LENGTHS, fps=FPS, first=FIRST, last=LAST,
+        seeds=SEEDS, permutation=permutation,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES)
