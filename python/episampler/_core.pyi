@@ -1,6 +1,7 @@
 """Type stubs for the Rust extension module (hand-written; keep in step with rust/python)."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -69,3 +70,18 @@ class EpochChunks(Iterator[Iterator[int] | list[int]]):
     def exhausted(self) -> bool: ...
     @property
     def resume_point(self) -> tuple[int, int]: ...
+
+# The quality and I/O report of `core`'s order of `epoch` (see `episampler.inspect`).
+def io_report(
+    core: SamplerCore,
+    groups: npt.NDArray[np.int64] | None,
+    epoch: int,
+    batch_size: int,
+    num_workers: int,
+    decoder_cache_size: int | None,
+    decoders_per_group: int,
+    rank: int = 0,
+    num_replicas: int = 1,
+    drop_last: bool = False,
+    pad_to_multiple: int | None = None,
+) -> dict[str, Any]: ...

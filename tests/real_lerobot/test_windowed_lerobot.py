@@ -97,3 +97,31 @@ def test_group_by_names_what_it_accepts(root):
     with pytest.raises(TypeError, match="derives episode_groups"):
         EpisodeAwareSampler.from_lerobot(dataset, window=8, group_by="data_file",
                                          episode_groups=[0] * EPISODES)  # fmt: skip
+
+
+def test_inspect_reports_on_a_recorded_dataset(root):
+    """`python -m episampler.inspect --lerobot-root` on the recording: its groups are the video
+    files LeRobot resolves, and in boundary order one worker opens each file once."""
+    import subprocess
+    import sys
+
+    from tests.support import REPOSITORY
+
+    dataset = LeRobotDataset(REPO_ID, root=root)
+    files = set(file_of_each_episode(dataset, "video_file"))
+    command = [sys.executable, "-m", "episampler.inspect", "--lerobot-root", str(root),
+               "--repo-id", REPO_ID, "--batch-size", "5", "--num-workers", "1",
+               "--windows", "0,50"]  # fmt: skip
+    result = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout
+    assert f"LeRobot dataset {REPO_ID} at {root}, 1 camera(s): {CAMERA}" in output
+    assert f"; {len(files)} groups;" in output
+    rows = {
+        cells[0]: cells[1:]
+        for line in output.splitlines()
+        if line.startswith("| ")
+        for cells in [[cell.strip() for cell in line.strip().strip("|").split("|")]]
+    }
+    assert {"boundary", "global (uniform)", "window 50"} <= set(rows)
+    assert rows["boundary"][2] == f"{1000 * len(files) / len(dataset):.2f}"

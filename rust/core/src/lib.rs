@@ -15,6 +15,7 @@ pub mod error;
 pub mod feistel;
 pub mod index;
 pub mod keys;
+pub mod report;
 pub mod rng;
 pub mod sampler;
 pub mod shard;

@@ -13,6 +13,8 @@ use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
+mod report;
+
 fn value_error(error: SamplerError) -> PyErr {
     match error {
         SamplerError::Invalid(message) => PyValueError::new_err(message),
@@ -401,9 +403,9 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use super::{EpochChunks, SamplerCore};
-    #[pymodule_export]
     use super::report::io_report;
+    #[pymodule_export]
+    use super::{EpochChunks, SamplerCore};
 
     #[pymodule_init]
     fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
