@@ -36,6 +36,7 @@ from torch.utils.data import BatchSampler
 
 from episampler import ALGORITHM_VERSION, EpisodeAwareBatchSampler, EpisodeAwareSampler
 from episampler._baselines import LeRobotStyleSampler, RandpermSampler, synthetic_episodes
+from episampler._plots import require_matplotlib
 
 __all__ = ["LeRobotStyleSampler", "RandpermSampler", "main", "synthetic_episodes"]
 
@@ -277,20 +278,10 @@ def markdown_tables(rows: Sequence[Row], batch_rows: Sequence[BatchRow], batch_s
     return "\n".join(lines)
 
 
-def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise SystemExit(
-            "--plot needs matplotlib, an optional extra: pip install 'episampler[bench]' "
-            "(or pip install matplotlib)"
-        ) from None
-
-
 def write_plot(path: str, rows: Sequence[Row]) -> None:
     """Two log-log panels: ns per sample vs N, and seconds to the first index vs N (dashed:
     after a mid-epoch resume); one line per method."""
-    _require_matplotlib()
+    require_matplotlib()
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
     figure = Figure(figsize=(12, 4.8), layout="constrained")
@@ -378,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     if min(sizes) < 2:
         parser.error("every size needs at least 2 frames")
     if args.plot:
-        _require_matplotlib()  # fail before the benchmark, not after it
+        require_matplotlib()  # fail before the benchmark, not after it
 
     print(
         f"episampler bench (algorithm version {ALGORITHM_VERSION}): torch {torch.__version__}, "

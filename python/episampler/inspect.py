@@ -33,6 +33,7 @@ from episampler import _core
 from episampler._baselines import synthetic_episodes
 from episampler._inputs import as_index_array, as_int
 from episampler._lerobot import lerobot_groups
+from episampler._plots import require_matplotlib
 from episampler._sampler import EpisodeAwareSampler, _check_iterable_epoch
 
 __all__ = ["io_report", "main"]
@@ -341,16 +342,6 @@ def _cache_advice(rows: Sequence[_Row], setup: _ReadSetup) -> str:
     return "\n".join(lines)
 
 
-def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise SystemExit(
-            "--plot needs matplotlib, an optional extra: pip install 'episampler[bench]' "
-            "(or pip install matplotlib)"
-        ) from None
-
-
 def write_plot(path: str, rows: Sequence[_Row], setup: _ReadSetup) -> None:
     """Four bar panels, one bar per order: decoder opens per 1,000 samples (a black mark: with
     an unbounded cache), groups per batch, displacement, and the cache needed (log scale, with
@@ -364,7 +355,7 @@ def write_plot(path: str, rows: Sequence[_Row], setup: _ReadSetup) -> None:
     Raises:
         SystemExit: matplotlib is not installed.
     """
-    _require_matplotlib()
+    require_matplotlib()
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
     labels = [row.label for row in rows]
@@ -513,7 +504,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.seed >= 2**64:
         parser.error(f"--seed must be < 2**64, got {args.seed}")
     if args.plot:
-        _require_matplotlib()  # fail before the report, not after it
+        require_matplotlib()  # fail before the report, not after it
 
     source = _synthetic_source(args) if args.lerobot_root is None else _lerobot_source(args)
     setup = _ReadSetup(
