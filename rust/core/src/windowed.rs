@@ -184,16 +184,23 @@ impl WindowSpec {
             Permutation::Feistel => {
                 let mut segment_starts = Vec::with_capacity(index.num_episodes());
                 let mut segment_logical = Vec::with_capacity(index.num_episodes());
+                let mut window_segments = Vec::with_capacity(window_starts.len());
                 let mut start = 0u64;
                 for k in episodes {
+                    // Windows hold whole units, so each starts with a segment.
+                    if window_starts.get(window_segments.len()) == Some(&start) {
+                        window_segments.push(segment_starts.len());
+                    }
                     segment_starts.push(start);
                     segment_logical.push(index.offsets()[k]);
                     start += index.episode_len(k);
                 }
+                window_segments.push(segment_starts.len());
                 WindowShuffle::Feistel {
                     key: epoch_key(DOMAIN_WINDOW_FEISTEL, seed, epoch),
                     segment_starts,
                     segment_logical,
+                    window_segments,
                 }
             }
         };
@@ -218,11 +225,13 @@ enum WindowShuffle {
     Table(PermutationTable),
     /// Window `w` maps its offset `j` to `Feistel::new(len_w, absorb(key, w)).apply(j)`, an
     /// offset into the window's unshuffled frames: the kept episodes in unit order, segment `s`
-    /// starting at `segment_starts[s]` with logical position `segment_logical[s]`.
+    /// starting at `segment_starts[s]` with logical position `segment_logical[s]`; window `w`
+    /// holds segments `window_segments[w]..window_segments[w + 1]`.
     Feistel {
         key: u64,
         segment_starts: Vec<u64>,
         segment_logical: Vec<u64>,
+        window_segments: Vec<usize>,
     },
 }
 
@@ -253,7 +262,7 @@ impl WindowedOrder {
                 let w = self.window_of(position);
                 let (start, end) = self.window(w);
                 let network = Feistel::new(end - start, absorb(*key, w as u64));
-                self.unshuffled_logical(start + network.apply(position - start))
+                self.unshuffled_logical(w, start + network.apply(position - start))
             }
         }
     }
@@ -281,24 +290,28 @@ impl WindowedOrder {
             }
             Feistel::new(end - start, absorb(*key, w as u64)).apply_many(same_window);
             for position in same_window.iter_mut() {
-                *position = self.unshuffled_logical(start + *position);
+                *position = self.unshuffled_logical(w, start + *position);
             }
             rest = after;
         }
     }
 
-    /// Logical position of the `offset`-th frame of the epoch's unshuffled unit order.
+    /// Logical position of the `offset`-th frame of the epoch's unshuffled unit order, which
+    /// lies in window `w`: a binary search over that window's segments only.
     #[inline]
-    fn unshuffled_logical(&self, offset: u64) -> u64 {
+    fn unshuffled_logical(&self, w: usize, offset: u64) -> u64 {
         let WindowShuffle::Feistel {
             segment_starts,
             segment_logical,
+            window_segments,
             ..
         } = &self.shuffle
         else {
             unreachable!("only Feistel windows keep segments")
         };
-        let s = segment_starts.partition_point(|&start| start <= offset) - 1;
+        let first = window_segments[w];
+        let segments = &segment_starts[first..window_segments[w + 1]];
+        let s = first + segments.partition_point(|&start| start <= offset) - 1;
         segment_logical[s] + (offset - segment_starts[s])
     }
 
@@ -308,7 +321,11 @@ impl WindowedOrder {
         windows
             + match &self.shuffle {
                 WindowShuffle::Table(table) => table.bytes(),
-                WindowShuffle::Feistel { segment_starts, .. } => 16 * segment_starts.len() as u64,
+                WindowShuffle::Feistel {
+                    segment_starts,
+                    window_segments,
+                    ..
+                } => 16 * segment_starts.len() as u64 + 8 * window_segments.len() as u64,
             }
     }
 }
