@@ -1,0 +1,985 @@
+"""Video-loading throughput of sampler orders on LeRobot v3 datasets recorded here (issue 9).
+
+What it measures
+----------------
+Training on video datasets is bound by decoding, and the sampler's read order decides how many
+video files (torchcodec decoders) each DataLoader worker opens. This script records, with
+LeRobot's own writer (`LeRobotDataset.create` / `add_frame` / `save_episode` / `finalize`),
+one v3 dataset per keyframe spacing (LeRobot's default GOP, `g=2` in 0.6.1, and `g=30`) with
+3 textured, moving 64x64 cameras whose video files each hold `--episodes-per-file` episodes,
+then loads each with `LeRobotDataset` and its default decoder (torchcodec through LeRobot's
+per-worker `VideoDecoderCache`) and measures, for every order,
+
+- DataLoader frames/s: 2 workers, batches of 64, a fresh DataLoader per measurement, a warm-up
+  (which also absorbs the worker start-up), then a fixed number of timed samples; each repeat
+  starts every order at the same random point of the epoch (the sampler resumes there), so the
+  timed samples cross window boundaries as often as a whole epoch does; the orders are
+  interleaved (rotated) within each repeat and the table shows medians and the median of the
+  per-repeat ratios to the global "uniform" shuffle, so machine noise cancels as far as it can;
+- decoder opens per 1,000 samples per worker: real `torchcodec.decoders.VideoDecoder`
+  creations, counted in each worker (a `worker_init_fn` wraps the class LeRobot's cache looks up
+  on every miss) and returned alongside the items, over the timed samples only (mean over the
+  repeats: a window boundary falls in some timed spans and not in others); next to it, the
+  whole-epoch figure and the cache size the order needs from `episampler.inspect.io_report`'s
+  simulation of the same caches, when that function exists;
+- distinct episodes per batch of 64: from the sampler's order over a whole epoch.
+
+The recommended window (per dataset and cache) is the largest tested window whose decoders fit
+the cache (io_report's needed cache size <= the cache) and whose batches hold >= 0.9x the global
+shuffle's distinct episodes; the table checks it against the issue's targets. `--profile`
+instead samples the DataLoader workers with py-spy (all threads, idle included) under the
+global shuffle and each window, and prints where their time goes.
+
+Orders: boundary order (`shuffle=False`), the global "uniform" shuffle, and the windowed
+shuffle grouped by video file, `EpisodeAwareSampler.from_lerobot(dataset, shuffle=True,
+window=k, group_by="video_file")`, for several window sizes. When the installed episampler has
+no `window` yet, the window rows are skipped, or, with `--emulate-window`, produced by a numpy
+emulation of the same order, labelled as such: those are the harness's numbers, not episampler's.
+
+Scale: LeRobot keeps one LRU of `LEROBOT_VIDEO_DECODER_CACHE_SIZE` decoders (default 100) per
+worker process, shared by the cameras. A real dataset has hundreds or thousands of files per
+camera, so a global shuffle misses that cache almost always; recording that many files here
+would take hours, so the recorded datasets hold fewer files and `--cache-sizes` sets smaller
+caches too (applied in each worker exactly as the environment variable would be), keeping the
+ratio of cached decoders to files closer to a large dataset's. The default cache (100) is
+measured as well. Every table says which cache it used.
+
+How files get many episodes: LeRobot 0.6.1's writer appends an episode's video to the camera's
+latest file unless `latest size + episode size >= video_files_size_in_mb`, in which case it
+starts a new file. The recorder sets that limit with the public
+`dataset.meta.update_chunk_settings(video_files_size_in_mb=...)` before each `save_episode`:
+very large to append, very small to start a new file, so every camera's files hold exactly
+`--episodes-per-file` episodes and the cameras' files line up. The keyframe spacing is the
+`g` of the `RGBEncoderConfig` passed as `rgb_encoder=` to `LeRobotDataset.create`.
+
+Run (LeRobot 0.6 virtualenv; matplotlib for the plot), e.g.
+
+    .venv-lerobot-0.6/bin/python benches/lerobot_video.py --out target/video-bench \\
+        --markdown benches/results_video.md --plot docs/video_loading.png
+
+Recorded datasets are kept in `--out` and reused while their parameters are unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+REPO_ID = "episampler/video_bench"
+CAMERAS = tuple(f"observation.images.cam{i}" for i in range(3))
+FPS = 30
+BATCH_SIZE = 64
+NUM_WORKERS = 2
+LEROBOT_DEFAULT_CACHE = 100  # lerobot.datasets.video_utils.DEFAULT_DECODER_CACHE_SIZE
+APPEND_MB = 1e6  # a video file size limit no file reaches: the writer appends
+NEW_FILE_MB = 1e-6  # one every file exceeds: the writer starts a new file
+RESTORED_MB = 200  # LeRobot's DEFAULT_VIDEO_FILE_SIZE_IN_MB, written back after recording
+
+
+# --- Recording ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What a recorded dataset holds; stored next to it to decide whether it can be reused."""
+
+    gop: int | None  # None: LeRobot's default encoder settings
+    episodes: int
+    episodes_per_file: int
+    min_length: int
+    max_length: int
+    size: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"gop-{'default' if self.gop is None else self.gop}"
+
+
+def episode_lengths(recording: Recording) -> np.ndarray:
+    rng = np.random.default_rng(recording.seed)
+    return rng.integers(recording.min_length, recording.max_length + 1, recording.episodes)
+
+
+def camera_frames(episode: int, length: int, size: int, seed: int) -> np.ndarray:
+    """`(cameras, length, size, size, 3)` uint8: per camera, a sum of drifting sinusoid
+    gratings (different per episode and camera), a moving bright square and mild noise, so the
+    codec has texture, motion and some entropy to work on."""
+    rng = np.random.default_rng((seed, episode))
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    frames = np.empty((len(CAMERAS), length, size, size, 3), dtype=np.float32)
+    for camera in range(len(CAMERAS)):
+        freqs = rng.uniform(0.04, 0.35, (3, 2)).astype(np.float32)
+        phases = rng.uniform(0, 2 * np.pi, 3).astype(np.float32)
+        speed = rng.uniform(0.5, 3.0, 2).astype(np.float32)
+        square = rng.uniform(0, size - 12, 2)
+        velocity = rng.uniform(-2.0, 2.0, 2)
+        for frame in range(length):
+            shift_x, shift_y = speed * frame
+            for channel in range(3):
+                frames[camera, frame, :, :, channel] = 127 + 90 * np.sin(
+                    freqs[channel, 0] * (x + shift_x)
+                    + freqs[channel, 1] * (y + shift_y)
+                    + phases[channel]
+                )
+            top, left = ((square + velocity * frame) % (size - 12)).astype(int)
+            frames[camera, frame, top : top + 12, left : left + 12] = 250
+        frames[camera] += rng.normal(0, 6, frames[camera].shape).astype(np.float32)
+    return np.clip(frames, 0, 255).astype(np.uint8)
+
+
+def dataset_features(size: int) -> dict[str, dict[str, Any]]:
+    spec: dict[str, dict[str, Any]] = {
+        "observation.state": {"dtype": "float32", "shape": (2,), "names": ["episode", "frame"]},
+        "action": {"dtype": "float32", "shape": (2,), "names": ["a0", "a1"]},
+    }
+    for camera in CAMERAS:
+        spec[camera] = {
+            "dtype": "video",
+            "shape": (size, size, 3),
+            "names": ["height", "width", "channels"],
+        }
+    return spec
+
+
+def record(root: Path, recording: Recording, *, log: Callable[[str], None]) -> Path:
+    """Record `recording` under `root / recording.name` (reused when already recorded with the
+    same parameters); returns the dataset root."""
+    dataset_root = root / recording.name
+    marker = dataset_root / "episampler_recording.json"
+    wanted = json.dumps(recording.__dict__, sort_keys=True)
+    if marker.exists() and marker.read_text() == wanted:
+        log(f"reusing {dataset_root}")
+        return dataset_root
+    shutil.rmtree(dataset_root, ignore_errors=True)
+
+    from lerobot.configs.video import RGBEncoderConfig
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    encoder = None if recording.gop is None else RGBEncoderConfig(g=recording.gop)
+    dataset = LeRobotDataset.create(
+        REPO_ID,
+        FPS,
+        features=dataset_features(recording.size),
+        root=dataset_root,
+        use_videos=True,
+        rgb_encoder=encoder,
+        video_files_size_in_mb=APPEND_MB,
+    )
+    lengths = episode_lengths(recording)
+    start = time.perf_counter()
+    for episode, length in enumerate(lengths.tolist()):
+        images = camera_frames(episode, length, recording.size, recording.seed)
+        for frame in range(length):
+            values: dict[str, Any] = {
+                "observation.state": np.array([episode, frame], dtype=np.float32),
+                "action": np.array([episode % 7, frame / length], dtype=np.float32),
+                "task": f"task {episode % 5}",
+            }
+            for camera, name in enumerate(CAMERAS):
+                values[name] = images[camera, frame]
+            dataset.add_frame(values)
+        new_file = episode > 0 and episode % recording.episodes_per_file == 0
+        dataset.meta.update_chunk_settings(
+            video_files_size_in_mb=NEW_FILE_MB if new_file else APPEND_MB
+        )
+        dataset.save_episode()
+        if (episode + 1) % 100 == 0:
+            elapsed = time.perf_counter() - start
+            log(f"  {recording.name}: {episode + 1}/{recording.episodes} episodes, {elapsed:.0f} s")
+    dataset.meta.update_chunk_settings(video_files_size_in_mb=RESTORED_MB)
+    dataset.finalize()
+    marker.write_text(wanted)
+    log(f"recorded {dataset_root} in {time.perf_counter() - start:.0f} s")
+    return dataset_root
+
+
+# --- Orders -----------------------------------------------------------------------------------
+
+
+def window_supported() -> bool:
+    """Whether the installed episampler has the windowed order (`window=`)."""
+    from episampler import EpisodeAwareSampler
+
+    try:
+        EpisodeAwareSampler([0], [10], shuffle=True, window=4)
+    except TypeError:
+        return False
+    return True
+
+
+def video_file_groups(dataset: Any) -> np.ndarray:
+    """One id per episode: the tuple of video files (chunk, file per camera) holding it."""
+    table = dataset.meta.episodes
+    keys = np.stack(
+        [
+            np.asarray(table[f"videos/{camera}/{column}"], dtype=np.int64)
+            for camera in CAMERAS
+            for column in ("chunk_index", "file_index")
+        ],
+        axis=1,
+    )
+    return np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+class EmulatedWindowSampler:
+    """NUMPY EMULATION of the windowed order, for validating this harness before episampler has
+    `window=`: units (episodes sharing a group, in first-appearance order) permuted by
+    (seed, epoch), cut into consecutive windows of >= `window` frames without splitting a unit,
+    each window's frames shuffled. Not episampler's order nor its numbers."""
+
+    def __init__(
+        self, starts: np.ndarray, ends: np.ndarray, groups: np.ndarray, window: int, seed: int
+    ) -> None:
+        self.starts, self.ends, self.groups = starts, ends, groups
+        self.window, self.seed, self.epoch, self.start = window, seed, 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, self.epoch))
+        _, first = np.unique(self.groups, return_index=True)
+        unit_ids = self.groups[np.sort(first)]
+        units = [np.flatnonzero(self.groups == unit) for unit in unit_ids]
+        pieces: list[np.ndarray] = []
+        window: list[np.ndarray] = []
+        size = 0
+        for position in rng.permutation(len(units)):
+            for episode in units[position]:
+                window.append(np.arange(self.starts[episode], self.ends[episode]))
+                size += int(self.ends[episode] - self.starts[episode])
+            if size >= self.window:
+                pieces.append(rng.permutation(np.concatenate(window)))
+                window, size = [], 0
+        if window:
+            pieces.append(rng.permutation(np.concatenate(window)))
+        return np.concatenate(pieces)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order()[self.start :].tolist())
+
+    def __len__(self) -> int:
+        return int((self.ends - self.starts).sum()) - self.start
+
+
+@dataclass(frozen=True)
+class Order:
+    label: str
+    window: int | None  # frames; None for the boundary and global orders
+    shuffle: bool
+    emulated: bool = False
+
+    def sampler(self, dataset: Any, seed: int, start: int = 0) -> Any:
+        """This order's sampler over `dataset`, resuming at sample `start` of epoch 0."""
+        from episampler import EpisodeAwareSampler
+
+        if self.emulated:
+            table = dataset.meta.episodes
+            emulation = EmulatedWindowSampler(
+                np.asarray(table["dataset_from_index"], dtype=np.int64),
+                np.asarray(table["dataset_to_index"], dtype=np.int64),
+                video_file_groups(dataset),
+                int(self.window or 0),
+                seed,
+            )
+            emulation.start = start
+            return emulation
+        kwargs: dict[str, Any] = {"shuffle": self.shuffle, "seed": seed}
+        if self.window is not None:
+            kwargs.update(window=self.window, group_by="video_file")
+        sampler = EpisodeAwareSampler.from_lerobot(dataset, **kwargs)
+        if start:
+            sampler.load_state_dict({**sampler.state_dict(), "start_index": start})
+        return sampler
+
+
+def make_orders(windows: Sequence[int], *, emulate: bool) -> list[Order]:
+    orders = [Order("boundary", None, False), Order("uniform (global)", None, True)]
+    if window_supported():
+        orders += [Order(f"window {k}", k, True) for k in windows]
+    elif emulate:
+        orders += [Order(f"window {k} (numpy EMULATION)", k, True, True) for k in windows]
+    return orders
+
+
+def sampler_order(sampler: Any) -> np.ndarray:
+    return np.fromiter(iter(sampler), dtype=np.int64)
+
+
+def distinct_episodes_per_batch(order: np.ndarray, ends: np.ndarray, batch: int) -> float:
+    """Mean distinct episodes in the full batches of `batch` samples of `order`."""
+    episodes = np.searchsorted(ends, order, side="right")
+    full = len(episodes) // batch * batch
+    rows = np.sort(episodes[:full].reshape(-1, batch), axis=1)
+    return float(((rows[:, 1:] != rows[:, :-1]).sum(axis=1) + 1).mean())
+
+
+def files_per_window(order: np.ndarray, ends: np.ndarray, groups: np.ndarray) -> float:
+    """Mean video files (per camera) per window of a windowed order: a window is a block of
+    the order holding all the frames of its files, so a block ends where the frames of the
+    files seen so far add up to the position."""
+    episodes = np.searchsorted(ends, order, side="right")
+    files = groups[episodes]
+    lengths = np.diff(np.concatenate([[0], ends]))
+    file_frames = np.bincount(groups, weights=lengths)
+    first = np.zeros(len(files), dtype=bool)
+    first[np.unique(files, return_index=True)[1]] = True
+    owed = np.cumsum(np.where(first, file_frames[files], 0))
+    windows = int((owed == np.arange(1, len(files) + 1)).sum())
+    return len(np.unique(files)) / max(windows, 1)
+
+
+# --- Loading ----------------------------------------------------------------------------------
+
+_OPENS = 0  # decoders this worker process created (set up by `_worker_init`)
+
+
+def _worker_init(cache_size: int, _worker_id: int) -> None:
+    """In each DataLoader worker: LeRobot's decoder cache of `cache_size` (what
+    LEROBOT_VIDEO_DECODER_CACHE_SIZE does, set here because the cache object was made at import
+    time in the parent), and a count of every decoder LeRobot's cache creates."""
+    import torchcodec.decoders
+    from lerobot.datasets import video_utils
+
+    os.environ["LEROBOT_VIDEO_DECODER_CACHE_SIZE"] = str(cache_size)
+    video_utils._default_decoder_cache.clear()
+    video_utils._default_decoder_cache.max_size = cache_size
+    real_decoder = torchcodec.decoders.VideoDecoder
+
+    def counting_decoder(*args: Any, **kwargs: Any) -> Any:
+        global _OPENS
+        _OPENS += 1
+        return real_decoder(*args, **kwargs)
+
+    # VideoDecoderCache.get_decoder imports the class from this module on every miss.
+    torchcodec.decoders.VideoDecoder = counting_decoder
+
+
+class CountingDataset:
+    """Map-style view of a LeRobotDataset adding, to every item, the worker id and the decoders
+    the worker opened so far."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        import torch.utils.data
+
+        info = torch.utils.data.get_worker_info()
+        item = self.dataset[index]
+        item["bench_worker"] = -1 if info is None else info.id
+        item["bench_opens"] = _OPENS
+        return item
+
+
+@dataclass
+class Measurement:
+    frames_per_s: float
+    opens_per_1000: float
+
+
+def measure(
+    dataset: Any,
+    sampler: Any,
+    *,
+    cache_size: int,
+    warmup_batches: int,
+    timed_batches: int,
+    profile_to: Path | None = None,
+) -> Measurement:
+    """Frames/s and decoder opens per 1,000 samples per worker over `timed_batches` batches of
+    a fresh 2-worker DataLoader, after `warmup_batches` (worker start-up included)."""
+    import functools
+
+    import torch.utils.data
+
+    loader = torch.utils.data.DataLoader(
+        CountingDataset(dataset),
+        batch_size=BATCH_SIZE,
+        sampler=sampler,
+        num_workers=NUM_WORKERS,
+        worker_init_fn=functools.partial(_worker_init, cache_size),
+    )
+    batches = iter(loader)
+    opens_before: dict[int, int] = {}
+    for _ in range(warmup_batches):
+        batch = next(batches)
+        worker = int(batch["bench_worker"][0])
+        opens_before[worker] = int(batch["bench_opens"].max())
+    opens_after: dict[int, int] = {}
+    samples: dict[int, int] = {}
+    spy = None if profile_to is None else start_py_spy(profile_to)
+    start = time.perf_counter()
+    for _ in range(timed_batches):
+        batch = next(batches)
+        worker = int(batch["bench_worker"][0])
+        opens_after[worker] = int(batch["bench_opens"].max())
+        samples[worker] = samples.get(worker, 0) + len(batch["bench_worker"])
+    elapsed = time.perf_counter() - start
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+    del batches  # shuts the workers down
+    opens = sum(opens_after[w] - opens_before.get(w, 0) for w in opens_after)
+    return Measurement(timed_batches * BATCH_SIZE / elapsed, 1000 * opens / sum(samples.values()))
+
+
+# --- The benchmark ----------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    dataset: str
+    cache_size: int
+    order: Order
+    frames_per_s: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)  # to the global shuffle, same repeat
+    opens: list[float] = field(default_factory=list)
+    distinct: list[float] = field(default_factory=list)
+    files: list[float] = field(default_factory=list)
+    simulated_opens: list[float] = field(default_factory=list)
+    needed_cache: list[float] = field(default_factory=list)
+
+
+def simulated_io(sampler: Any, groups: np.ndarray, cache_size: int) -> tuple[float, float]:
+    """`episampler.inspect.io_report`'s simulated decoder opens per 1,000 samples and needed
+    cache size for this order, or NaNs when the report does not exist (yet)."""
+    try:
+        from episampler.inspect import io_report
+    except ImportError:
+        return float("nan"), float("nan")
+    if not hasattr(sampler, "num_frames"):  # the numpy emulation
+        return float("nan"), float("nan")
+    report = io_report(
+        sampler,
+        batch_size=BATCH_SIZE,
+        num_workers=NUM_WORKERS,
+        decoder_cache_size=cache_size,
+        decoders_per_group=len(CAMERAS),
+        groups=groups,
+    )
+    figures = report["sampler"]
+    return float(figures["opens_per_1000_samples"]), float(figures["needed_cache_size"])
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[Row]:
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    recordings = [
+        Recording(
+            gop,
+            args.episodes,
+            args.episodes_per_file,
+            args.min_length,
+            args.max_length,
+            args.size,
+            args.record_seed,
+        )
+        for gop in args.gops
+    ]
+    roots = [record(args.out, recording, log=log) for recording in recordings]
+    if args.record_only:
+        return []
+    datasets = {
+        recording.name: LeRobotDataset(REPO_ID, root=root)
+        for recording, root in zip(recordings, roots, strict=True)
+    }
+    orders = make_orders(args.windows, emulate=args.emulate_window)
+    if not any(order.window for order in orders):
+        log("episampler has no window= yet and --emulate-window is off: window rows skipped")
+    rows = {
+        (name, cache, order.label): Row(name, cache, order)
+        for name in datasets
+        for cache in args.cache_sizes
+        for order in orders
+    }
+    for name, dataset in datasets.items():  # the order figures (no decoding)
+        table = dataset.meta.episodes
+        ends = np.asarray(table["dataset_to_index"], dtype=np.int64)
+        groups = video_file_groups(dataset)
+        log(
+            f"{name}: {len(dataset):,} frames, {len(ends):,} episodes, "
+            f"{len(np.unique(groups))} video files per camera"
+        )
+        for seed in range(args.repeats):
+            for order in orders:
+                sampler = order.sampler(dataset, seed)
+                sequence = sampler_order(sampler)
+                distinct = distinct_episodes_per_batch(sequence, ends, BATCH_SIZE)
+                files = files_per_window(sequence, ends, groups) if order.window else float("nan")
+                for cache in args.cache_sizes:
+                    row = rows[(name, cache, order.label)]
+                    row.distinct.append(distinct)
+                    row.files.append(files)
+                    simulated, needed = simulated_io(sampler, groups, cache)
+                    row.simulated_opens.append(simulated)
+                    row.needed_cache.append(needed)
+    needed = (args.warmup_batches + args.timed_batches) * BATCH_SIZE
+    for repeat in range(args.repeats):
+        for name, dataset in datasets.items():
+            # Each repeat reads from a random point of the epoch (the same for every order), so
+            # the timed samples cross window boundaries as often as a whole epoch does.
+            start = int(
+                np.random.default_rng((args.record_seed, repeat)).integers(
+                    0, max(1, len(dataset) - needed)
+                )
+            )
+            for cache in args.cache_sizes:
+                # Interleaved, rotated each repeat so no order always runs first.
+                shift = repeat % len(orders)
+                results: dict[str, Measurement] = {}
+                for order in orders[shift:] + orders[:shift]:
+                    sampler = order.sampler(dataset, repeat, start)
+                    result = measure(
+                        dataset,
+                        sampler,
+                        cache_size=cache,
+                        warmup_batches=args.warmup_batches,
+                        timed_batches=args.timed_batches,
+                    )
+                    results[order.label] = result
+                    log(
+                        f"repeat {repeat} {name} cache {cache} {order.label}: "
+                        f"{result.frames_per_s:,.0f} frames/s, "
+                        f"{result.opens_per_1000:,.0f} opens/1000 samples"
+                    )
+                reference = results[orders[1].label].frames_per_s
+                for label, result in results.items():
+                    row = rows[(name, cache, label)]
+                    row.frames_per_s.append(result.frames_per_s)
+                    row.ratios.append(result.frames_per_s / reference)
+                    row.opens.append(result.opens_per_1000)
+    return list(rows.values())
+
+
+def median(values: Sequence[float]) -> float:
+    clean = [v for v in values if v == v]
+    return statistics.median(clean) if clean else float("nan")
+
+
+DATASET_TITLES = {
+    "gop-default": "keyframe spacing: LeRobot's default (g=2)",
+    "gop-30": "keyframe spacing g=30",
+}
+TARGETS = {"gop-default": 1.4, "gop-30": 1.5}  # issue 9: frames/s of the window vs uniform
+
+
+def mean(values: Sequence[float]) -> float:
+    clean = [v for v in values if v == v]
+    return statistics.fmean(clean) if clean else float("nan")
+
+
+def recommended(group: Sequence[Row], uniform: Row) -> Row | None:
+    """The largest window whose decoders fit the cache (io_report's needed cache size, else
+    the measured opens <= 1/10 of the global shuffle's) and whose batches hold >= 0.9x the
+    global shuffle's distinct episodes."""
+    best = None
+    for row in group:
+        if row.order.window is None:
+            continue
+        needed = median(row.needed_cache)
+        fits = (
+            needed <= row.cache_size
+            if needed == needed
+            else (mean(row.opens) <= mean(uniform.opens) / 10)
+        )
+        enough = median(row.distinct) >= 0.9 * median(uniform.distinct)
+        if fits and enough and (best is None or row.order.window > (best.order.window or 0)):
+            best = row
+    return best
+
+
+def target_checks(row: Row, uniform: Row) -> str:
+    """The issue's targets for a window row against the global shuffle, as text."""
+    speed = median(row.ratios)
+    speed_target = TARGETS.get(row.dataset, 1.4)
+    opens = mean(row.opens) / mean(uniform.opens)
+    distinct = median(row.distinct) / median(uniform.distinct)
+    checks = [
+        (f"frames/s {speed:.2f}x (target >= {speed_target}x)", speed >= speed_target),
+        (f"decoder opens {opens:.3f}x (target <= 0.1x)", opens <= 0.1),
+        (f"distinct episodes {distinct:.2f}x (target >= 0.9x)", distinct >= 0.9),
+    ]
+    return "; ".join(f"{text} {'met' if ok else 'NOT met'}" for text, ok in checks)
+
+
+def fmt(value: float, digits: int = 0) -> str:
+    return "—" if value != value else f"{value:,.{digits}f}"
+
+
+def markdown(rows: Sequence[Row], header: str) -> str:
+    lines = [header, ""]
+    for dataset, cache in dict.fromkeys((r.dataset, r.cache_size) for r in rows):
+        group = [r for r in rows if (r.dataset, r.cache_size) == (dataset, cache)]
+        uniform = next(r for r in group if r.order.label.startswith("uniform"))
+        emulated = "emulated scale" if cache < LEROBOT_DEFAULT_CACHE else "LeRobot's default"
+        lines += [
+            f"### {dataset}, decoder cache {cache} per worker ({emulated})",
+            "",
+            "| order | files per window | frames/s (median, min to max) | vs uniform | "
+            "decoder opens / 1,000 samples / worker (mean) | vs uniform | simulated opens "
+            "(io_report, whole epoch) | cache needed (io_report) | distinct episodes / batch "
+            "of 64 | vs uniform |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        chosen = recommended(group, uniform)
+        for row in group:
+            mark = " **(recommended)**" if row is chosen else ""
+            fps = row.frames_per_s
+            lines.append(
+                f"| {row.order.label}{mark} | {fmt(median(row.files), 1)} | "
+                f"{fmt(median(fps))} ({fmt(min(fps, default=float('nan')))} to "
+                f"{fmt(max(fps, default=float('nan')))}) | {fmt(median(row.ratios), 2)}x | "
+                f"{fmt(mean(row.opens), 1)} | "
+                f"{fmt(mean(row.opens) / mean(uniform.opens), 3)}x | "
+                f"{fmt(median(row.simulated_opens), 1)} | {fmt(median(row.needed_cache))} | "
+                f"{fmt(median(row.distinct), 1)} | "
+                f"{fmt(median(row.distinct) / median(uniform.distinct), 2)}x |"
+            )
+        lines.append("")
+        if chosen is not None:
+            lines += [
+                f"Recommended window ({chosen.order.label}) vs uniform: "
+                f"{target_checks(chosen, uniform)}.",
+                "",
+            ]
+        else:
+            lines += ["No tested window fits the cache with enough distinct episodes.", ""]
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[Row], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(r.dataset for r in rows))
+    caches = list(dict.fromkeys(r.cache_size for r in rows))
+    figure, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 5), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets, strict=True):
+        for cache, marker in zip(caches, "os^D", strict=False):
+            group = [r for r in rows if (r.dataset, r.cache_size) == (dataset, cache)]
+            xs = [median(r.distinct) for r in group]
+            ys = [median(r.frames_per_s) for r in group]
+            scale = "emulated scale" if cache < LEROBOT_DEFAULT_CACHE else "LeRobot's default"
+            label = f"decoder cache {cache} per worker ({scale})"
+            axis.plot(xs, ys, marker, linestyle="none", label=label)
+            for row, x, y in zip(group, xs, ys, strict=True):
+                axis.annotate(
+                    row.order.label.replace(" (global)", ""),
+                    (x, y),
+                    fontsize=7,
+                    xytext=(4, 3),
+                    textcoords="offset points",
+                )
+        axis.set_title(DATASET_TITLES.get(dataset, dataset))
+        axis.set_xlabel("distinct episodes per batch of 64")
+        axis.set_ylabel("DataLoader frames/s (2 workers, median)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle(
+        "LeRobot 0.6.1 video loading, 3 cameras, 2 DataLoader workers: frames/s against "
+        "distinct episodes per batch of 64 (medians)",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+
+
+SPY_RATE = 250  # samples per second and thread
+
+
+def start_py_spy(output: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling this process and its DataLoader workers (all threads, so LeRobot's
+    per-item camera decoding threads too) into collapsed stacks at `output`, until SIGINT."""
+    spy = Path(sys.executable).with_name("py-spy")
+    command = [str(spy) if spy.exists() else "py-spy", "record", "--pid", str(os.getpid())]
+    command += ["--subprocesses", "--idle", "--format", "raw", "--rate", str(SPY_RATE)]
+    command += ["-o", str(output)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2.0)  # attach before the timed batches
+    return process
+
+
+WORKER_BUCKETS = (  # (label, regex on the stack): the first match names a sample
+    ("idle: waiting for indices from the main process", None),
+    ("camera frames: thread pool start and stop (a new pool per item)", r"ThreadPoolExecutor"),
+    ("episode metadata row, meta.episodes[ep]", r"_query_videos \([^;]*;Dataset\.__getitem__"),
+    ("camera frames: waiting for the decoding threads", r"_query_videos"),
+    ("parquet row and delta queries (hf_dataset)", r"datasets/"),
+    ("collate and send the batch", r"collate"),
+    ("other item work (LeRobot, torch)", r"get_item"),
+)
+DECODE_BUCKETS = (
+    ("decoder open (torchcodec VideoDecoder, file open)", r"counting_decoder|fsspec"),
+    ("frame decode and seek (get_frames_at)", r"get_frames_at"),
+    (
+        "decoder cache lookup, incl. waiting for its lock (held while any camera opens one)",
+        r"get_decoder",
+    ),
+    ("episode metadata row per camera (get_video_file_path)", r"get_video_file_path"),
+    ("other decode-path Python (timestamps, tolerance check, tensors)", r"_decode_single"),
+    ("thread start, exit and idle waits", None),
+)
+
+
+def summarize_stacks(path: Path, samples: int, rate: int) -> str:
+    """Where the DataLoader workers spend their time, from py-spy's collapsed stacks (idle
+    samples included): the workers' main threads (wall time, per sample) and LeRobot's camera
+    decoding threads (thread time, per sample)."""
+    main: dict[str, int] = {}
+    decode: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        frames = stack.split(";")
+        if not count_text.isdigit() or len(frames) < 2 or not frames[1].startswith("process "):
+            continue  # the main process's own threads
+        count = int(count_text)
+        if "_worker_loop" in stack:
+            buckets, table = WORKER_BUCKETS, main
+            if "fetch (" not in stack and "_MapDatasetFetcher.fetch" not in stack:
+                table[buckets[0][0]] = table.get(buckets[0][0], 0) + count
+                continue
+        elif "concurrent/futures/thread.py" in stack:
+            buckets, table = DECODE_BUCKETS, decode
+        else:
+            continue
+        label = next(
+            (lbl for lbl, mark in buckets if mark and re.search(mark, stack)), buckets[-1][0]
+        )
+        if buckets is WORKER_BUCKETS and label == buckets[-1][0] and "get_item" not in stack:
+            label = "other (sampler indices, DataLoader)"
+        table[label] = table.get(label, 0) + count
+
+    def table_lines(title: str, table: dict[str, int]) -> list[str]:
+        total = sum(table.values())
+        lines = [f"| {title} | share | ms per sample |", "| --- | ---: | ---: |"]
+        for label, count in sorted(table.items(), key=lambda kv: -kv[1]):
+            ms = 1000 * count / rate / samples
+            lines.append(f"| {label} | {count / max(total, 1):.0%} | {ms:.2f} |")
+        ms_total = 1000 * total / rate / samples
+        return [*lines, f"| total | 100% | {ms_total:.2f} |"]
+
+    if not main:
+        return "(no worker samples: is py-spy installed and allowed to attach?)"
+    return "\n".join(
+        [
+            *table_lines("worker main threads (wall time)", main),
+            "",
+            *table_lines("camera decoding threads (thread time)", decode),
+        ]
+    )
+
+
+def profile(args: argparse.Namespace, log: Callable[[str], None]) -> str:
+    """py-spy profiles of the DataLoader workers under the global shuffle and the window
+    orders (each recorded dataset, first cache size), summarized as markdown."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    out = []
+    samples = args.timed_batches * BATCH_SIZE
+    for gop in args.gops:
+        recording = Recording(
+            gop,
+            args.episodes,
+            args.episodes_per_file,
+            args.min_length,
+            args.max_length,
+            args.size,
+            args.record_seed,
+        )
+        dataset = LeRobotDataset(REPO_ID, root=record(args.out, recording, log=log))
+        for order in make_orders(args.windows, emulate=args.emulate_window)[1:]:
+            stacks = args.out / f"py-spy-{recording.name}-{order.label.split()[0]}"
+            stacks = stacks.with_name(stacks.name + f"-{order.window or 0}.txt")
+            result = measure(
+                dataset,
+                order.sampler(dataset, 0),
+                cache_size=args.cache_sizes[0],
+                warmup_batches=args.warmup_batches,
+                timed_batches=args.timed_batches,
+                profile_to=stacks,
+            )
+            log(f"profiled {recording.name} {order.label}: {result.frames_per_s:,.0f} frames/s")
+            out.append(
+                f"### {recording.name}, cache {args.cache_sizes[0]}, {order.label}: "
+                f"{result.frames_per_s:,.0f} frames/s (under py-spy)\n\n"
+                + summarize_stacks(stacks, samples, SPY_RATE)
+            )
+    return "\n\n".join(out)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="See the module docstring for what is measured and how.",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("target/video-bench"),
+        help="where datasets are recorded (and reused) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--gops",
+        type=lambda s: [None if g == "default" else int(g) for g in s.split(",")],
+        default=[None, 30],
+        help="keyframe spacings, 'default' = LeRobot's (default: default,30)",
+    )
+    parser.add_argument("--episodes", type=int, default=1280)
+    parser.add_argument("--episodes-per-file", type=int, default=20)
+    parser.add_argument("--min-length", type=int, default=12, help="frames per episode, min")
+    parser.add_argument("--max-length", type=int, default=20, help="frames per episode, max")
+    parser.add_argument("--size", type=int, default=64, help="camera width and height (>= 64)")
+    parser.add_argument("--record-seed", type=int, default=0)
+    parser.add_argument(
+        "--windows",
+        type=lambda s: [int(k) for k in s.split(",")],
+        default=[1280, 2560, 5120, 10240],
+        help="window sizes in frames (default: %(default)s, i.e. about 4, 8, 16 and 32 "
+        "files of 20 episodes of 16 frames)",
+    )
+    parser.add_argument(
+        "--cache-sizes",
+        type=lambda s: [int(c) for c in s.split(",")],
+        default=[60, LEROBOT_DEFAULT_CACHE],
+        help="decoder cache sizes per worker (default: %(default)s)",
+    )
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup-batches", type=int, default=12)
+    parser.add_argument(
+        "--timed-batches",
+        type=int,
+        default=60,
+        help="timed batches of 64 per measurement (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--emulate-window",
+        action="store_true",
+        help="without episampler's window=, emulate it with numpy (labelled)",
+    )
+    parser.add_argument("--record-only", action="store_true")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of the table, py-spy the workers for each shuffled order",
+    )
+    parser.add_argument(
+        "--from-results",
+        type=Path,
+        help="rebuild the tables and plot from a results.json a previous run wrote to --out",
+    )
+    parser.add_argument("--markdown", type=Path, help="write the tables here")
+    parser.add_argument("--plot", type=Path, help="write the plot (PNG) here")
+    args = parser.parse_args(argv)
+    if args.size < 64:
+        parser.error("--size must be >= 64 (LeRobot's AV1 encoder crashes below 64x64)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    if args.profile:
+        print(profile(args, log))
+        return 0
+    if args.from_results:
+        saved = json.loads(args.from_results.read_text())
+        header, rows = saved["header"], [row_from_json(r) for r in saved["rows"]]
+    else:
+        start = time.perf_counter()
+        rows = run(args, log)
+        if not rows:
+            return 0
+        header = describe(args, time.perf_counter() - start)
+        results = args.out / "results.json"
+        results.write_text(json.dumps({"header": header, "rows": [row_to_json(r) for r in rows]}))
+        log(f"raw results: {results} (rebuild the table and plot with --from-results)")
+    text = markdown(rows, header)
+    print(text)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(text + "\n")
+    if args.plot:
+        plot(rows, args.plot)
+    return 0
+
+
+def describe(args: argparse.Namespace, seconds: float) -> str:
+    import torch
+
+    return (
+        f"lerobot {importlib.metadata.version('lerobot')}, "
+        f"episampler {importlib.metadata.version('episampler')}, "
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs; {args.episodes:,} episodes of "
+        f"{args.min_length}-{args.max_length} frames, {args.episodes_per_file} episodes per "
+        f"video file, {len(CAMERAS)} cameras {args.size}x{args.size} at {FPS} fps; "
+        f"DataLoader {NUM_WORKERS} workers, batch {BATCH_SIZE}, {args.warmup_batches} warm-up "
+        f"+ {args.timed_batches} timed batches per measurement, {args.repeats} interleaved "
+        f"repeats (seeds 0..{args.repeats - 1}), medians; {seconds:.0f} s"
+    )
+
+
+ROW_LISTS = (
+    "frames_per_s",
+    "ratios",
+    "opens",
+    "distinct",
+    "files",
+    "simulated_opens",
+    "needed_cache",
+)
+
+
+def row_to_json(row: Row) -> dict[str, Any]:
+    order = {
+        "label": row.order.label,
+        "window": row.order.window,
+        "shuffle": row.order.shuffle,
+        "emulated": row.order.emulated,
+    }
+    return {
+        "dataset": row.dataset,
+        "cache": row.cache_size,
+        "order": order,
+        **{name: getattr(row, name) for name in ROW_LISTS},
+    }
+
+
+def row_from_json(saved: dict[str, Any]) -> Row:
+    row = Row(saved["dataset"], saved["cache"], Order(**saved["order"]))
+    for name in ROW_LISTS:
+        setattr(row, name, [float("nan") if v is None else v for v in saved[name]])
+    return row
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
