@@ -36,7 +36,8 @@ from torch.utils.data import BatchSampler
 
 from episampler import ALGORITHM_VERSION, EpisodeAwareBatchSampler, EpisodeAwareSampler
 from episampler._baselines import LeRobotStyleSampler, RandpermSampler, synthetic_episodes
-from episampler._plots import require_matplotlib
+from episampler._cli import count as _count
+from episampler._cli import require_matplotlib
 
 __all__ = ["LeRobotStyleSampler", "RandpermSampler", "main", "synthetic_episodes"]
 
@@ -314,23 +315,6 @@ def write_plot(path: str, rows: Sequence[Row]) -> None:
 
 
 # --- command line ----------------------------------------------------------------------------
-
-
-def _count(text: str) -> int:
-    """An integer count, also written as `1e6` or `1_000_000`."""
-    try:
-        value = int(text)
-    except ValueError:
-        try:
-            number = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not number.is_integer():
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        value = int(number)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> None:

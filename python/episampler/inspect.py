@@ -31,9 +31,10 @@ import numpy as np
 
 from episampler import _core
 from episampler._baselines import synthetic_episodes
+from episampler._cli import count as _count
+from episampler._cli import require_matplotlib
 from episampler._inputs import as_index_array, as_int
 from episampler._lerobot import lerobot_groups
-from episampler._plots import require_matplotlib
 from episampler._sampler import EpisodeAwareSampler, _check_iterable_epoch
 
 __all__ = ["io_report", "main"]
@@ -388,23 +389,6 @@ def write_plot(path: str, rows: Sequence[_Row], setup: _ReadSetup) -> None:
         f"{setup.decoders_per_group} decoder(s) per sample"
     )
     figure.savefig(path, dpi=120)
-
-
-def _count(text: str, *, low: int = 1) -> int:
-    """An integer count, also written as `1e6` or `1_000_000`."""
-    try:
-        value = int(text)
-    except ValueError:
-        try:
-            number = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not number.is_integer():
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        value = int(number)
-    if value < low:
-        raise argparse.ArgumentTypeError(f"must be at least {low}: {text!r}")
-    return value
 
 
 def _windows(text: str) -> list[int]:

@@ -233,3 +233,40 @@ def check_shuffled_epochs(
         episode, frame = check_item(dataset[index], lengths=lengths, fps=fps, deltas=deltas)
         assert episode in selected
         assert first <= frame < lengths[episode] - last
+
+
+def check_loader_rows(
+    dataset: Any,
+    sampler: Any,
+    selected: set[int],
+    deltas: dict[str, list[float]] | None,
+    *,
+    lengths: list[int],
+    fps: int,
+) -> None:
+    """Assert that a real DataLoader with 2 worker processes over `dataset` and `sampler` (which
+    drops 1 frame at each end of an episode) yields, for two epochs, exactly the rows the
+    sampler names, in its order, each a consistent frame of a `selected` episode, and that the
+    two epochs differ."""
+    import torch
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=8, sampler=sampler, num_workers=2)
+    index = dataset.hf_dataset.data.column("index").to_numpy()
+    episode_index = dataset.hf_dataset.data.column("episode_index").to_numpy()
+    orders = []
+    for epoch in range(2):
+        order = sampler.epoch_indices()
+        assert sampler.epoch == epoch
+        got_index, got_episode = [], []
+        for batch in loader:
+            got_index += batch["index"].tolist()
+            got_episode += batch["episode_index"].tolist()
+            for row in range(len(batch["index"])):
+                item = {key: batch[key][row] for key in batch if key != "task"}
+                episode, frame = check_item(item, lengths=lengths, fps=fps, deltas=deltas)
+                assert episode in selected and 1 <= frame < lengths[episode] - 1
+        assert got_index == index[order].tolist()
+        assert got_episode == episode_index[order].tolist()
+        assert sorted(order.tolist()) == kept_rows(dataset, lengths, selected, 1, 1)
+        orders.append(order.tolist())
+    assert orders[0] != orders[1]

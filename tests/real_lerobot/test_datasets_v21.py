@@ -34,7 +34,7 @@ from episampler import EpisodeAwareSampler  # noqa: E402
 from tests.real_lerobot.record import (  # noqa: E402
     ACTION,
     CAMERA,
-    check_item,
+    check_loader_rows,
     check_shuffled_epochs,
     kept_rows,
     record_dataset,
@@ -203,26 +203,7 @@ def test_dataloader_workers_yield_the_rows_the_sampler_names(
         seed=11,
         permutation=permutation,
     )
-    loader = torch.utils.data.DataLoader(dataset, batch_size=8, sampler=sampler, num_workers=2)
-    index = dataset.hf_dataset.data.column("index").to_numpy()
-    episode_index = dataset.hf_dataset.data.column("episode_index").to_numpy()
-    orders = []
-    for epoch in range(2):
-        order = sampler.epoch_indices()
-        assert sampler.epoch == epoch
-        got_index, got_episode = [], []
-        for batch in loader:
-            got_index += batch["index"].tolist()
-            got_episode += batch["episode_index"].tolist()
-            for row in range(len(batch["index"])):
-                item = {key: batch[key][row] for key in batch if key != "task"}
-                episode, frame = check_item(item, lengths=LENGTHS, fps=FPS, deltas=deltas)
-                assert episode in selected and 1 <= frame < LENGTHS[episode] - 1
-        assert got_index == index[order].tolist()
-        assert got_episode == episode_index[order].tolist()
-        assert sorted(order.tolist()) == kept_rows(dataset, LENGTHS, selected, 1, 1)
-        orders.append(order.tolist())
-    assert orders[0] != orders[1]
+    check_loader_rows(dataset, sampler, selected, deltas, lengths=LENGTHS, fps=FPS)
 
 
 # --- Bad dataset objects: a TypeError or ValueError that says what was expected ----------------
