@@ -17,6 +17,8 @@ pub struct EpisodeIndex {
     /// Kept frames before every kept episode (exclusive prefix sums), ascending.
     offsets: Vec<u64>,
     num_frames: u64,
+    /// Episodes in the boundary arrays, kept or not.
+    num_boundary_episodes: usize,
     /// Selected episodes that had no frame left after the drops.
     num_skipped: usize,
     /// The first [`SKIPPED_LISTED`] of them as (boundary-order id, length), for the log.
@@ -89,6 +91,7 @@ impl EpisodeIndex {
             starts: Vec::with_capacity(from.len()),
             offsets: Vec::with_capacity(from.len()),
             num_frames: 0,
+            num_boundary_episodes: from.len(),
             num_skipped: 0,
             skipped_listed: Vec::new(),
             slot_shift: 0,
@@ -159,6 +162,11 @@ impl EpisodeIndex {
 
     pub fn num_episodes(&self) -> usize {
         self.starts.len()
+    }
+
+    /// Episodes in the boundary arrays, kept or not.
+    pub fn num_boundary_episodes(&self) -> usize {
+        self.num_boundary_episodes
     }
 
     pub fn num_skipped(&self) -> usize {

@@ -52,6 +52,10 @@ pub const DOMAIN_FEISTEL: u64 = 0x6665_6973_7465_6C00; // "feistel\0"
 pub const DOMAIN_WINDOW_UNITS: u64 = 0x7775_6E69_7473_0000; // "wunits\0\0"
 pub const DOMAIN_WINDOW_UNIFORM: u64 = 0x7775_6E69_666F_726D; // "wuniform"
 pub const DOMAIN_WINDOW_FEISTEL: u64 = 0x7766_6569_7374_656C; // "wfeistel"
+/// Mixtures: the order of the slots of every block (keyed further by the block number).
+pub const DOMAIN_MIXTURE_SLOTS: u64 = 0x6D69_7873_6C6F_7473; // "mixslots"
+/// Weighted draws: the episode and frame at every position (keyed further by the position).
+pub const DOMAIN_WEIGHTED: u64 = 0x7765_6967_6874_6564; // "weighted"
 
 /// The key of one epoch's permutation.
 pub fn epoch_key(domain: u64, seed: u64, epoch: u64) -> u64 {
@@ -97,6 +101,8 @@ mod tests {
             DOMAIN_WINDOW_UNITS,
             DOMAIN_WINDOW_UNIFORM,
             DOMAIN_WINDOW_FEISTEL,
+            DOMAIN_MIXTURE_SLOTS,
+            DOMAIN_WEIGHTED,
         ];
         for domain in domains {
             for seed in (0..50u64).chain([u64::MAX, u64::MAX - 1, 1 << 63]) {

@@ -7,6 +7,8 @@
 //! * [`feistel`]: a keyed bijection with O(1) memory and O(1) random access.
 //! * [`windowed`]: read-local orders: units of episodes permuted, cut into windows, each window
 //!   shuffled.
+//! * [`mixture`]: several samplers read in set proportions, exact per block, seekable.
+//! * [`weighted`]: draws with replacement by episode weight (alias table, counter-based).
 //! * [`Shard`]: the distributed position rule (stride `W` from a resume point).
 //! * [`Sampler`]: all of the above put together; what the bindings and the benchmark drive.
 //! * [`synthetic`]: episode layouts for the benchmarks.
@@ -15,18 +17,22 @@ pub mod error;
 pub mod feistel;
 pub mod index;
 pub mod keys;
+pub mod mixture;
 pub mod report;
 pub mod rng;
 pub mod sampler;
 pub mod shard;
 pub mod synthetic;
 pub mod uniform;
+pub mod weighted;
 pub mod windowed;
 
 pub use error::SamplerError;
 pub use feistel::Feistel;
 pub use index::{EpisodeIndex, Remap};
 pub use keys::ALGORITHM_VERSION;
-pub use sampler::{EpochOrder, Permutation, Sampler};
+pub use mixture::{Mixture, MixtureEpoch};
+pub use sampler::{EpochOrder, EpochValues, Permutation, Sampler, SamplerEpoch};
 pub use shard::Shard;
+pub use weighted::{Per, WeightedDraws, WeightedEpoch};
 pub use windowed::{Units, WindowSpec, WindowedOrder};

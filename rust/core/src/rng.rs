@@ -36,22 +36,29 @@ impl Xoshiro256PlusPlus {
         result
     }
 
-    /// A uniform integer in `[0, bound)`, `bound > 0`, by Lemire's multiply-and-reject method:
-    /// exact (no modulo bias, no floating point) and rarely needs a second draw.
+    /// A uniform integer in `[0, bound)`, `bound > 0` ([`below`]).
     #[inline]
     pub fn below(&mut self, bound: u64) -> u64 {
-        debug_assert!(bound > 0);
-        let mut product = u128::from(self.next_u64()) * u128::from(bound);
-        let mut low = product as u64;
-        if low < bound {
-            let threshold = bound.wrapping_neg() % bound;
-            while low < threshold {
-                product = u128::from(self.next_u64()) * u128::from(bound);
-                low = product as u64;
-            }
-        }
-        (product >> 64) as u64
+        below(bound, || self.next_u64())
     }
+}
+
+/// A uniform integer in `[0, bound)`, `bound > 0`, from the 64-bit words `next` gives, by
+/// Lemire's multiply-and-reject method: exact (no modulo bias, no floating point) and rarely
+/// needs a second word.
+#[inline]
+pub fn below(bound: u64, mut next: impl FnMut() -> u64) -> u64 {
+    debug_assert!(bound > 0);
+    let mut product = u128::from(next()) * u128::from(bound);
+    let mut low = product as u64;
+    if low < bound {
+        let threshold = bound.wrapping_neg() % bound;
+        while low < threshold {
+            product = u128::from(next()) * u128::from(bound);
+            low = product as u64;
+        }
+    }
+    (product >> 64) as u64
 }
 
 /// Exact bounded draws below 2^32 that use both halves of every 64-bit output (the 32-bit

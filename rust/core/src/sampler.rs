@@ -205,8 +205,34 @@ impl Sampler {
     #[inline]
     fn value_of_logical(&self, logical: u64) -> i64 {
         let k = self.index.episode_of(logical);
-        let frame = self.index.starts()[k] + (logical - self.index.offsets()[k]);
-        self.remap.row(k, logical, frame)
+        self.value_in_episode(k, logical - self.index.offsets()[k])
+    }
+
+    /// The value of kept episode `k`'s frame number `offset` (`< episode_len(k)`).
+    #[inline]
+    pub fn value_in_episode(&self, k: usize, offset: u64) -> i64 {
+        let frame = self.index.starts()[k] + offset;
+        self.remap.row(k, self.index.offsets()[k] + offset, frame)
+    }
+
+    /// The smallest and largest value the sampler yields: O(episodes), or O(num_frames) with a
+    /// row table.
+    pub fn value_range(&self) -> (i64, i64) {
+        let index = &self.index;
+        let values = |k: usize| {
+            let last = index.episode_len(k) - 1;
+            match &self.remap {
+                Remap::Table(_) => (0..=last)
+                    .map(|offset| self.value_in_episode(k, offset))
+                    .fold((i64::MAX, i64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v))),
+                _ => (self.value_in_episode(k, 0), self.value_in_episode(k, last)),
+            }
+        };
+        (0..index.num_episodes())
+            .map(values)
+            .fold((i64::MAX, i64::MIN), |(lo, hi), (a, b)| {
+                (lo.min(a), hi.max(b))
+            })
     }
 
     /// Every kept frame's value (its row, after the remap) in boundary order, whatever the
@@ -269,6 +295,26 @@ impl Sampler {
         let mut out = try_filled("the epoch's values", shard.len())?;
         self.fill(order, shard, 0, &mut out);
         Ok(out)
+    }
+}
+
+/// One epoch of values that a consumer reads a slice of a shard at a time: what the bindings
+/// iterate, whatever the kind of sampler.
+pub trait EpochValues: Send {
+    /// Values of the shard's indices `first..first + out.len()`.
+    fn fill(&mut self, shard: &Shard, first: u64, out: &mut [i64]) -> Result<(), SamplerError>;
+}
+
+/// An [`EpochValues`] of a [`Sampler`]: its configuration and one epoch's order, both shared.
+pub struct SamplerEpoch {
+    pub sampler: Arc<Sampler>,
+    pub order: Arc<EpochOrder>,
+}
+
+impl EpochValues for SamplerEpoch {
+    fn fill(&mut self, shard: &Shard, first: u64, out: &mut [i64]) -> Result<(), SamplerError> {
+        self.sampler.fill(&self.order, shard, first, out);
+        Ok(())
     }
 }
 

@@ -1,0 +1,366 @@
+//! Mixtures: several component samplers read in set proportions, exactly per block.
+//!
+//! An epoch of a mixture has `samples_per_epoch` positions, cut into blocks of `block_size`
+//! from position 0 (the last block may be partial). Weights become integer counts per block by
+//! largest remainder (ties to the lower component), so every full block holds exactly
+//! `counts[c]` slots of component `c`; a partial last block of `r` positions gets the largest
+//! remainder counts of `r`. The slots of a block (its multiset of components) are shuffled by
+//! Fisher–Yates keyed by `(seed, epoch, block)`.
+//!
+//! Component `c`'s `k`-th draw since epoch 0 is its own sampler's value at position `k % len_c`
+//! of its epoch `k / len_c`: it cycles through its own shuffled epochs and repeats no frame
+//! before every frame was drawn. Draws per mixture epoch are the same for every epoch, so the
+//! draws made before any position are computed, never replayed: O(1) seek, plus O(block_size)
+//! to build the block that holds the position.
+
+use std::sync::Arc;
+
+use crate::error::{try_filled, SamplerError};
+use crate::keys::{absorb, epoch_key, mix64, ALGORITHM_VERSION, DOMAIN_MIXTURE_SLOTS};
+use crate::rng::BoundedDraws;
+use crate::sampler::{EpochOrder, EpochValues, Sampler};
+use crate::shard::Shard;
+
+/// Largest block: slot ranks are stored as `u32`.
+pub const MAX_BLOCK_SIZE: u64 = 1 << 32;
+
+/// Integer counts summing to `total` in the proportions of `weights` (finite, >= 0, positive
+/// sum): the floors of the exact quotas, then one more for the largest fractional parts, ties
+/// to the lower index. Quotas are computed in `f64`.
+pub fn largest_remainder(weights: &[f64], total: u64) -> Vec<u64> {
+    let sum: f64 = weights.iter().sum();
+    let quotas: Vec<f64> = weights.iter().map(|&w| w / sum * total as f64).collect();
+    let mut counts: Vec<u64> = quotas
+        .iter()
+        .map(|&q| (q.floor() as u64).min(total))
+        .collect();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    // Largest fractional part first; the stable sort keeps ties in index order.
+    order.sort_by(|&a, &b| {
+        let (fa, fb) = (quotas[a] - quotas[a].floor(), quotas[b] - quotas[b].floor());
+        fb.total_cmp(&fa)
+    });
+    let assigned: u64 = counts.iter().sum();
+    if assigned <= total {
+        // Exact arithmetic leaves fewer than `weights.len()` to hand out; rounding may leave
+        // more, hence the cycle (over positive weights only).
+        let positive: Vec<usize> = order.into_iter().filter(|&c| weights[c] > 0.0).collect();
+        for &c in positive.iter().cycle().take((total - assigned) as usize) {
+            counts[c] += 1;
+        }
+    } else {
+        // Only rounding can overshoot: take back from the smallest fractional parts.
+        let mut excess = assigned - total;
+        for &c in order.iter().rev().cycle() {
+            if excess == 0 {
+                break;
+            }
+            if counts[c] > 0 {
+                counts[c] -= 1;
+                excess -= 1;
+            }
+        }
+    }
+    counts
+}
+
+/// A validated mixture configuration.
+#[derive(Debug)]
+pub struct Mixture {
+    components: Vec<Arc<Sampler>>,
+    offsets: Vec<i64>,
+    block_size: u64,
+    samples_per_epoch: u64,
+    seed: u64,
+    /// Slots of every component in a full block.
+    counts: Vec<u64>,
+    /// Slots of every component in the partial last block of an epoch (all 0 if none).
+    last_counts: Vec<u64>,
+    /// Draws of every component in one mixture epoch.
+    draws_per_epoch: Vec<u64>,
+    fingerprint: u64,
+}
+
+impl Mixture {
+    pub fn new(
+        components: Vec<Arc<Sampler>>,
+        offsets: Vec<i64>,
+        weights: &[f64],
+        block_size: u64,
+        samples_per_epoch: u64,
+        seed: u64,
+    ) -> Result<Self, SamplerError> {
+        let n = components.len();
+        if n == 0 {
+            return Err(SamplerError::invalid(
+                "samplers must hold at least one component sampler, got 0",
+            ));
+        }
+        if n > u32::MAX as usize {
+            return Err(SamplerError::invalid(format!(
+                "samplers: at most {} components, got {n}",
+                u32::MAX
+            )));
+        }
+        for (name, len) in [("weights", weights.len()), ("offsets", offsets.len())] {
+            if len != n {
+                return Err(SamplerError::invalid(format!(
+                    "{name} must hold one entry per component sampler ({n}), got {len}"
+                )));
+            }
+        }
+        check_weights("weights", weights)?;
+        if !(1..=MAX_BLOCK_SIZE).contains(&block_size) {
+            return Err(SamplerError::invalid(format!(
+                "block_size must be in [1, 2**32], got {block_size}"
+            )));
+        }
+        let counts = largest_remainder(weights, block_size);
+        if let Some(c) = (0..n).find(|&c| weights[c] > 0.0 && counts[c] == 0) {
+            let sum: f64 = weights.iter().sum();
+            return Err(SamplerError::invalid(format!(
+                "block_size={block_size} gives component {c} (weight {}) no slot in a block: \
+                 use a block_size of at least {} or a weight of 0",
+                weights[c],
+                (sum / weights[c]).ceil()
+            )));
+        }
+        let full_blocks = samples_per_epoch / block_size;
+        let remainder = samples_per_epoch % block_size;
+        let last_counts = largest_remainder(weights, remainder);
+        let draws_per_epoch = (0..n)
+            .map(|c| full_blocks * counts[c] + last_counts[c])
+            .collect();
+        let mut state = absorb(mix64(ALGORITHM_VERSION), DOMAIN_MIXTURE_SLOTS);
+        for (c, component) in components.iter().enumerate() {
+            for word in [
+                component.fingerprint(),
+                component.seed(),
+                component.num_frames(),
+                offsets[c] as u64,
+                (weights[c] + 0.0).to_bits(), // -0.0 and 0.0 alike
+            ] {
+                state = absorb(state, word);
+            }
+        }
+        let fingerprint = absorb(absorb(state, block_size), samples_per_epoch);
+        Ok(Mixture {
+            components,
+            offsets,
+            block_size,
+            samples_per_epoch,
+            seed,
+            counts,
+            last_counts,
+            draws_per_epoch,
+            fingerprint,
+        })
+    }
+
+    pub fn num_components(&self) -> usize {
+        self.components.len()
+    }
+
+    pub fn samples_per_epoch(&self) -> u64 {
+        self.samples_per_epoch
+    }
+
+    pub fn block_size(&self) -> u64 {
+        self.block_size
+    }
+
+    /// Slots of every component in a full block.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// Draws of every component in one mixture epoch.
+    pub fn draws_per_epoch(&self) -> &[u64] {
+        &self.draws_per_epoch
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Identifies the components (their fingerprints, seeds and sizes), offsets, weights,
+    /// block size and epoch length; the mixture's seed is recorded on its own.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// Reads `epoch` (a cursor with its own caches).
+    pub fn epoch(self: &Arc<Self>, epoch: u64) -> MixtureEpoch {
+        MixtureEpoch {
+            mixture: Arc::clone(self),
+            epoch,
+            key: epoch_key(DOMAIN_MIXTURE_SLOTS, self.seed, epoch),
+            block: None,
+            slots: Vec::new(),
+            block_draws: vec![(0, 0); self.components.len()],
+            orders: vec![None; self.components.len()],
+        }
+    }
+}
+
+/// Weights must be finite and >= 0 with a positive sum.
+pub fn check_weights(name: &str, weights: &[f64]) -> Result<(), SamplerError> {
+    if let Some(c) = weights.iter().position(|w| !w.is_finite() || *w < 0.0) {
+        return Err(SamplerError::invalid(format!(
+            "{name} must be finite and >= 0, got {} at index {c}",
+            weights[c]
+        )));
+    }
+    if !weights.iter().any(|&w| w > 0.0) {
+        return Err(SamplerError::invalid(format!(
+            "{name} must not all be 0: nothing could be drawn"
+        )));
+    }
+    if !weights.iter().sum::<f64>().is_finite() {
+        return Err(SamplerError::invalid(format!(
+            "{name} sum to more than a float can hold"
+        )));
+    }
+    Ok(())
+}
+
+/// One slot of a block: its component and how many earlier slots of the block are that
+/// component's.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    component: u32,
+    rank: u32,
+}
+
+/// A cursor over one mixture epoch: the latest block's slots and every component's latest
+/// epoch order are cached, so reading positions in order costs O(1) each.
+pub struct MixtureEpoch {
+    mixture: Arc<Mixture>,
+    epoch: u64,
+    key: u64,
+    block: Option<u64>,
+    slots: Vec<Slot>,
+    /// Per component: (its epoch, its position) of its first draw in the cached block.
+    block_draws: Vec<(u64, u64)>,
+    /// Per component: its latest epoch and that epoch's order.
+    orders: Vec<Option<(u64, EpochOrder)>>,
+}
+
+impl MixtureEpoch {
+    /// Component and draw number of global position `position` (`< samples_per_epoch`):
+    /// `(c, its epoch, position in that epoch)`.
+    pub fn draw_at(&mut self, position: u64) -> Result<(usize, u64, u64), SamplerError> {
+        let block_size = self.mixture.block_size;
+        let block = position / block_size;
+        if self.block != Some(block) {
+            self.load_block(block)?;
+        }
+        let slot = self.slots[(position % block_size) as usize];
+        let c = slot.component as usize;
+        let len = self.mixture.components[c].num_frames();
+        let (mut epoch, mut at) = self.block_draws[c];
+        at += u64::from(slot.rank);
+        if at >= len {
+            epoch = epoch
+                .checked_add(at / len)
+                .ok_or_else(|| component_epoch_overflow(c))?;
+            at %= len;
+        }
+        Ok((c, epoch, at))
+    }
+
+    /// The value at global position `position` (`< samples_per_epoch`).
+    pub fn value_at(&mut self, position: u64) -> Result<i64, SamplerError> {
+        let (c, epoch, at) = self.draw_at(position)?;
+        let component = &self.mixture.components[c];
+        let cached = &mut self.orders[c];
+        if !matches!(cached, Some((e, _)) if *e == epoch) {
+            let spare = cached.take().map(|(_, order)| order);
+            *cached = Some((epoch, component.epoch_order_reusing(epoch, spare)?));
+        }
+        let order = &cached.as_ref().expect("just built").1;
+        Ok(self.mixture.offsets[c].wrapping_add(component.value_at(order, at)))
+    }
+
+    fn load_block(&mut self, block: u64) -> Result<(), SamplerError> {
+        let mixture = &self.mixture;
+        let first = block * mixture.block_size;
+        let len = mixture.block_size.min(mixture.samples_per_epoch - first);
+        let counts = if len == mixture.block_size {
+            &mixture.counts
+        } else {
+            &mixture.last_counts
+        };
+        // The block's multiset of components, then Fisher–Yates keyed by (seed, epoch, block).
+        let mut components: Vec<u32> = try_filled("a mixture block", len)?;
+        let mut next = 0;
+        for (c, &count) in counts.iter().enumerate() {
+            components[next..next + count as usize].fill(c as u32);
+            next += count as usize;
+        }
+        let mut draws = BoundedDraws::new(absorb(self.key, block));
+        for i in (1..components.len()).rev() {
+            // i + 1 <= 2^32: passed as 0 by the wrapping cast when it is 2^32 (full range).
+            let j = draws.below_u32((i + 1) as u32) as usize;
+            components.swap(i, j);
+        }
+        let mut seen = vec![0u32; counts.len()];
+        self.slots.clear();
+        self.slots.extend(components.iter().map(|&c| {
+            let rank = seen[c as usize];
+            seen[c as usize] += 1;
+            Slot { component: c, rank }
+        }));
+        // Draws before this block: every earlier epoch's, then this epoch's earlier blocks'.
+        for c in 0..counts.len() {
+            let before = u128::from(self.epoch) * u128::from(mixture.draws_per_epoch[c])
+                + u128::from(block) * u128::from(mixture.counts[c]);
+            let len = u128::from(mixture.components[c].num_frames());
+            let epoch = u64::try_from(before / len).map_err(|_| component_epoch_overflow(c))?;
+            self.block_draws[c] = (epoch, (before % len) as u64);
+        }
+        self.block = Some(block);
+        Ok(())
+    }
+}
+
+fn component_epoch_overflow(c: usize) -> SamplerError {
+    SamplerError::invalid(format!(
+        "component {c} would need an epoch beyond 2**64: the mixture epoch is too large"
+    ))
+}
+
+impl EpochValues for MixtureEpoch {
+    fn fill(&mut self, shard: &Shard, first: u64, out: &mut [i64]) -> Result<(), SamplerError> {
+        for (i, slot) in (first..).zip(out.iter_mut()) {
+            *slot = self.value_at(shard.global_position(i))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn largest_remainder_is_exact_and_breaks_ties_to_the_lower_index() {
+        assert_eq!(largest_remainder(&[1.0, 1.0, 1.0], 10), vec![4, 3, 3]);
+        assert_eq!(largest_remainder(&[1.0, 1.0, 1.0], 2), vec![1, 1, 0]);
+        assert_eq!(largest_remainder(&[3.0, 1.0], 1024), vec![768, 256]);
+        assert_eq!(largest_remainder(&[0.0, 2.0, 1.0], 4), vec![0, 3, 1]);
+        assert_eq!(largest_remainder(&[0.5, 0.5], 0), vec![0, 0]);
+        for total in [1u64, 7, 1000, 1 << 40] {
+            let weights = [0.1, 0.2, 0.3, 0.4, 1e-9];
+            let counts = largest_remainder(&weights, total);
+            assert_eq!(counts.iter().sum::<u64>(), total);
+            for (count, w) in counts.iter().zip(weights) {
+                let quota = w * total as f64;
+                assert!(
+                    (*count as f64 - quota).abs() < 1.0 + 1e-6 * quota,
+                    "{count} {quota}"
+                );
+            }
+        }
+    }
+}
