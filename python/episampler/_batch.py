@@ -9,11 +9,12 @@ from typing import Any
 from torch.utils.data import Sampler
 
 from episampler._inputs import as_bool, as_int
-from episampler._sampler import EpisodeAwareSampler
+from episampler._resumable import ResumableSampler
 
 
 class EpisodeAwareBatchSampler(Sampler[list[int]]):
-    """Batches of `batch_size` indices of `sampler`, for `DataLoader(batch_sampler=...)`.
+    """Batches of `batch_size` indices of `sampler` (an `EpisodeAwareSampler`,
+    `MixtureSampler` or `WeightedEpisodeSampler`), for `DataLoader(batch_sampler=...)`.
 
     Yields the same lists as `torch.utils.data.BatchSampler(sampler, batch_size, drop_last)`,
     across epochs too. Its state is the sampler's (`state_dict`/`load_state_dict` delegate),
@@ -22,9 +23,12 @@ class EpisodeAwareBatchSampler(Sampler[list[int]]):
     batch.
     """
 
-    def __init__(self, sampler: EpisodeAwareSampler, batch_size: int, drop_last: bool = False):
-        if not isinstance(sampler, EpisodeAwareSampler):
-            raise TypeError(f"sampler must be an EpisodeAwareSampler, got {type(sampler).__name__}")
+    def __init__(self, sampler: ResumableSampler, batch_size: int, drop_last: bool = False):
+        if not isinstance(sampler, ResumableSampler):
+            raise TypeError(
+                "sampler must be an EpisodeAwareSampler, MixtureSampler or "
+                f"WeightedEpisodeSampler, got {type(sampler).__name__}"
+            )
         super().__init__()
         self.sampler = sampler
         self.batch_size = as_int("batch_size", batch_size, low=1, high=2**63)

@@ -111,3 +111,25 @@ def rows_for_frames(mapping: Any, frames: np.ndarray) -> np.ndarray:
             f"{name} has no entry for kept frame {int(missing[0])} (it covers {len(table)} frames)"
         )
     return table[frames]
+
+
+def as_weights(name: str, value: Any) -> np.ndarray:
+    """A 1-D sequence of real numbers as a contiguous float64 array. Bools, strings and
+    complex numbers are a TypeError; finiteness and signs are checked by the core, which names
+    the first bad entry."""
+    if isinstance(value, (str, bytes)) or value is None or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a 1-D sequence of numbers, got {type(value).__name__}")
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    elif not isinstance(value, np.ndarray):
+        if any(isinstance(item, (bool, np.bool_)) for item in value):
+            raise TypeError(f"{name} must hold numbers, got a bool among its values")
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must be a 1-D sequence of numbers: {error}") from None
+    if value.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got an array of shape {value.shape}")
+    if value.size and value.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    return np.ascontiguousarray(value, dtype=np.float64)

@@ -3,29 +3,18 @@ point and the state protocol; the order itself is computed by the Rust core."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import warnings
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
-from torch.utils.data import Sampler
 
 from episampler import _core
 from episampler._inputs import as_bool, as_index_array, as_int, rows_for_frames
+from episampler._resumable import COUNT_LIMIT, ResumableSampler
 
 PERMUTATIONS = ("uniform", "feistel")
 logger = logging.getLogger(__name__)
-# Epochs below 2**63 can be iterated; 2**63 itself can be loaded and set (it is the state after
-# the last such epoch) but not iterated, so every state the sampler produces loads again.
-_EPOCH_LIMIT = 2**63
-_COUNT_LIMIT = 2**63  # drops and replica counts: anything larger cannot mean anything
-
-
-def _check_iterable_epoch(epoch: int) -> None:
-    if epoch >= _EPOCH_LIMIT:
-        raise ValueError(f"epoch {epoch} cannot be iterated: epochs must be < 2**63")
 
 
 def _as_groups(episode_groups: Any, num_episodes: int) -> np.ndarray:
@@ -38,17 +27,7 @@ def _as_groups(episode_groups: Any, num_episodes: int) -> np.ndarray:
     return groups
 
 
-def _same_entry(theirs: Any, mine: int | str) -> bool:
-    """Whether a state entry equals ours, without trusting `theirs.__eq__` (a tensor or an
-    array would answer with an array, or raise)."""
-    if isinstance(mine, str):
-        return isinstance(theirs, str) and theirs == mine
-    if isinstance(theirs, (bool, np.bool_)) or not isinstance(theirs, (int, np.integer)):
-        return False
-    return int(theirs) == mine
-
-
-class EpisodeAwareSampler(Sampler[int]):
+class EpisodeAwareSampler(ResumableSampler):
     """Yields the frames of the kept episodes, in boundary order or in a seeded shuffle that is a
     pure function of `(seed, epoch)`, sharded over `num_replicas` ranks, resumable at any sample.
 
@@ -79,7 +58,7 @@ class EpisodeAwareSampler(Sampler[int]):
             raise TypeError(f"permutation must be a str, got {type(permutation).__name__}")
         if permutation not in PERMUTATIONS:
             raise ValueError(f"permutation must be one of {PERMUTATIONS}, got {permutation!r}")
-        num_replicas = as_int("num_replicas", num_replicas, low=1, high=_COUNT_LIMIT)
+        num_replicas = as_int("num_replicas", num_replicas, low=1, high=COUNT_LIMIT)
         from_indices = as_index_array("dataset_from_indices", dataset_from_indices)
         config = {
             "from_indices": from_indices,
@@ -88,10 +67,10 @@ class EpisodeAwareSampler(Sampler[int]):
             if episode_indices_to_use is None
             else as_index_array("episode_indices_to_use", episode_indices_to_use),
             "drop_n_first_frames": as_int(
-                "drop_n_first_frames", drop_n_first_frames, high=_COUNT_LIMIT
+                "drop_n_first_frames", drop_n_first_frames, high=COUNT_LIMIT
             ),
             "drop_n_last_frames": as_int(
-                "drop_n_last_frames", drop_n_last_frames, high=_COUNT_LIMIT
+                "drop_n_last_frames", drop_n_last_frames, high=COUNT_LIMIT
             ),
             "shuffle": as_bool("shuffle", shuffle),
             "seed": as_int("seed", seed, high=2**64),
@@ -189,12 +168,8 @@ class EpisodeAwareSampler(Sampler[int]):
         )
         if config["remap"] is not None:
             core = self._remapped(core, config["remap"])
-        self._config = config
         self._core = core
-        # The resume point, and the latest iterator (whose progress the state describes).
-        self._epoch = epoch
-        self._start_index = start_index
-        self._latest: _core.EpochChunks | None = None
+        self._reset(config, epoch, start_index)
 
     # --- configuration -------------------------------------------------------------------
 
@@ -235,89 +210,8 @@ class EpisodeAwareSampler(Sampler[int]):
         return None if groups is None else groups.copy()
 
     @property
-    def num_replicas(self) -> int:
-        return self._config["num_replicas"]
-
-    @property
-    def rank(self) -> int:
-        return self._config["rank"]
-
-    @property
-    def drop_last(self) -> bool:
-        return self._config["drop_last"]
-
-    @property
-    def epoch(self) -> int:
-        """Epoch the next iterator yields."""
-        return self._resume_point()[0]
-
-    def __len__(self) -> int:
-        multiple = self._config["pad_to_multiple"]
-        if multiple is not None:
-            return -(-self.num_frames // multiple) * multiple
-        if self.drop_last:
-            return self.num_frames // self.num_replicas
-        return -(-self.num_frames // self.num_replicas)
-
-    # --- iteration -----------------------------------------------------------------------
-
-    def _resume_point(self) -> tuple[int, int]:
-        latest = self._latest
-        if latest is not None and latest.exhausted:
-            return latest.resume_point
-        return self._epoch, self._start_index
-
-    def _shard_args(self) -> tuple[int, int, bool, int | None]:
-        config = self._config
-        return (
-            config["rank"],
-            config["num_replicas"],
-            config["drop_last"],
-            config["pad_to_multiple"],
-        )
-
-    def _pad_epochs_to_multiple(self, multiple: int | None) -> None:
-        """Yield every epoch padded with its own first positions up to a multiple of `multiple`
-        (None: no padding), as accelerate's `even_batches` pads it. Used by
-        `episampler.integrations.accelerate`; the global order and the state are unchanged."""
-        if multiple is not None:
-            multiple = as_int("multiple", multiple, low=1, high=_COUNT_LIMIT)
-            if self.num_replicas != 1:
-                raise ValueError(
-                    "epoch padding is for a single stream sharded by accelerate; "
-                    f"this sampler has num_replicas={self.num_replicas}"
-                )
-        self._config["pad_to_multiple"] = multiple
-
-    def _start_iteration(
-        self, batch_size: int | None = None, drop_last_batch: bool = False
-    ) -> _core.EpochChunks:
-        """Values of the current epoch from the resume point, as chunks built in Rust; they
-        become the latest iterator, whose progress the state describes."""
-        self._epoch, self._start_index = self._resume_point()
-        _check_iterable_epoch(self._epoch)
-        self._latest = None  # lets the core reuse the previous epoch's table for this one
-        self._latest = self._core.iter_epoch(
-            self._epoch, self._start_index, *self._shard_args(), batch_size, drop_last_batch
-        )
-        return self._latest
-
-    def __iter__(self) -> Iterator[int]:
-        # Each value is one step of a list iterator inside `chain`: no Python or Rust call per
-        # value. The chunks know how much of their latest list was read, for `state_dict`.
-        return itertools.chain.from_iterable(self._start_iteration())
-
-    def epoch_indices(self, epoch: int | None = None) -> np.ndarray:
-        """This rank's whole order of `epoch` (default: the current one) from position 0."""
-        epoch = self.epoch if epoch is None else as_int("epoch", epoch, high=_EPOCH_LIMIT)
-        _check_iterable_epoch(epoch)
-        return self._core.epoch_indices(epoch, 0, *self._shard_args())
-
-    def set_epoch(self, epoch: int) -> None:
-        """Start `epoch` from its beginning; a no-op if it is already the current epoch."""
-        epoch = as_int("epoch", epoch, high=_EPOCH_LIMIT + 1)
-        if epoch != self.epoch:
-            self._epoch, self._start_index, self._latest = epoch, 0, None
+    def _epoch_length(self) -> int:
+        return self.num_frames
 
     # --- state ---------------------------------------------------------------------------
 
@@ -329,42 +223,6 @@ class EpisodeAwareSampler(Sampler[int]):
             "fingerprint": self._core.fingerprint,
             "algorithm_version": _core.ALGORITHM_VERSION,
         }
-
-    def state_dict(self) -> dict[str, int | str]:
-        """The resume point (as the latest iterator left it) plus what identifies this sampler."""
-        latest = self._latest
-        epoch, start_index = (
-            latest.resume_point if latest is not None else (self._epoch, self._start_index)
-        )
-        return {"epoch": epoch, "start_index": start_index, **self._identity()}
-
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Resume from `state_dict` (ours, LeRobot's, or `compute_sampler_state`'s)."""
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
-        for key in ("epoch", "start_index"):
-            if key not in state_dict:
-                raise ValueError(f"state_dict has no {key!r} entry: {dict(state_dict)!r}")
-        mine = self._identity()
-        differs = [
-            f"{key} is {state_dict[key]!r} in the state but {mine[key]!r} here"
-            for key in mine
-            if key in state_dict and not _same_entry(state_dict[key], mine[key])
-        ]
-        if differs:
-            raise ValueError("state_dict belongs to a different sampler: " + "; ".join(differs))
-        epoch = as_int("state_dict['epoch']", state_dict["epoch"], high=_EPOCH_LIMIT + 1)
-        start_index = as_int(
-            "state_dict['start_index']", state_dict["start_index"], high=self.num_frames + 1
-        )
-        self._epoch, self._start_index, self._latest = epoch, start_index, None
-
-    def __getstate__(self) -> dict[str, Any]:
-        epoch, start_index = self._resume_point()
-        return {"config": self._config, "epoch": epoch, "start_index": start_index}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._setup(state["config"], state["epoch"], state["start_index"])
 
     def __repr__(self) -> str:
         epoch, start_index = self._resume_point()

@@ -35,15 +35,14 @@ from episampler._cli import count as _count
 from episampler._cli import require_matplotlib
 from episampler._inputs import as_index_array, as_int
 from episampler._lerobot import lerobot_groups
-from episampler._sampler import EpisodeAwareSampler, _check_iterable_epoch
+from episampler._resumable import COUNT_LIMIT, EPOCH_LIMIT, check_iterable_epoch
+from episampler._sampler import EpisodeAwareSampler
 
 __all__ = ["io_report", "main"]
 
 DEFAULT_DECODER_CACHE_SIZE = 100  # LeRobot 0.6.1's, without LEROBOT_VIDEO_DECODER_CACHE_SIZE
 CACHE_SIZE_VARIABLE = "LEROBOT_VIDEO_DECODER_CACHE_SIZE"
-_COUNT_LIMIT = 2**63
 _WORKER_LIMIT = 2**16 + 1  # the core's bound: up to 65536 workers
-_EPOCH_LIMIT = 2**63
 
 
 @dataclass(frozen=True)
@@ -58,13 +57,13 @@ def _read_setup(
     batch_size: Any, num_workers: Any, decoder_cache_size: Any, decoders_per_group: Any
 ) -> _ReadSetup:
     return _ReadSetup(
-        batch_size=as_int("batch_size", batch_size, low=1, high=_COUNT_LIMIT),
+        batch_size=as_int("batch_size", batch_size, low=1, high=COUNT_LIMIT),
         num_workers=as_int("num_workers", num_workers, high=_WORKER_LIMIT),
         decoder_cache_size=None
         if decoder_cache_size is None
-        else as_int("decoder_cache_size", decoder_cache_size, low=1, high=_COUNT_LIMIT),
+        else as_int("decoder_cache_size", decoder_cache_size, low=1, high=COUNT_LIMIT),
         decoders_per_group=as_int(
-            "decoders_per_group", decoders_per_group, low=1, high=_COUNT_LIMIT
+            "decoders_per_group", decoders_per_group, low=1, high=COUNT_LIMIT
         ),
     )
 
@@ -196,8 +195,8 @@ def io_report(
         raise TypeError(f"sampler must be an EpisodeAwareSampler, got {type(sampler).__name__}")
     setup = _read_setup(batch_size, num_workers, decoder_cache_size, decoders_per_group)
     ids = _groups_of(sampler, groups)
-    epoch = sampler.epoch if epoch is None else as_int("epoch", epoch, high=_EPOCH_LIMIT + 1)
-    _check_iterable_epoch(epoch)
+    epoch = sampler.epoch if epoch is None else as_int("epoch", epoch, high=EPOCH_LIMIT + 1)
+    check_iterable_epoch(epoch)
     shard_args = sampler._shard_args()
     mine = _figures(sampler._core, shard_args, ids, epoch, setup)
     uniform = _figures(_uniform_core(sampler._config), shard_args, ids, epoch, setup)
@@ -483,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--lerobot-root and --repo-id go together")
     if args.lerobot_root is None and args.episodes > args.frames:
         parser.error(f"--episodes ({args.episodes}) must be <= --frames ({args.frames})")
-    if args.epoch >= _EPOCH_LIMIT:
+    if args.epoch >= EPOCH_LIMIT:
         parser.error(f"--epoch must be < 2**63, got {args.epoch}")
     if args.seed >= 2**64:
         parser.error(f"--seed must be < 2**64, got {args.seed}")

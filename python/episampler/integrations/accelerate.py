@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from episampler._sampler import EpisodeAwareSampler
+from episampler._resumable import ResumableSampler
 from episampler._state import compute_sampler_state
 
 __all__ = ["align_with_sampler", "resume_from_step"]
@@ -28,7 +28,7 @@ __all__ = ["align_with_sampler", "resume_from_step"]
 class _Prepared:
     """What accelerate made of a dataloader: the sampler under it and how batches are dealt."""
 
-    sampler: EpisodeAwareSampler
+    sampler: ResumableSampler
     batch_size: int
     drop_last: bool
     num_processes: int  # 1 when every process takes a slice of each batch (split_batches)
@@ -56,9 +56,9 @@ def _prepared(dataloader: Any) -> _Prepared:
     else:  # one process: accelerate keeps the loader's own batch sampler and pads nothing
         processes, process_index, even_batches = 1, 0, True
     sampler = getattr(batch_sampler, "sampler", None)
-    if not isinstance(sampler, EpisodeAwareSampler):
+    if not isinstance(sampler, ResumableSampler):
         raise TypeError(
-            "the prepared dataloader does not draw from an EpisodeAwareSampler, got "
+            "the prepared dataloader does not draw from an episampler sampler, got "
             f"{type(sampler).__name__}"
         )
     if sampler.num_replicas != 1:
@@ -88,7 +88,7 @@ def _align(dataloader: Any, prepared: _Prepared) -> None:
     dataloader.iteration = prepared.sampler.epoch
 
 
-def align_with_sampler(dataloader: Any) -> EpisodeAwareSampler:
+def align_with_sampler(dataloader: Any) -> ResumableSampler:
     """Make `dataloader` (as returned by `accelerator.prepare`) continue from its sampler's
     resume point, as `load_state_dict` set it (for example from `compute_sampler_state`),
     padding included. Call it on every process before iterating; harmless on a fresh run.
@@ -113,7 +113,7 @@ def resume_from_step(
     prepared = _prepared(dataloader)
     state = compute_sampler_state(
         step,
-        prepared.sampler.num_frames,
+        prepared.sampler._epoch_length,
         prepared.batch_size,
         prepared.num_processes,
         drop_last=prepared.drop_last,

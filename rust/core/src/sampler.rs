@@ -300,7 +300,7 @@ impl Sampler {
 
 /// One epoch of values that a consumer reads a slice of a shard at a time: what the bindings
 /// iterate, whatever the kind of sampler.
-pub trait EpochValues: Send {
+pub trait EpochValues: Send + Sync {
     /// Values of the shard's indices `first..first + out.len()`.
     fn fill(&mut self, shard: &Shard, first: u64, out: &mut [i64]) -> Result<(), SamplerError>;
 }

@@ -171,6 +171,10 @@ impl WeightedDraws {
         &self.table
     }
 
+    pub fn num_kept_episodes(&self) -> usize {
+        self.sampler.index().num_episodes()
+    }
+
     /// Kept-episode rank of every column of the table.
     pub fn episodes(&self) -> &[u32] {
         &self.episodes

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use episampler_core::error::try_filled;
 use episampler_core::index::EpisodeSpec;
 use episampler_core::{
-    EpisodeIndex, EpochOrder, Permutation, Remap, Sampler, SamplerError, Shard, Units, WindowSpec,
+    EpisodeIndex, EpochOrder, EpochValues, Mixture, Per, Permutation, Remap, Sampler, SamplerEpoch,
+    SamplerError, Shard, Units, WeightedDraws, WindowSpec,
 };
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyMemoryError, PyValueError};
@@ -50,6 +51,13 @@ impl SamplerCore {
         Self::wrap(sampler.with_windows(base.windows().cloned()))
     }
 
+    fn epoch_values(&self, py: Python<'_>, epoch: u64) -> PyResult<Box<dyn EpochValues>> {
+        Ok(Box::new(SamplerEpoch {
+            sampler: Arc::clone(&self.sampler),
+            order: self.order(py, epoch)?,
+        }))
+    }
+
     fn order(&self, py: Python<'_>, epoch: u64) -> PyResult<Arc<EpochOrder>> {
         py.detach(|| {
             let mut cache = self.cached_order.lock().unwrap_or_else(|e| e.into_inner());
@@ -78,13 +86,76 @@ impl SamplerCore {
         drop_last: bool,
         pad_to_multiple: Option<u64>,
     ) -> PyResult<Shard> {
-        let len = self.sampler.num_frames();
-        match pad_to_multiple {
-            None => Shard::new(len, start, rank, world, drop_last),
-            Some(multiple) => Shard::padded(len, start, multiple),
-        }
-        .map_err(value_error)
+        make_shard(
+            self.sampler.num_frames(),
+            start,
+            rank,
+            world,
+            drop_last,
+            pad_to_multiple,
+        )
     }
+}
+
+/// The positions one rank reads of an epoch of `len` positions (see [`Shard`]).
+fn make_shard(
+    len: u64,
+    start: u64,
+    rank: u64,
+    world: u64,
+    drop_last: bool,
+    pad_to_multiple: Option<u64>,
+) -> PyResult<Shard> {
+    match pad_to_multiple {
+        None => Shard::new(len, start, rank, world, drop_last),
+        Some(multiple) => Shard::padded(len, start, multiple),
+    }
+    .map_err(value_error)
+}
+
+/// All of `shard`'s values of one epoch, as one array.
+fn collect<'py>(
+    py: Python<'py>,
+    mut values: Box<dyn EpochValues>,
+    shard: &Shard,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let out = py
+        .detach(|| {
+            let mut out = try_filled("the epoch's values", shard.len())?;
+            values.fill(shard, 0, &mut out)?;
+            Ok(out)
+        })
+        .map_err(value_error)?;
+    Ok(PyArray1::from_vec(py, out))
+}
+
+/// An iterator over `shard`'s values of one epoch (see [`EpochChunks`]).
+fn chunks(
+    values: Box<dyn EpochValues>,
+    shard: Shard,
+    epoch: u64,
+    batch_size: Option<u64>,
+    drop_last_batch: bool,
+) -> PyResult<EpochChunks> {
+    let mode = match batch_size {
+        None => Mode::Items {
+            next_chunk: FIRST_CHUNK,
+        },
+        Some(0) => return Err(PyValueError::new_err("batch_size must be >= 1, got 0")),
+        Some(size) => Mode::Batches {
+            size,
+            drop_last: drop_last_batch,
+        },
+    };
+    Ok(EpochChunks {
+        values,
+        shard,
+        epoch,
+        handed_out: 0,
+        stopped: false,
+        mode,
+        current: None,
+    })
 }
 
 #[pymethods]
@@ -226,12 +297,7 @@ impl SamplerCore {
         pad_to_multiple: Option<u64>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let shard = self.shard(start_index, rank, num_replicas, drop_last, pad_to_multiple)?;
-        let order = self.order(py, epoch)?;
-        let sampler = &self.sampler;
-        let values = py
-            .detach(|| sampler.shard_values(&order, &shard))
-            .map_err(value_error)?;
-        Ok(PyArray1::from_vec(py, values))
+        collect(py, self.epoch_values(py, epoch)?, &shard)
     }
 
     /// This rank's values of `epoch` from global position `start_index`, handed out as
@@ -252,26 +318,224 @@ impl SamplerCore {
         drop_last_batch: bool,
     ) -> PyResult<EpochChunks> {
         let shard = self.shard(start_index, rank, num_replicas, drop_last, pad_to_multiple)?;
-        let mode = match batch_size {
-            None => Mode::Items {
-                next_chunk: FIRST_CHUNK,
-            },
-            Some(0) => return Err(PyValueError::new_err("batch_size must be >= 1, got 0")),
-            Some(size) => Mode::Batches {
-                size,
-                drop_last: drop_last_batch,
-            },
-        };
-        Ok(EpochChunks {
-            sampler: Arc::clone(&self.sampler),
-            order: self.order(py, epoch)?,
-            shard,
-            epoch,
-            handed_out: 0,
-            stopped: false,
-            mode,
-            current: None,
+        let values = self.epoch_values(py, epoch)?;
+        chunks(values, shard, epoch, batch_size, drop_last_batch)
+    }
+
+    /// The smallest and largest value the sampler yields.
+    fn value_range(&self) -> (i64, i64) {
+        self.sampler.value_range()
+    }
+}
+
+/// A validated mixture of component samplers (see `episampler_core::mixture`).
+#[pyclass(module = "episampler._core", frozen)]
+pub struct MixtureCore {
+    mixture: Arc<Mixture>,
+}
+
+#[pymethods]
+impl MixtureCore {
+    #[new]
+    fn new(
+        components: Vec<Bound<'_, SamplerCore>>,
+        offsets: Vec<i64>,
+        weights: PyReadonlyArray1<'_, f64>,
+        block_size: u64,
+        samples_per_epoch: u64,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let components = components
+            .iter()
+            .map(|core| Arc::clone(&core.get().sampler))
+            .collect();
+        let weights = weights.as_slice()?;
+        let mixture = Mixture::new(
+            components,
+            offsets,
+            weights,
+            block_size,
+            samples_per_epoch,
+            seed,
+        )
+        .map_err(value_error)?;
+        Ok(MixtureCore {
+            mixture: Arc::new(mixture),
         })
+    }
+
+    #[getter]
+    fn fingerprint(&self) -> String {
+        format!("{:016x}", self.mixture.fingerprint())
+    }
+
+    /// Slots of every component in a full block.
+    #[getter]
+    fn counts(&self) -> Vec<u64> {
+        self.mixture.counts().to_vec()
+    }
+
+    /// Draws of every component in one mixture epoch.
+    #[getter]
+    fn draws_per_epoch(&self) -> Vec<u64> {
+        self.mixture.draws_per_epoch().to_vec()
+    }
+
+    /// This rank's values of `epoch` from global position `start_index`, as one array.
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn epoch_indices<'py>(
+        &self,
+        py: Python<'py>,
+        epoch: u64,
+        start_index: u64,
+        rank: u64,
+        num_replicas: u64,
+        drop_last: bool,
+        pad_to_multiple: Option<u64>,
+    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let len = self.mixture.samples_per_epoch();
+        let shard = make_shard(
+            len,
+            start_index,
+            rank,
+            num_replicas,
+            drop_last,
+            pad_to_multiple,
+        )?;
+        collect(py, Box::new(self.mixture.epoch(epoch)), &shard)
+    }
+
+    /// As `SamplerCore.iter_epoch`.
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn iter_epoch(
+        &self,
+        epoch: u64,
+        start_index: u64,
+        rank: u64,
+        num_replicas: u64,
+        drop_last: bool,
+        pad_to_multiple: Option<u64>,
+        batch_size: Option<u64>,
+        drop_last_batch: bool,
+    ) -> PyResult<EpochChunks> {
+        let len = self.mixture.samples_per_epoch();
+        let shard = make_shard(
+            len,
+            start_index,
+            rank,
+            num_replicas,
+            drop_last,
+            pad_to_multiple,
+        )?;
+        let values = Box::new(self.mixture.epoch(epoch));
+        chunks(values, shard, epoch, batch_size, drop_last_batch)
+    }
+}
+
+/// Weighted draws with replacement over a sampler's kept frames (see
+/// `episampler_core::weighted`).
+#[pyclass(module = "episampler._core", frozen)]
+pub struct WeightedCore {
+    draws: Arc<WeightedDraws>,
+    num_samples: u64,
+}
+
+#[pymethods]
+impl WeightedCore {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        frames: &SamplerCore,
+        weights: PyReadonlyArray1<'_, f64>,
+        per: &str,
+        num_samples: u64,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let per = match per {
+            "episode" => Per::Episode,
+            "frame" => Per::Frame,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "per must be \"episode\" or \"frame\", got {other:?}"
+                )))
+            }
+        };
+        let weights = weights.as_slice()?;
+        let sampler = Arc::clone(&frames.sampler);
+        let draws = py
+            .detach(|| WeightedDraws::new(sampler, weights, per, seed))
+            .map_err(value_error)?;
+        Ok(WeightedCore {
+            draws: Arc::new(draws),
+            num_samples,
+        })
+    }
+
+    #[getter]
+    fn fingerprint(&self) -> String {
+        format!("{:016x}", self.draws.fingerprint())
+    }
+
+    /// Probability of every kept episode, in boundary order (kept episodes only).
+    fn episode_probabilities<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        let mut probabilities = vec![0.0; self.draws.num_kept_episodes()];
+        let table = self.draws.table().probabilities();
+        for (&k, p) in self.draws.episodes().iter().zip(table) {
+            probabilities[k as usize] = p;
+        }
+        PyArray1::from_vec(py, probabilities)
+    }
+
+    /// This rank's values of `epoch` from global position `start_index`, as one array.
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn epoch_indices<'py>(
+        &self,
+        py: Python<'py>,
+        epoch: u64,
+        start_index: u64,
+        rank: u64,
+        num_replicas: u64,
+        drop_last: bool,
+        pad_to_multiple: Option<u64>,
+    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let shard = make_shard(
+            self.num_samples,
+            start_index,
+            rank,
+            num_replicas,
+            drop_last,
+            pad_to_multiple,
+        )?;
+        collect(py, Box::new(self.draws.epoch(epoch)), &shard)
+    }
+
+    /// As `SamplerCore.iter_epoch`.
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn iter_epoch(
+        &self,
+        epoch: u64,
+        start_index: u64,
+        rank: u64,
+        num_replicas: u64,
+        drop_last: bool,
+        pad_to_multiple: Option<u64>,
+        batch_size: Option<u64>,
+        drop_last_batch: bool,
+    ) -> PyResult<EpochChunks> {
+        let shard = make_shard(
+            self.num_samples,
+            start_index,
+            rank,
+            num_replicas,
+            drop_last,
+            pad_to_multiple,
+        )?;
+        let values = Box::new(self.draws.epoch(epoch));
+        chunks(values, shard, epoch, batch_size, drop_last_batch)
     }
 }
 
@@ -293,8 +557,7 @@ enum Mode {
 /// chunk is kept to count the values actually consumed (`yielded`) for the state.
 #[pyclass(module = "episampler._core")]
 pub struct EpochChunks {
-    sampler: Arc<Sampler>,
-    order: Arc<EpochOrder>,
+    values: Box<dyn EpochValues>,
     shard: Shard,
     epoch: u64,
     /// Values put in lists so far.
@@ -308,10 +571,14 @@ pub struct EpochChunks {
 
 impl EpochChunks {
     fn take<'py>(&mut self, py: Python<'py>, count: u64) -> PyResult<Bound<'py, PyList>> {
-        let (sampler, order, shard, first) =
-            (&self.sampler, &self.order, &self.shard, self.handed_out);
-        let mut values = try_filled("a batch of values", count).map_err(value_error)?;
-        py.detach(|| sampler.fill(order, shard, first, &mut values));
+        let (source, shard, first) = (&mut self.values, &self.shard, self.handed_out);
+        let values = py
+            .detach(|| {
+                let mut values = try_filled("a batch of values", count)?;
+                source.fill(shard, first, &mut values)?;
+                Ok(values)
+            })
+            .map_err(value_error)?;
         self.handed_out += count;
         PyList::new(py, values)
     }
@@ -405,7 +672,7 @@ mod _core {
     #[pymodule_export]
     use super::report::io_report;
     #[pymodule_export]
-    use super::{EpochChunks, SamplerCore};
+    use super::{EpochChunks, MixtureCore, SamplerCore, WeightedCore};
 
     #[pymodule_init]
     fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,0 +1,519 @@
+"""`MixtureSampler` (several datasets in set proportions, exact per block) and
+`WeightedEpisodeSampler` (draws with replacement by episode weight). Both validate here, keep
+the resume point through `ResumableSampler`, and leave the order to the Rust core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from episampler import _core
+from episampler._inputs import as_bool, as_index_array, as_int, as_weights
+from episampler._resumable import COUNT_LIMIT, ResumableSampler
+from episampler._sampler import EpisodeAwareSampler
+
+PER = ("episode", "frame")
+_MAX_BLOCK_SIZE = 2**32
+
+
+def _sharding(num_replicas: Any, rank: Any, drop_last: Any) -> dict[str, Any]:
+    num_replicas = as_int("num_replicas", num_replicas, low=1, high=COUNT_LIMIT)
+    return {
+        "num_replicas": num_replicas,
+        "rank": as_int("rank", rank, high=num_replicas),
+        "drop_last": as_bool("drop_last", drop_last),
+        "pad_to_multiple": None,
+    }
+
+
+def _size(item: Any) -> int:
+    if isinstance(item, ResumableSampler):
+        return item._epoch_length
+    if isinstance(item, (bool, np.bool_)):
+        raise TypeError("balance_weights takes samplers, datasets or sizes, got a bool")
+    if isinstance(item, (int, np.integer)):
+        return as_int("size", item)
+    if hasattr(item, "__len__"):
+        return len(item)
+    raise TypeError(
+        f"balance_weights takes samplers, datasets or sizes, got {type(item).__name__}"
+    )
+
+
+def balance_weights(items: Sequence[Any], weights: Any = None) -> list[float]:
+    """Mixture weights proportional to size (times `weights`, if given), as Octo's
+    `balance_weights` makes them: each frame of every dataset is then drawn about equally often.
+
+    Args:
+        items: one entry per component: an `EpisodeAwareSampler` (its `num_frames`), a dataset
+            (its `len`) or a size (an int).
+        weights: optional per-component factors (default: all 1).
+
+    Returns:
+        The weights `weights[c] * size[c]`, as floats.
+
+    Raises:
+        TypeError: an item that has no size, or weights that are not numbers.
+        ValueError: weights of another length than `items`.
+    """
+    sizes = [_size(item) for item in items]
+    factors = np.ones(len(sizes)) if weights is None else as_weights("weights", weights)
+    if len(factors) != len(sizes):
+        raise ValueError(
+            f"weights must hold one entry per item ({len(sizes)}), got {len(factors)}"
+        )
+    return [float(f) * size for f, size in zip(factors.tolist(), sizes)]
+
+
+def _components(samplers: Any) -> list[EpisodeAwareSampler]:
+    if isinstance(samplers, (str, bytes)) or not hasattr(samplers, "__iter__"):
+        raise TypeError(
+            f"samplers must be a sequence of EpisodeAwareSampler, got {type(samplers).__name__}"
+        )
+    samplers = list(samplers)
+    for c, sampler in enumerate(samplers):
+        if not isinstance(sampler, EpisodeAwareSampler):
+            raise TypeError(
+                f"samplers[{c}] must be an EpisodeAwareSampler, got {type(sampler).__name__}"
+            )
+        if sampler.num_replicas != 1:
+            raise ValueError(
+                f"samplers[{c}] has num_replicas={sampler.num_replicas}: components must have "
+                "num_replicas=1 (the mixture shards: pass num_replicas/rank to MixtureSampler)"
+            )
+    if not samplers:
+        raise ValueError("samplers must hold at least one component sampler, got 0")
+    return samplers
+
+
+def _check_offsets(samplers: list[EpisodeAwareSampler], offsets: np.ndarray) -> None:
+    """Every component's shifted rows must be >= 0 and must not meet another component's."""
+    if len(offsets) != len(samplers):
+        raise ValueError(
+            f"offsets must hold one entry per component sampler ({len(samplers)}), "
+            f"got {len(offsets)}"
+        )
+    spans = []
+    for c, (sampler, offset) in enumerate(zip(samplers, offsets.tolist())):
+        low, high = sampler._core.value_range()
+        if offset + low < 0:
+            raise ValueError(f"offsets[{c}] = {offset} makes row {offset + low} negative")
+        if offset + high >= 2**63:
+            raise ValueError(f"offsets[{c}] = {offset} takes rows beyond 2**63")
+        spans.append((offset + low, offset + high, c))
+    spans.sort()
+    for (_, end, a), (start, _, b) in zip(spans, spans[1:]):
+        if start <= end:
+            first, second = sorted((a, b))
+            raise ValueError(
+                f"offsets overlap: component {first} and component {second} would both yield "
+                f"row {start} (offsets {offsets[first]} and {offsets[second]})"
+            )
+
+
+class MixtureSampler(ResumableSampler):
+    """Several datasets in set proportions, exact in every block, seekable and resumable.
+
+    Use it over a `torch.utils.data.ConcatDataset` of the components' datasets: it yields
+    `offsets[c] + v` for component `c`'s value `v`. Every block of `block_size` positions holds
+    each component's count exactly (largest remainder of `weights`, ties to the lower index),
+    in an order shuffled per `(seed, epoch, block)`. Component `c`'s k-th draw since epoch 0 is
+    `samplers[c].epoch_indices(k // len_c)[k % len_c]`: each dataset is read through its own
+    sampler's epochs (own seed, shuffle, drops, permutation), never repeating a frame before
+    every frame was used, across mixture epochs too. The state is `(epoch, start_index)` plus
+    the mixture's identity; any position is reached in O(1).
+
+    Args:
+        samplers: one `EpisodeAwareSampler` per dataset, each with `num_replicas=1`.
+        weights: one weight per component (finite, >= 0, not all 0).
+        offsets: the first row of every component in the concatenated dataset
+            (`for_concat` takes them from a `ConcatDataset`).
+        block_size: positions per block; every positive weight must get at least one slot.
+        samples_per_epoch: positions per epoch over all ranks (default: the sum of the
+            components' `num_frames`).
+        seed: orders the slots of every block (the components' orders use their own seeds),
+            in `[0, 2**64)`.
+        num_replicas: ranks the epoch is sharded over (stride rule, as `EpisodeAwareSampler`).
+        rank: this process's rank, in `[0, num_replicas)`.
+        drop_last: cut every rank to the same shorter count instead of padding.
+
+    Raises:
+        TypeError: a component that is not an `EpisodeAwareSampler`, non-numeric weights, a
+            non-int count.
+        ValueError: no component, a component with `num_replicas != 1`, bad weights
+            (negative, NaN, infinite, all zero, wrong length), offsets that overlap or make
+            rows negative, `block_size` outside `[1, 2**32]` or too small for a weight,
+            `samples_per_epoch < 0`, a seed outside `[0, 2**64)`, a rank outside the world.
+    """
+
+    def __init__(
+        self,
+        samplers: Sequence[EpisodeAwareSampler],
+        weights: Any,
+        *,
+        offsets: Any,
+        block_size: int = 1024,
+        samples_per_epoch: int | None = None,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__()
+        components = _components(samplers)
+        offsets = as_index_array("offsets", offsets)
+        _check_offsets(components, offsets)
+        config = {
+            "samplers": components,
+            "weights": as_weights("weights", weights),
+            "offsets": offsets,
+            "block_size": as_int("block_size", block_size, low=1, high=_MAX_BLOCK_SIZE + 1),
+            "samples_per_epoch": sum(s.num_frames for s in components)
+            if samples_per_epoch is None
+            else as_int("samples_per_epoch", samples_per_epoch, high=COUNT_LIMIT),
+            "seed": as_int("seed", seed, high=2**64),
+            **_sharding(num_replicas, rank, drop_last),
+        }
+        self._setup(config)
+
+    def _setup(self, config: dict[str, Any], epoch: int = 0, start_index: int = 0) -> None:
+        self._core = _core.MixtureCore(
+            [sampler._core for sampler in config["samplers"]],
+            config["offsets"].tolist(),
+            config["weights"],
+            config["block_size"],
+            config["samples_per_epoch"],
+            config["seed"],
+        )
+        self._reset(config, epoch, start_index)
+
+    @classmethod
+    def for_concat(
+        cls, dataset: Any, samplers: Sequence[EpisodeAwareSampler], weights: Any, **kwargs: Any
+    ) -> MixtureSampler:
+        """A mixture over `dataset`, a `torch.utils.data.ConcatDataset`, whose `datasets[c]` the
+        sampler `samplers[c]` reads; the offsets come from the `ConcatDataset`.
+
+        Args:
+            dataset: the `ConcatDataset` the `DataLoader` will read.
+            samplers: one `EpisodeAwareSampler` per dataset in it, in the same order.
+            weights: one weight per component.
+            **kwargs: the other `MixtureSampler` arguments (`block_size`, `samples_per_epoch`,
+                `seed`, sharding), not `offsets`.
+
+        Raises:
+            TypeError: `dataset` is not a `ConcatDataset`, or `offsets` is given.
+            ValueError: as the constructor, a count of samplers that is not the count of
+                datasets, or a sampler yielding a row its dataset does not have.
+        """
+        if "offsets" in kwargs:
+            raise TypeError("for_concat takes the offsets from the ConcatDataset")
+        sizes = _concat_sizes(dataset)
+        components = _components(samplers)
+        if len(components) != len(sizes):
+            raise ValueError(
+                f"samplers must hold one sampler per dataset of the ConcatDataset "
+                f"({len(sizes)}), got {len(components)}"
+            )
+        for c, (sampler, size) in enumerate(zip(components, sizes)):
+            low, high = sampler._core.value_range()
+            if low < 0 or high >= size:
+                raise ValueError(
+                    f"samplers[{c}] yields row {high if high >= size else low}, but dataset {c} "
+                    f"of the ConcatDataset has {size} rows: its offsets would not match"
+                )
+        offsets = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
+        return cls(components, weights, offsets=offsets, **kwargs)
+
+    @classmethod
+    def from_lerobot(
+        cls,
+        datasets: Any,
+        weights: Any,
+        *,
+        shuffle: bool = True,
+        component_options: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> MixtureSampler:
+        """A mixture over several LeRobot datasets, each read by
+        `EpisodeAwareSampler.from_lerobot`.
+
+        Use it with `ConcatDataset(datasets)` (or pass that `ConcatDataset` itself):
+
+            data = ConcatDataset([ds_a, ds_b])
+            sampler = MixtureSampler.from_lerobot(data, weights=[3, 1], seed=0)
+            loader = DataLoader(data, sampler=sampler, batch_size=8)
+
+        Args:
+            datasets: a `ConcatDataset` of `LeRobotDataset`s, or a sequence of them.
+            weights: one weight per dataset (see `balance_weights` for size-proportional ones).
+            shuffle: whether every component shuffles its frames (its own seed, default 0).
+            component_options: `EpisodeAwareSampler.from_lerobot` arguments for every
+                component (one dict), or one dict per dataset (drops, seed, permutation,
+                window, ...); they override `shuffle`.
+            **kwargs: the other `MixtureSampler` arguments (`block_size`, `samples_per_epoch`,
+                `seed`, sharding).
+
+        Raises:
+            TypeError, ValueError: as `for_concat` and `EpisodeAwareSampler.from_lerobot`.
+        """
+        from torch.utils.data import ConcatDataset
+
+        if not isinstance(datasets, ConcatDataset):
+            if isinstance(datasets, (str, bytes)) or not hasattr(datasets, "__iter__"):
+                raise TypeError(
+                    "datasets must be a ConcatDataset or a sequence of LeRobot datasets, got "
+                    f"{type(datasets).__name__}"
+                )
+            datasets = ConcatDataset(list(datasets))
+        parts = datasets.datasets
+        if component_options is None or isinstance(component_options, dict):
+            options = [dict(component_options or {}) for _ in parts]
+        else:
+            options = [dict(o) for o in component_options]
+            if len(options) != len(parts):
+                raise ValueError(
+                    f"component_options must be one dict or one per dataset ({len(parts)}), "
+                    f"got {len(options)}"
+                )
+        samplers = [
+            EpisodeAwareSampler.from_lerobot(part, **{"shuffle": shuffle, **opts})
+            for part, opts in zip(parts, options)
+        ]
+        return cls.for_concat(datasets, samplers, weights, **kwargs)
+
+    # --- configuration ---------------------------------------------------------------------
+
+    @property
+    def samplers(self) -> tuple[EpisodeAwareSampler, ...]:
+        """The component samplers."""
+        return tuple(self._config["samplers"])
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weights (a copy)."""
+        return self._config["weights"].copy()
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        return tuple(self._config["offsets"].tolist())
+
+    @property
+    def block_size(self) -> int:
+        return self._config["block_size"]
+
+    @property
+    def block_counts(self) -> tuple[int, ...]:
+        """Slots of every component in each full block."""
+        return tuple(self._core.counts)
+
+    @property
+    def samples_per_epoch(self) -> int:
+        """Positions of one epoch, over all ranks."""
+        return self._config["samples_per_epoch"]
+
+    @property
+    def seed(self) -> int:
+        return self._config["seed"]
+
+    @property
+    def _epoch_length(self) -> int:
+        return self.samples_per_epoch
+
+    def _identity(self) -> dict[str, int | str]:
+        return {
+            "seed": self.seed,
+            "num_samples": self.samples_per_epoch,
+            "fingerprint": self._core.fingerprint,
+            "algorithm_version": _core.ALGORITHM_VERSION,
+        }
+
+    def __repr__(self) -> str:
+        epoch, start_index = self._resume_point()
+        return (
+            f"{type(self).__name__}(components={len(self._config['samplers'])}, "
+            f"block_counts={list(self.block_counts)}, block_size={self.block_size}, "
+            f"samples_per_epoch={self.samples_per_epoch}, seed={self.seed}, "
+            f"num_replicas={self.num_replicas}, rank={self.rank}, drop_last={self.drop_last}, "
+            f"epoch={epoch}, start_index={start_index})"
+        )
+
+
+def _concat_sizes(dataset: Any) -> list[int]:
+    from torch.utils.data import ConcatDataset
+
+    if not isinstance(dataset, ConcatDataset):
+        raise TypeError(f"dataset must be a ConcatDataset, got {type(dataset).__name__}")
+    return [len(part) for part in dataset.datasets]
+
+
+class WeightedEpisodeSampler(ResumableSampler):
+    """Draws with replacement by episode weight: `num_samples` draws per epoch, each an episode
+    by weight then a frame uniform inside it, for upweighting tasks, successes or rare episodes.
+
+    Position `p` of epoch `e` is a pure function of `(seed, e, p)` (an alias table over the
+    episodes and a counter-based random function), so it does not depend on `num_samples` or
+    the world size, any position is reached in O(1) and a resume is exact. Sharding, state,
+    `set_epoch`, pickling and the integrations work as for `EpisodeAwareSampler`.
+
+    Args:
+        dataset_from_indices: first frame of each episode (1-D ints).
+        dataset_to_indices: end (exclusive) of each episode (1-D ints).
+        weights: one weight per episode of the boundary arrays (finite, >= 0), also when
+            `episode_indices_to_use` keeps fewer.
+        num_samples: draws per epoch, over all ranks.
+        per: `"episode"`: episode `k` is drawn with probability `w_k / sum w`; `"frame"`:
+            every kept frame of episode `k` weighs `w_k` (frames counted after the drops).
+        episode_indices_to_use: keep only these episodes (as `EpisodeAwareSampler`).
+        drop_n_first_frames: frames dropped from the start of every kept episode.
+        drop_n_last_frames: frames dropped from the end of every kept episode.
+        seed: in `[0, 2**64)`.
+        num_replicas: ranks the epoch is sharded over (stride rule).
+        rank: this process's rank, in `[0, num_replicas)`.
+        drop_last: cut every rank to the same shorter count instead of padding.
+
+    Raises:
+        TypeError: non-integer boundaries or counts, non-numeric weights.
+        ValueError: the boundary errors of `EpisodeAwareSampler`, weights that are negative,
+            NaN, infinite, all zero or zero for every kept episode, or of the wrong length,
+            `num_samples < 0`, `per` not in `("episode", "frame")`, a bad seed or rank.
+    """
+
+    def __init__(
+        self,
+        dataset_from_indices: Any,
+        dataset_to_indices: Any,
+        weights: Any,
+        num_samples: int,
+        *,
+        per: str = "episode",
+        episode_indices_to_use: Any = None,
+        drop_n_first_frames: int = 0,
+        drop_n_last_frames: int = 0,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        frames = EpisodeAwareSampler(
+            dataset_from_indices,
+            dataset_to_indices,
+            episode_indices_to_use,
+            drop_n_first_frames,
+            drop_n_last_frames,
+        )
+        self._init(frames, weights, num_samples, per, seed, num_replicas, rank, drop_last)
+
+    def _init(
+        self,
+        frames: EpisodeAwareSampler,
+        weights: Any,
+        num_samples: Any,
+        per: Any,
+        seed: Any,
+        num_replicas: Any,
+        rank: Any,
+        drop_last: Any,
+    ) -> None:
+        super().__init__()
+        if not isinstance(per, str):
+            raise TypeError(f"per must be a str, got {type(per).__name__}")
+        if per not in PER:
+            raise ValueError(f"per must be one of {PER}, got {per!r}")
+        config = {
+            "frames": frames,
+            "weights": as_weights("weights", weights),
+            "num_samples": as_int("num_samples", num_samples, high=COUNT_LIMIT),
+            "per": per,
+            "seed": as_int("seed", seed, high=2**64),
+            **_sharding(num_replicas, rank, drop_last),
+        }
+        self._setup(config)
+
+    @classmethod
+    def from_lerobot(
+        cls,
+        dataset: Any,
+        weights: Any,
+        num_samples: int,
+        *,
+        per: str = "episode",
+        drop_n_first_frames: int = 0,
+        drop_n_last_frames: int = 0,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+        drop_last: bool = False,
+    ) -> WeightedEpisodeSampler:
+        """Weighted draws over a LeRobot dataset's episodes, yielding its rows (as
+        `EpisodeAwareSampler.from_lerobot` reads it; `weights` has one entry per episode of
+        `dataset.meta.episodes`, selected or not)."""
+        frames = EpisodeAwareSampler.from_lerobot(
+            dataset, drop_n_first_frames=drop_n_first_frames, drop_n_last_frames=drop_n_last_frames
+        )
+        sampler = cls.__new__(cls)
+        sampler._init(frames, weights, num_samples, per, seed, num_replicas, rank, drop_last)
+        return sampler
+
+    def _setup(self, config: dict[str, Any], epoch: int = 0, start_index: int = 0) -> None:
+        self._core = _core.WeightedCore(
+            config["frames"]._core,
+            config["weights"],
+            config["per"],
+            config["num_samples"],
+            config["seed"],
+        )
+        self._reset(config, epoch, start_index)
+
+    # --- configuration ---------------------------------------------------------------------
+
+    @property
+    def num_samples(self) -> int:
+        """Draws per epoch, over all ranks."""
+        return self._config["num_samples"]
+
+    @property
+    def num_frames(self) -> int:
+        """Frames that can be drawn (kept frames, zero-weight episodes included)."""
+        return self._config["frames"].num_frames
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weights (a copy)."""
+        return self._config["weights"].copy()
+
+    @property
+    def per(self) -> str:
+        return self._config["per"]
+
+    @property
+    def seed(self) -> int:
+        return self._config["seed"]
+
+    def episode_probabilities(self) -> np.ndarray:
+        """The probability of drawing every kept episode (boundary order), from the alias
+        table actually used."""
+        return self._core.episode_probabilities()
+
+    @property
+    def _epoch_length(self) -> int:
+        return self.num_samples
+
+    def _identity(self) -> dict[str, int | str]:
+        return {
+            "seed": self.seed,
+            "num_samples": self.num_samples,
+            "fingerprint": self._core.fingerprint,
+            "algorithm_version": _core.ALGORITHM_VERSION,
+        }
+
+    def __repr__(self) -> str:
+        epoch, start_index = self._resume_point()
+        return (
+            f"{type(self).__name__}(num_samples={self.num_samples}, per={self.per!r}, "
+            f"num_frames={self.num_frames}, seed={self.seed}, "
+            f"num_replicas={self.num_replicas}, rank={self.rank}, drop_last={self.drop_last}, "
+            f"epoch={epoch}, start_index={start_index})"
+        )

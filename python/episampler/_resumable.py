@@ -1,0 +1,192 @@
+"""The state protocol every episampler sampler shares: the resume point `(epoch, start_index)`,
+iteration through a Rust core's chunks, sharding arguments, `state_dict` / `load_state_dict`
+with identity checks, `set_epoch`, and pickling. Subclasses only say how to build their core
+(`_setup`), how long an epoch is (`_epoch_length`) and what identifies them (`_identity`)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Sampler
+
+from episampler import _core
+from episampler._inputs import as_int
+
+# Epochs below 2**63 can be iterated; 2**63 itself can be loaded and set (it is the state after
+# the last such epoch) but not iterated, so every state the sampler produces loads again.
+EPOCH_LIMIT = 2**63
+COUNT_LIMIT = 2**63  # drops, replica counts, sample counts: anything larger cannot mean anything
+
+
+def check_iterable_epoch(epoch: int) -> None:
+    if epoch >= EPOCH_LIMIT:
+        raise ValueError(f"epoch {epoch} cannot be iterated: epochs must be < 2**63")
+
+
+def _same_entry(theirs: Any, mine: int | str) -> bool:
+    """Whether a state entry equals ours, without trusting `theirs.__eq__` (a tensor or an
+    array would answer with an array, or raise)."""
+    if isinstance(mine, str):
+        return isinstance(theirs, str) and theirs == mine
+    if isinstance(theirs, (bool, np.bool_)) or not isinstance(theirs, (int, np.integer)):
+        return False
+    return int(theirs) == mine
+
+
+class ResumableSampler(Sampler[int]):
+    """Base of the episampler samplers: a seeded order over epochs of `_epoch_length` positions,
+    sharded over `num_replicas` ranks by the stride rule, resumable at any position."""
+
+    _core: Any  # a SamplerCore, MixtureCore or WeightedCore
+    _config: dict[str, Any]
+
+    # --- what a subclass provides ----------------------------------------------------------
+
+    def _setup(self, config: dict[str, Any], epoch: int = 0, start_index: int = 0) -> None:
+        """Build `self._core` from `config`, then call `_reset(config, epoch, start_index)`."""
+        raise NotImplementedError
+
+    @property
+    def _epoch_length(self) -> int:
+        """Positions of one epoch over all ranks."""
+        raise NotImplementedError
+
+    def _identity(self) -> dict[str, int | str]:
+        """State entries that must match for a state to load (besides the resume point)."""
+        raise NotImplementedError
+
+    def _reset(self, config: dict[str, Any], epoch: int, start_index: int) -> None:
+        self._config = config
+        # The resume point, and the latest iterator (whose progress the state describes).
+        self._epoch = epoch
+        self._start_index = start_index
+        self._latest: _core.EpochChunks | None = None
+
+    # --- sharding --------------------------------------------------------------------------
+
+    @property
+    def num_replicas(self) -> int:
+        return self._config["num_replicas"]
+
+    @property
+    def rank(self) -> int:
+        return self._config["rank"]
+
+    @property
+    def drop_last(self) -> bool:
+        return self._config["drop_last"]
+
+    @property
+    def epoch(self) -> int:
+        """Epoch the next iterator yields."""
+        return self._resume_point()[0]
+
+    def __len__(self) -> int:
+        length = self._epoch_length
+        multiple = self._config.get("pad_to_multiple")
+        if multiple is not None:
+            return -(-length // multiple) * multiple
+        if self.drop_last:
+            return length // self.num_replicas
+        return -(-length // self.num_replicas)
+
+    def _shard_args(self) -> tuple[int, int, bool, int | None]:
+        config = self._config
+        return (
+            config["rank"],
+            config["num_replicas"],
+            config["drop_last"],
+            config.get("pad_to_multiple"),
+        )
+
+    def _pad_epochs_to_multiple(self, multiple: int | None) -> None:
+        """Yield every epoch padded with its own first positions up to a multiple of `multiple`
+        (None: no padding), as accelerate's `even_batches` pads it. Used by
+        `episampler.integrations.accelerate`; the global order and the state are unchanged."""
+        if multiple is not None:
+            multiple = as_int("multiple", multiple, low=1, high=COUNT_LIMIT)
+            if self.num_replicas != 1:
+                raise ValueError(
+                    "epoch padding is for a single stream sharded by accelerate; "
+                    f"this sampler has num_replicas={self.num_replicas}"
+                )
+        self._config["pad_to_multiple"] = multiple
+
+    # --- iteration -------------------------------------------------------------------------
+
+    def _resume_point(self) -> tuple[int, int]:
+        latest = self._latest
+        if latest is not None and latest.exhausted:
+            return latest.resume_point
+        return self._epoch, self._start_index
+
+    def _start_iteration(
+        self, batch_size: int | None = None, drop_last_batch: bool = False
+    ) -> _core.EpochChunks:
+        """Values of the current epoch from the resume point, as chunks built in Rust; they
+        become the latest iterator, whose progress the state describes."""
+        self._epoch, self._start_index = self._resume_point()
+        check_iterable_epoch(self._epoch)
+        self._latest = None  # lets the core reuse the previous epoch's table for this one
+        self._latest = self._core.iter_epoch(
+            self._epoch, self._start_index, *self._shard_args(), batch_size, drop_last_batch
+        )
+        return self._latest
+
+    def __iter__(self) -> Iterator[int]:
+        # Each value is one step of a list iterator inside `chain`: no Python or Rust call per
+        # value. The chunks know how much of their latest list was read, for `state_dict`.
+        return itertools.chain.from_iterable(self._start_iteration())
+
+    def epoch_indices(self, epoch: int | None = None) -> np.ndarray:
+        """This rank's whole order of `epoch` (default: the current one) from position 0."""
+        epoch = self.epoch if epoch is None else as_int("epoch", epoch, high=EPOCH_LIMIT)
+        check_iterable_epoch(epoch)
+        return self._core.epoch_indices(epoch, 0, *self._shard_args())
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start `epoch` from its beginning; a no-op if it is already the current epoch."""
+        epoch = as_int("epoch", epoch, high=EPOCH_LIMIT + 1)
+        if epoch != self.epoch:
+            self._epoch, self._start_index, self._latest = epoch, 0, None
+
+    # --- state -----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, int | str]:
+        """The resume point (as the latest iterator left it) plus what identifies this sampler."""
+        latest = self._latest
+        epoch, start_index = (
+            latest.resume_point if latest is not None else (self._epoch, self._start_index)
+        )
+        return {"epoch": epoch, "start_index": start_index, **self._identity()}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Resume from `state_dict` (ours, LeRobot's, or `compute_sampler_state`'s)."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+        for key in ("epoch", "start_index"):
+            if key not in state_dict:
+                raise ValueError(f"state_dict has no {key!r} entry: {dict(state_dict)!r}")
+        mine = self._identity()
+        differs = [
+            f"{key} is {state_dict[key]!r} in the state but {mine[key]!r} here"
+            for key in mine
+            if key in state_dict and not _same_entry(state_dict[key], mine[key])
+        ]
+        if differs:
+            raise ValueError("state_dict belongs to a different sampler: " + "; ".join(differs))
+        epoch = as_int("state_dict['epoch']", state_dict["epoch"], high=EPOCH_LIMIT + 1)
+        start_index = as_int(
+            "state_dict['start_index']", state_dict["start_index"], high=self._epoch_length + 1
+        )
+        self._epoch, self._start_index, self._latest = epoch, start_index, None
+
+    def __getstate__(self) -> dict[str, Any]:
+        epoch, start_index = self._resume_point()
+        return {"config": self._config, "epoch": epoch, "start_index": start_index}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._setup(state["config"], state["epoch"], state["start_index"])
