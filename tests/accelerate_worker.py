@@ -15,7 +15,7 @@ from pathlib import Path
 from accelerate import Accelerator
 from torch.utils.data import DataLoader, Dataset
 
-from episampler import EpisodeAwareSampler
+from episampler import EpisodeAwareSampler, MixtureSampler
 from episampler.integrations.accelerate import resume_from_step
 from tests.support import endless_batches
 
@@ -26,6 +26,8 @@ ORDERS = {
     "uniform": {"permutation": "uniform"},
     "feistel": {"permutation": "feistel"},
     "feistel windowed": {"permutation": "feistel", "window": 7, "episode_groups": [0, 1, 0]},
+    # Not EpisodeAwareSampler arguments: a mixture whose every epoch covers the 28 frames.
+    "mixture": {},
 }
 
 
@@ -40,7 +42,12 @@ class FrameDataset(Dataset):
 
 
 def prepared_loader(accelerator, batch_size, order, gradient_accumulation_steps):
-    sampler = EpisodeAwareSampler(FROM, TO, shuffle=True, seed=3, **ORDERS[order])
+    if order == "mixture":
+        first = EpisodeAwareSampler(FROM[:2], TO[:2], shuffle=True, seed=3)
+        second = EpisodeAwareSampler([0], [6], shuffle=True, seed=4, permutation="feistel")
+        sampler = MixtureSampler([first, second], [22, 6], offsets=[0, 25], block_size=14)
+    else:
+        sampler = EpisodeAwareSampler(FROM, TO, shuffle=True, seed=3, **ORDERS[order])
     loader = DataLoader(FrameDataset(), sampler=sampler, batch_size=batch_size)
     return accelerator.prepare(loader)
 

@@ -13,6 +13,7 @@ import copy
 import pytest
 from torch.utils.data import Dataset
 
+from episampler import MixtureSampler, WeightedEpisodeSampler
 from tests.support import FROM, TO, make
 
 stateful_dataloader = pytest.importorskip("torchdata.stateful_dataloader")
@@ -43,14 +44,32 @@ ORDERS = {
 }
 
 
-@pytest.fixture(params=sorted(ORDERS))
+# Samplers of other kinds over the same rows. The mixture draws 22 frames of the first two
+# episodes and 6 of the third per epoch (blocks of 14 hold 11 and 3): each epoch covers every
+# kept frame once. Weighted draws repeat frames, so their epochs are not permutations.
+MIXTURE = "mixture of 2"
+WEIGHTED = "weighted"
+
+
+def make_sampler(order: str):
+    if order == MIXTURE:
+        first = make(FROM[:2], TO[:2], shuffle=True, seed=11)
+        second = make([0], [6], shuffle=True, seed=5, permutation="feistel")
+        return MixtureSampler([first, second], [22, 6], offsets=[0, 25], block_size=14, seed=2)
+    if order == WEIGHTED:
+        return WeightedEpisodeSampler(FROM, TO, [1.0, 2.0, 3.0], 28, seed=11)
+    return make(FROM, TO, shuffle=True, seed=11, **ORDERS[order])
+
+
+@pytest.fixture(params=[*sorted(ORDERS), MIXTURE, WEIGHTED])
 def permutation(request) -> str:
-    """Overrides the suite's fixture: every order, windowed ones included."""
+    """Overrides the suite's fixture: every order, windowed ones, mixtures and weighted draws
+    included."""
     return request.param
 
 
 def make_loader(permutation: str, num_workers: int, state: dict | None = None):
-    sampler = make(FROM, TO, shuffle=True, seed=11, **ORDERS[permutation])
+    sampler = make_sampler(permutation)
     loader = StatefulDataLoader(
         FrameDataset(), batch_size=BATCH_SIZE, sampler=sampler, num_workers=num_workers
     )
@@ -89,7 +108,7 @@ def num_workers(request) -> int:
 def uninterrupted(num_workers):
     """The stream and its checkpoints, per permutation, computed once per worker count."""
     runs = {}
-    for permutation in ORDERS:
+    for permutation in [*ORDERS, MIXTURE, WEIGHTED]:
         runs[permutation] = consume(
             make_loader(permutation, num_workers), EPOCHS * BATCHES_PER_EPOCH, record_states=True
         )
@@ -103,7 +122,10 @@ def test_endless_stream_gives_a_new_shuffle_every_epoch(uninterrupted, permutati
     assert [len(b) for b in batches] == [5, 5, 5, 5, 5, 3] * EPOCHS
     epochs = [[i for batch in batches[e * 6 : (e + 1) * 6] for i in batch] for e in range(EPOCHS)]
     for order in epochs:
-        assert sorted(order) == sorted(KEPT)
+        if permutation == WEIGHTED:
+            assert set(order) <= KEPT and len(order) == len(KEPT)
+        else:
+            assert sorted(order) == sorted(KEPT)
     assert len({tuple(order) for order in epochs}) == EPOCHS
     # A checkpoint after every batch plus one between each pair of iterations.
     assert len(states) == EPOCHS * BATCHES_PER_EPOCH + EPOCHS - 1
