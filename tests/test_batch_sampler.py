@@ -161,7 +161,8 @@ def test_bad_arguments(kwargs, error, message):
 
 
 def test_sampler_must_be_an_episode_aware_sampler():
-    with pytest.raises(TypeError, match="sampler must be an EpisodeAwareSampler, MixtureSampler or WeightedEpisodeSampler, got list"):
+    expected = "sampler must be an EpisodeAwareSampler, MixtureSampler or WeightedEpisodeSampler"
+    with pytest.raises(TypeError, match=f"{expected}, got list"):
         EpisodeAwareBatchSampler(list(range(10)), 2)
 
 

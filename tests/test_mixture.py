@@ -345,8 +345,9 @@ def test_state_of_another_mixture_is_refused():
         "weights": mixture((5, 2, 4)),
         "block size": mixture(block_size=20),
         "epoch length": mixture(samples_per_epoch=81),
-        "component seed": MixtureSampler(components(seeds=(1, 2, 4)), [5, 2, 3],
-                                         offsets=OFFSETS, block_size=10),  # fmt: skip
+        "component seed": MixtureSampler(
+            components(seeds=(1, 2, 4)), [5, 2, 3], offsets=OFFSETS, block_size=10
+        ),
         "offsets": MixtureSampler(components(), [5, 2, 3], offsets=[0, 31, 40], block_size=10),
     }
     for name, other in others.items():

@@ -53,7 +53,7 @@ def test_golden_digest_of_a_larger_epoch():
 
 def chi_squared_limit(degrees: int, p_value_z: float = 5.0) -> float:
     """Upper quantile of chi-squared with `degrees` degrees of freedom at a standard-normal
-    z (Wilson–Hilferty): z = 5 is a false-alarm rate of about 3e-7."""
+    z (Wilson-Hilferty): z = 5 is a false-alarm rate of about 3e-7."""
     k = degrees
     return k * (1 - 2 / (9 * k) + p_value_z * math.sqrt(2 / (9 * k))) ** 3
 

@@ -4,6 +4,7 @@ the resume point through `ResumableSampler`, and leave the order to the Rust cor
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,9 +38,7 @@ def _size(item: Any) -> int:
         return as_int("size", item)
     if hasattr(item, "__len__"):
         return len(item)
-    raise TypeError(
-        f"balance_weights takes samplers, datasets or sizes, got {type(item).__name__}"
-    )
+    raise TypeError(f"balance_weights takes samplers, datasets or sizes, got {type(item).__name__}")
 
 
 def balance_weights(items: Sequence[Any], weights: Any = None) -> list[float]:
@@ -61,10 +60,8 @@ def balance_weights(items: Sequence[Any], weights: Any = None) -> list[float]:
     sizes = [_size(item) for item in items]
     factors = np.ones(len(sizes)) if weights is None else as_weights("weights", weights)
     if len(factors) != len(sizes):
-        raise ValueError(
-            f"weights must hold one entry per item ({len(sizes)}), got {len(factors)}"
-        )
-    return [float(f) * size for f, size in zip(factors.tolist(), sizes)]
+        raise ValueError(f"weights must hold one entry per item ({len(sizes)}), got {len(factors)}")
+    return [float(f) * size for f, size in zip(factors.tolist(), sizes, strict=True)]
 
 
 def _components(samplers: Any) -> list[EpisodeAwareSampler]:
@@ -96,7 +93,7 @@ def _check_offsets(samplers: list[EpisodeAwareSampler], offsets: np.ndarray) -> 
             f"got {len(offsets)}"
         )
     spans = []
-    for c, (sampler, offset) in enumerate(zip(samplers, offsets.tolist())):
+    for c, (sampler, offset) in enumerate(zip(samplers, offsets.tolist(), strict=True)):
         low, high = sampler._core.value_range()
         if offset + low < 0:
             raise ValueError(f"offsets[{c}] = {offset} makes row {offset + low} negative")
@@ -104,7 +101,7 @@ def _check_offsets(samplers: list[EpisodeAwareSampler], offsets: np.ndarray) -> 
             raise ValueError(f"offsets[{c}] = {offset} takes rows beyond 2**63")
         spans.append((offset + low, offset + high, c))
     spans.sort()
-    for (_, end, a), (start, _, b) in zip(spans, spans[1:]):
+    for (_, end, a), (start, _, b) in itertools.pairwise(spans):
         if start <= end:
             first, second = sorted((a, b))
             raise ValueError(
@@ -217,7 +214,7 @@ class MixtureSampler(ResumableSampler):
                 f"samplers must hold one sampler per dataset of the ConcatDataset "
                 f"({len(sizes)}), got {len(components)}"
             )
-        for c, (sampler, size) in enumerate(zip(components, sizes)):
+        for c, (sampler, size) in enumerate(zip(components, sizes, strict=True)):
             low, high = sampler._core.value_range()
             if low < 0 or high >= size:
                 raise ValueError(
@@ -280,7 +277,7 @@ class MixtureSampler(ResumableSampler):
                 )
         samplers = [
             EpisodeAwareSampler.from_lerobot(part, **{"shuffle": shuffle, **opts})
-            for part, opts in zip(parts, options)
+            for part, opts in zip(parts, options, strict=True)
         ]
         return cls.for_concat(datasets, samplers, weights, **kwargs)
 
