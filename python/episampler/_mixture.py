@@ -489,11 +489,6 @@ class WeightedEpisodeSampler(ResumableSampler):
     def seed(self) -> int:
         return self._config["seed"]
 
-    def episode_probabilities(self) -> np.ndarray:
-        """The probability of drawing every kept episode (boundary order), from the alias
-        table actually used."""
-        return self._core.episode_probabilities()
-
     @property
     def _epoch_length(self) -> int:
         return self.num_samples

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::error::{try_filled, SamplerError};
 use crate::keys::{absorb, epoch_key, mix64, ALGORITHM_VERSION, DOMAIN_MIXTURE_SLOTS};
 use crate::rng::BoundedDraws;
-use crate::sampler::{EpochOrder, EpochValues, Sampler};
+use crate::sampler::{EpochOrder, EpochValues, Sampler, FEISTEL_CHUNK};
 use crate::shard::Shard;
 
 /// Largest block: slot ranks are stored as `u32`.
@@ -196,27 +196,32 @@ impl Mixture {
             epoch,
             key: epoch_key(DOMAIN_MIXTURE_SLOTS, self.seed, epoch),
             block: None,
+            last: None,
             slots: Vec::new(),
             block_draws: vec![(0, 0); self.components.len()],
             orders: vec![None; self.components.len()],
+            scratch: Scratch::default(),
         }
     }
 }
 
-/// Weights must be finite and >= 0 with a positive sum.
+/// Weights must be finite and >= 0 with a positive, finite sum (one pass).
 pub fn check_weights(name: &str, weights: &[f64]) -> Result<(), SamplerError> {
-    if let Some(c) = weights.iter().position(|w| !w.is_finite() || *w < 0.0) {
-        return Err(SamplerError::invalid(format!(
-            "{name} must be finite and >= 0, got {} at index {c}",
-            weights[c]
-        )));
+    let mut sum = 0.0;
+    for (c, &w) in weights.iter().enumerate() {
+        if w.is_nan() || w < 0.0 || w == f64::INFINITY {
+            return Err(SamplerError::invalid(format!(
+                "{name} must be finite and >= 0, got {w} at index {c}"
+            )));
+        }
+        sum += w;
     }
-    if !weights.iter().any(|&w| w > 0.0) {
+    if sum == 0.0 {
         return Err(SamplerError::invalid(format!(
             "{name} must not all be 0: nothing could be drawn"
         )));
     }
-    if !weights.iter().sum::<f64>().is_finite() {
+    if !sum.is_finite() {
         return Err(SamplerError::invalid(format!(
             "{name} sum to more than a float can hold"
         )));
@@ -239,11 +244,14 @@ pub struct MixtureEpoch {
     epoch: u64,
     key: u64,
     block: Option<u64>,
+    /// The latest position read: (position, its block, its place in the block).
+    last: Option<(u64, u64, u64)>,
     slots: Vec<Slot>,
     /// Per component: (its epoch, its position) of its first draw in the cached block.
     block_draws: Vec<(u64, u64)>,
     /// Per component: its latest epoch and that epoch's order.
     orders: Vec<Option<(u64, EpochOrder)>>,
+    scratch: Scratch,
 }
 
 impl MixtureEpoch {
@@ -251,11 +259,18 @@ impl MixtureEpoch {
     /// `(c, its epoch, position in that epoch)`.
     pub fn draw_at(&mut self, position: u64) -> Result<(usize, u64, u64), SamplerError> {
         let block_size = self.mixture.block_size;
-        let block = position / block_size;
+        // Readers step forward by a rank stride: most steps stay in the block, no division.
+        let (block, at) = match self.last {
+            Some((last, block, at)) if position >= last && position - last < block_size - at => {
+                (block, at + (position - last))
+            }
+            _ => (position / block_size, position % block_size),
+        };
+        self.last = Some((position, block, at));
         if self.block != Some(block) {
             self.load_block(block)?;
         }
-        let slot = self.slots[(position % block_size) as usize];
+        let slot = self.slots[at as usize];
         let c = slot.component as usize;
         let len = self.mixture.components[c].num_frames();
         let (mut epoch, mut at) = self.block_draws[c];
@@ -272,14 +287,9 @@ impl MixtureEpoch {
     /// The value at global position `position` (`< samples_per_epoch`).
     pub fn value_at(&mut self, position: u64) -> Result<i64, SamplerError> {
         let (c, epoch, at) = self.draw_at(position)?;
-        let component = &self.mixture.components[c];
-        let cached = &mut self.orders[c];
-        if !matches!(cached, Some((e, _)) if *e == epoch) {
-            let spare = cached.take().map(|(_, order)| order);
-            *cached = Some((epoch, component.epoch_order_reusing(epoch, spare)?));
-        }
-        let order = &cached.as_ref().expect("just built").1;
-        Ok(self.mixture.offsets[c].wrapping_add(component.value_at(order, at)))
+        let mixture = Arc::clone(&self.mixture);
+        let order = self.component_order(c, epoch)?;
+        Ok(mixture.offsets[c].wrapping_add(mixture.components[c].value_at(order, at)))
     }
 
     fn load_block(&mut self, block: u64) -> Result<(), SamplerError> {
@@ -331,11 +341,100 @@ fn component_epoch_overflow(c: usize) -> SamplerError {
 }
 
 impl EpochValues for MixtureEpoch {
+    /// A chunk at a time: every position's draw first, then each component's draws of one
+    /// epoch mapped together (so a `"feistel"` component maps them in bulk).
     fn fill(&mut self, shard: &Shard, first: u64, out: &mut [i64]) -> Result<(), SamplerError> {
-        for (i, slot) in (first..).zip(out.iter_mut()) {
-            *slot = self.value_at(shard.global_position(i))?;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut i = first;
+        let result = out.chunks_mut(FEISTEL_CHUNK).try_for_each(|chunk| {
+            self.fill_chunk(shard, i, chunk, &mut scratch)?;
+            i += chunk.len() as u64;
+            Ok(())
+        });
+        self.scratch = scratch;
+        result
+    }
+}
+
+/// Buffers of [`MixtureEpoch::fill_chunk`], kept between calls.
+#[derive(Default)]
+pub struct Scratch {
+    draws: Vec<(u32, u64, u64)>,
+    /// Places of the chunk sorted by component (stable), and where each component's start.
+    by_component: Vec<u32>,
+    starts: Vec<usize>,
+    positions: Vec<u64>,
+    values: Vec<i64>,
+}
+
+impl MixtureEpoch {
+    fn fill_chunk(
+        &mut self,
+        shard: &Shard,
+        first: u64,
+        out: &mut [i64],
+        scratch: &mut Scratch,
+    ) -> Result<(), SamplerError> {
+        let n = self.mixture.components.len();
+        scratch.draws.clear();
+        for i in first..first + out.len() as u64 {
+            let (c, epoch, at) = self.draw_at(shard.global_position(i))?;
+            scratch.draws.push((c as u32, epoch, at));
+        }
+        // Counting sort of the places by component, keeping their order.
+        scratch.starts.clear();
+        scratch.starts.resize(n + 1, 0);
+        for &(c, _, _) in &scratch.draws {
+            scratch.starts[c as usize + 1] += 1;
+        }
+        for c in 0..n {
+            scratch.starts[c + 1] += scratch.starts[c];
+        }
+        let mut next = scratch.starts.clone();
+        scratch.by_component.clear();
+        scratch.by_component.resize(out.len(), 0);
+        for (place, &(c, _, _)) in scratch.draws.iter().enumerate() {
+            scratch.by_component[next[c as usize]] = place as u32;
+            next[c as usize] += 1;
+        }
+        // Each component's places, in runs of one component epoch.
+        for c in 0..n {
+            let places = &scratch.by_component[scratch.starts[c]..scratch.starts[c + 1]];
+            let mut run_start = 0;
+            while run_start < places.len() {
+                let epoch = scratch.draws[places[run_start] as usize].1;
+                let run_end = places[run_start..]
+                    .iter()
+                    .position(|&p| scratch.draws[p as usize].1 != epoch)
+                    .map_or(places.len(), |len| run_start + len);
+                let run = &places[run_start..run_end];
+                scratch.positions.clear();
+                scratch
+                    .positions
+                    .extend(run.iter().map(|&p| scratch.draws[p as usize].2));
+                scratch.values.resize(run.len(), 0);
+                let mixture = Arc::clone(&self.mixture);
+                let order = self.component_order(c, epoch)?;
+                mixture.components[c].values_at(order, &mut scratch.positions, &mut scratch.values);
+                let offset = mixture.offsets[c];
+                for (&place, &value) in run.iter().zip(&scratch.values) {
+                    out[place as usize] = offset.wrapping_add(value);
+                }
+                run_start = run_end;
+            }
         }
         Ok(())
+    }
+
+    /// Component `c`'s order of its `epoch`, built once and kept while it is the latest.
+    fn component_order(&mut self, c: usize, epoch: u64) -> Result<&EpochOrder, SamplerError> {
+        let cached = &mut self.orders[c];
+        if !matches!(cached, Some((e, _)) if *e == epoch) {
+            let spare = cached.take().map(|(_, order)| order);
+            let order = self.mixture.components[c].epoch_order_reusing(epoch, spare)?;
+            *cached = Some((epoch, order));
+        }
+        Ok(&cached.as_ref().expect("just built").1)
     }
 }
 

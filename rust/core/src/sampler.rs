@@ -1,7 +1,7 @@
 //! A configured sampler: kept frames, optional row map, and the seeded order of any epoch.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{try_filled, SamplerError};
 use crate::feistel::Feistel;
@@ -12,7 +12,7 @@ use crate::uniform::PermutationTable;
 use crate::windowed::{WindowSpec, WindowedOrder};
 
 /// Positions mapped per `Feistel::apply_many` call in [`Sampler::fill`].
-const FEISTEL_CHUNK: usize = 4096;
+pub const FEISTEL_CHUNK: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permutation {
@@ -83,7 +83,8 @@ pub struct Sampler {
     seed: u64,
     /// A windowed order's configuration (`None`: the global order).
     windows: Option<Arc<WindowSpec>>,
-    fingerprint: u64,
+    /// Computed when first asked (an O(episodes) hash that building need not pay).
+    fingerprint: OnceLock<u64>,
 }
 
 impl Sampler {
@@ -94,15 +95,6 @@ impl Sampler {
         permutation: Permutation,
         seed: u64,
     ) -> Self {
-        // Everything that shapes the global order except the seed (recorded on its own) and the
-        // rank / world size (a state must load under another world size).
-        let mut state = absorb(mix64(ALGORITHM_VERSION), index.num_frames());
-        for k in 0..index.num_episodes() {
-            state = absorb(absorb(state, index.starts()[k]), index.episode_len(k));
-        }
-        state = absorb(state, u64::from(shuffle));
-        state = absorb(state, if shuffle { permutation as u64 } else { 0 });
-        let fingerprint = remap.fingerprint(state);
         Sampler {
             index,
             remap,
@@ -110,7 +102,7 @@ impl Sampler {
             permutation,
             seed,
             windows: None,
-            fingerprint,
+            fingerprint: OnceLock::new(),
         }
     }
 
@@ -125,10 +117,7 @@ impl Sampler {
             self.permutation,
             self.seed,
         );
-        if let Some(spec) = windows.filter(|_| sampler.shuffle) {
-            sampler.fingerprint = spec.fingerprint(sampler.fingerprint);
-            sampler.windows = Some(spec);
-        }
+        sampler.windows = windows.filter(|_| sampler.shuffle);
         sampler
     }
 
@@ -156,8 +145,30 @@ impl Sampler {
         self.seed
     }
 
+    /// Everything that shapes the global order except the seed (recorded on its own) and the
+    /// rank / world size (a state must load under another world size).
     pub fn fingerprint(&self) -> u64 {
-        self.fingerprint
+        *self.fingerprint.get_or_init(|| {
+            let index = &self.index;
+            let mut state = absorb(mix64(ALGORITHM_VERSION), index.num_frames());
+            for k in 0..index.num_episodes() {
+                state = absorb(absorb(state, index.starts()[k]), index.episode_len(k));
+            }
+            state = absorb(state, u64::from(self.shuffle));
+            state = absorb(
+                state,
+                if self.shuffle {
+                    self.permutation as u64
+                } else {
+                    0
+                },
+            );
+            let state = self.remap.fingerprint(state);
+            match &self.windows {
+                Some(spec) => spec.fingerprint(state),
+                None => state,
+            }
+        })
     }
 
     /// The order of `epoch`. O(num_frames) time and memory for a shuffled `"uniform"` sampler,
@@ -215,6 +226,28 @@ impl Sampler {
         self.remap.row(k, self.index.offsets()[k] + offset, frame)
     }
 
+    /// Folds the row map into `state` (see [`Remap::fingerprint`]).
+    pub fn remap_fingerprint(&self, state: u64) -> u64 {
+        self.remap.fingerprint(state)
+    }
+
+    /// The value of kept episode `k`'s first frame when its frames' values are consecutive
+    /// (no remap, or a shift per episode), so that frame `offset` yields that value plus
+    /// `offset`; `None` with a row table.
+    #[inline]
+    pub fn first_value_if_consecutive(&self, k: usize) -> Option<i64> {
+        match self.remap {
+            Remap::Table(_) => None,
+            _ => Some(self.value_in_episode(k, 0)),
+        }
+    }
+
+    /// The value of the kept frame at logical `position` (`< num_frames`), in boundary order.
+    #[inline]
+    pub fn value_of_position(&self, position: u64) -> i64 {
+        self.value_of_logical(position)
+    }
+
     /// The smallest and largest value the sampler yields: O(episodes), or O(num_frames) with a
     /// row table.
     pub fn value_range(&self) -> (i64, i64) {
@@ -247,42 +280,34 @@ impl Sampler {
 
     /// Values of this shard's indices `first..first + out.len()`.
     pub fn fill(&self, order: &EpochOrder, shard: &Shard, first: u64, out: &mut [i64]) {
-        match order {
-            EpochOrder::Feistel(feistel) => {
-                self.fill_chunked(shard, first, out, |p| feistel.apply_many(p))
+        let mut positions = [0u64; FEISTEL_CHUNK];
+        let mut i = first;
+        for chunk in out.chunks_mut(FEISTEL_CHUNK) {
+            let positions = &mut positions[..chunk.len()];
+            for (offset, slot) in (i..).zip(positions.iter_mut()) {
+                *slot = shard.global_position(offset);
             }
-            EpochOrder::Windowed(windowed) => {
-                self.fill_chunked(shard, first, out, |p| windowed.logical_many(p))
-            }
-            EpochOrder::Sequential | EpochOrder::Table(_) => {
-                for (i, slot) in (first..).zip(out.iter_mut()) {
-                    *slot = self.value_at(order, shard.global_position(i));
-                }
-            }
+            self.values_at(order, positions, chunk);
+            i += chunk.len() as u64;
         }
     }
 
-    /// [`Sampler::fill`] for orders computed on demand: positions go through `map_many` (global
-    /// positions to logical ones, in place) a chunk at a time (see `Feistel::apply_many`).
-    fn fill_chunked(
-        &self,
-        shard: &Shard,
-        first: u64,
-        out: &mut [i64],
-        map_many: impl Fn(&mut [u64]),
-    ) {
-        let mut logical = [0u64; FEISTEL_CHUNK];
-        let mut i = first;
-        for chunk in out.chunks_mut(FEISTEL_CHUNK) {
-            let logical = &mut logical[..chunk.len()];
-            for (offset, slot) in (i..).zip(logical.iter_mut()) {
-                *slot = shard.global_position(offset);
+    /// The values at global `positions` of the epoch ordered by `order` (`positions` is
+    /// overwritten with their logical positions). Orders computed on demand map the whole
+    /// slice at once (see `Feistel::apply_many`).
+    pub fn values_at(&self, order: &EpochOrder, positions: &mut [u64], out: &mut [i64]) {
+        match order {
+            EpochOrder::Feistel(feistel) => feistel.apply_many(positions),
+            EpochOrder::Windowed(windowed) => windowed.logical_many(positions),
+            EpochOrder::Sequential | EpochOrder::Table(_) => {
+                for (slot, position) in out.iter_mut().zip(positions.iter()) {
+                    *slot = self.value_at(order, *position);
+                }
+                return;
             }
-            map_many(logical);
-            for (slot, &position) in chunk.iter_mut().zip(logical.iter()) {
-                *slot = self.value_of_logical(position);
-            }
-            i += chunk.len() as u64;
+        }
+        for (slot, &logical) in out.iter_mut().zip(positions.iter()) {
+            *slot = self.value_of_logical(logical);
         }
     }
 

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use crate::error::SamplerError;
-use crate::keys::{absorb, epoch_key, SplitMix64, DOMAIN_WEIGHTED};
+use crate::keys::{
+    absorb, epoch_key, hash_words, mix64, SplitMix64, ALGORITHM_VERSION, DOMAIN_WEIGHTED,
+};
 use crate::mixture::check_weights;
 use crate::rng::below;
 use crate::sampler::{EpochValues, Sampler};
@@ -23,72 +25,79 @@ pub enum Per {
     Frame,
 }
 
-/// Walker's alias table over the columns with a positive weight: column `i` is kept with
-/// probability `accept[i]`, else its alias is taken.
-#[derive(Debug, Clone)]
-pub struct AliasTable {
-    accept: Vec<f64>,
-    alias: Vec<u32>,
+/// Walker's alias table over `weights` (all finite and > 0, fewer than 2^32), built by Vose's
+/// method in place: returns `(accept, alias)`, column `i` kept with probability `accept[i]`,
+/// else `alias[i]` taken.
+pub fn alias_table(mut weights: Vec<f64>) -> (Vec<f64>, Vec<u32>) {
+    let n = weights.len();
+    let scale = n as f64 / weights.iter().sum::<f64>();
+    weights.iter_mut().for_each(|w| *w *= scale);
+    let accept = &mut weights;
+    // Columns kept with probability 1 never read their alias.
+    let mut alias = vec![0u32; n];
+    // Two stacks in one buffer: small columns grow from the front, large from the back.
+    let mut stacks = vec![0u32; n];
+    let (mut small, mut large) = (0, n);
+    for (i, &a) in accept.iter().enumerate() {
+        if a < 1.0 {
+            stacks[small] = i as u32;
+            small += 1;
+        } else {
+            large -= 1;
+            stacks[large] = i as u32;
+        }
+    }
+    while small > 0 && large < n {
+        small -= 1;
+        let (s, l) = (stacks[small] as usize, stacks[large] as usize);
+        alias[s] = l as u32;
+        let rest = accept[l] + accept[s] - 1.0;
+        accept[l] = rest;
+        if rest < 1.0 {
+            // `l` moves from the large stack to the small one.
+            large += 1;
+            stacks[small] = l as u32;
+            small += 1;
+        }
+    }
+    // What is left is 1 up to rounding: always kept.
+    for &i in stacks[..small].iter().chain(&stacks[large..]) {
+        accept[i as usize] = 1.0;
+    }
+    (weights, alias)
 }
 
-impl AliasTable {
-    /// Vose's method over `weights` (all finite and > 0, fewer than 2^32).
-    pub fn new(weights: &[f64]) -> Self {
-        let n = weights.len();
-        let sum: f64 = weights.iter().sum();
-        let mut scaled: Vec<f64> = weights.iter().map(|&w| w / sum * n as f64).collect();
-        let mut alias: Vec<u32> = (0..n as u32).collect();
-        let (mut small, mut large): (Vec<u32>, Vec<u32>) =
-            (0..n as u32).partition(|&i| scaled[i as usize] < 1.0);
-        while let (Some(&s), Some(&l)) = (small.last(), large.last()) {
-            small.pop();
-            alias[s as usize] = l;
-            let rest = scaled[l as usize] + scaled[s as usize] - 1.0;
-            scaled[l as usize] = rest;
-            if rest < 1.0 {
-                large.pop();
-                small.push(l);
-            }
-        }
-        // What is left is 1 up to rounding: always kept.
-        for i in small.into_iter().chain(large) {
-            scaled[i as usize] = 1.0;
-        }
-        AliasTable {
-            accept: scaled,
-            alias,
-        }
+/// Probability of every column of an alias table (for tests and reports).
+pub fn alias_probabilities(accept: &[f64], alias: &[u32]) -> Vec<f64> {
+    let n = accept.len() as f64;
+    let mut p: Vec<f64> = accept.iter().map(|a| a / n).collect();
+    for (i, a) in accept.iter().enumerate() {
+        p[alias[i] as usize] += (1.0 - a) / n;
     }
+    p
+}
 
-    pub fn len(&self) -> usize {
-        self.accept.len()
-    }
+/// One column of the table with everything a draw needs, so that a draw reads one 32-byte
+/// record: the coin threshold, then for the column's own episode and its alias the value of
+/// the first frame (or, with a row table, the logical position of the first frame) and the
+/// frame count.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
+struct Column {
+    /// Keep the own episode when the 64-bit coin is below this (`u64::MAX`: always).
+    threshold: u64,
+    first: [i64; 2],
+    len: [u32; 2],
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.accept.is_empty()
-    }
-
-    /// The column drawn from the words `next` gives (an exact uniform column, then a 53-bit
-    /// uniform coin against its acceptance).
-    #[inline]
-    pub fn draw(&self, mut next: impl FnMut() -> u64) -> usize {
-        let column = below(self.accept.len() as u64, &mut next) as usize;
-        let coin = (next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-        if coin < self.accept[column] {
-            column
-        } else {
-            self.alias[column] as usize
-        }
-    }
-
-    /// Probability of every column (for tests and reports).
-    pub fn probabilities(&self) -> Vec<f64> {
-        let n = self.len() as f64;
-        let mut p: Vec<f64> = self.accept.iter().map(|a| a / n).collect();
-        for (i, a) in self.accept.iter().enumerate() {
-            p[self.alias[i] as usize] += (1.0 - a) / n;
-        }
-        p
+/// The coin threshold of an acceptance probability: `coin < threshold` with a uniform 64-bit
+/// coin has probability `accept` (to 2^-53; 1 is always).
+fn threshold(accept: f64) -> u64 {
+    if accept >= 1.0 {
+        u64::MAX
+    } else {
+        // accept < 1 has at most 53 significant bits: exact in the scaled integer.
+        (accept * 2f64.powi(64)) as u64
     }
 }
 
@@ -96,12 +105,15 @@ impl AliasTable {
 #[derive(Debug)]
 pub struct WeightedDraws {
     sampler: Arc<Sampler>,
-    /// Kept episodes (ranks in the index) with a positive weight: the table's columns.
-    episodes: Vec<u32>,
-    table: AliasTable,
+    columns: Vec<Column>,
+    /// Values are rows of a table (`Column::first` holds logical positions).
+    through_rows: bool,
     seed: u64,
     fingerprint: u64,
 }
+
+/// Longest episode a weighted sampler draws from (frame counts are stored as `u32`).
+pub const MAX_EPISODE_LEN: u64 = u32::MAX as u64;
 
 impl WeightedDraws {
     /// `weights` holds one entry per episode of the boundary arrays; only the kept episodes'
@@ -122,14 +134,21 @@ impl WeightedDraws {
             )));
         }
         check_weights("weights", weights)?;
-        let mut episodes = Vec::new();
-        let mut column_weights = Vec::new();
+        let mut episodes: Vec<u32> = Vec::with_capacity(index.num_episodes());
+        let mut column_weights = Vec::with_capacity(index.num_episodes());
         for (k, &id) in index.episode_ids().iter().enumerate() {
+            let len = index.episode_len(k);
             let weight = match per {
                 Per::Episode => weights[id as usize],
-                Per::Frame => weights[id as usize] * index.episode_len(k) as f64,
+                Per::Frame => weights[id as usize] * len as f64,
             };
             if weight > 0.0 {
+                if len > MAX_EPISODE_LEN {
+                    return Err(SamplerError::invalid(format!(
+                        "episode {id} has {len} kept frames: weighted draws support episodes of \
+                         up to {MAX_EPISODE_LEN} frames"
+                    )));
+                }
                 episodes.push(k as u32);
                 column_weights.push(weight);
             }
@@ -144,17 +163,33 @@ impl WeightedDraws {
                 "weights times episode lengths sum to more than a float can hold",
             ));
         }
-        let mut state = absorb(sampler.fingerprint(), DOMAIN_WEIGHTED);
-        state = absorb(state, per as u64);
-        for &w in weights {
-            state = absorb(state, (w + 0.0).to_bits());
-        }
+        let (accept, alias) = alias_table(column_weights);
+        let through_rows = sampler.first_value_if_consecutive(0).is_none();
+        let first = |k: usize| {
+            sampler
+                .first_value_if_consecutive(k)
+                .unwrap_or(index.offsets()[k] as i64)
+        };
+        let columns = (0..episodes.len())
+            .map(|i| {
+                let own = episodes[i] as usize;
+                let other = episodes[alias[i] as usize] as usize;
+                Column {
+                    threshold: threshold(accept[i]),
+                    first: [first(own), first(other)],
+                    len: [
+                        index.episode_len(own) as u32,
+                        index.episode_len(other) as u32,
+                    ],
+                }
+            })
+            .collect();
         Ok(WeightedDraws {
-            table: AliasTable::new(&column_weights),
+            columns,
+            through_rows,
+            fingerprint: fingerprint(&sampler, per, weights),
             sampler,
-            episodes,
             seed,
-            fingerprint: state,
         })
     }
 
@@ -167,19 +202,6 @@ impl WeightedDraws {
         self.fingerprint
     }
 
-    pub fn table(&self) -> &AliasTable {
-        &self.table
-    }
-
-    pub fn num_kept_episodes(&self) -> usize {
-        self.sampler.index().num_episodes()
-    }
-
-    /// Kept-episode rank of every column of the table.
-    pub fn episodes(&self) -> &[u32] {
-        &self.episodes
-    }
-
     /// The draws of `epoch`.
     pub fn epoch(self: &Arc<Self>, epoch: u64) -> WeightedEpoch {
         WeightedEpoch {
@@ -188,14 +210,39 @@ impl WeightedDraws {
         }
     }
 
-    /// `(kept episode, frame offset in it)` at `position` of the epoch keyed by `key`.
+    /// The value at `position` of the epoch keyed by `key`: a uniform column, a 64-bit coin
+    /// against its threshold (own episode or alias), a uniform frame of that episode, all from
+    /// the SplitMix64 words of state `absorb(key, position)`.
     #[inline]
-    pub fn draw(&self, key: u64, position: u64) -> (usize, u64) {
+    pub fn value_at(&self, key: u64, position: u64) -> i64 {
         let mut words = SplitMix64::new(absorb(key, position));
         let mut next = || words.next_u64();
-        let k = self.episodes[self.table.draw(&mut next)] as usize;
-        (k, below(self.sampler.index().episode_len(k), next))
+        let column = &self.columns[below(self.columns.len() as u64, &mut next) as usize];
+        let side = usize::from(next() >= column.threshold);
+        let frame = below(u64::from(column.len[side]), next) as i64;
+        let first = column.first[side];
+        if self.through_rows {
+            self.sampler.value_of_position((first + frame) as u64)
+        } else {
+            first.wrapping_add(frame)
+        }
     }
+}
+
+/// Identifies the kept frames (first frame and length of every kept episode), their rows, what
+/// the weights apply to and every weight (-0.0 and 0.0 alike).
+fn fingerprint(sampler: &Sampler, per: Per, weights: &[f64]) -> u64 {
+    let index = sampler.index();
+    let state = absorb(
+        absorb(mix64(ALGORITHM_VERSION), DOMAIN_WEIGHTED),
+        per as u64,
+    );
+    let state = absorb(state, index.num_frames());
+    let episodes =
+        (0..index.num_episodes()).flat_map(|k| [index.starts()[k], index.episode_len(k)]);
+    let state = hash_words(state, episodes);
+    let state = sampler.remap_fingerprint(state);
+    hash_words(state, weights.iter().map(|w| (w + 0.0).to_bits()))
 }
 
 /// One epoch of weighted draws.
@@ -207,8 +254,7 @@ pub struct WeightedEpoch {
 impl WeightedEpoch {
     #[inline]
     pub fn value_at(&self, position: u64) -> i64 {
-        let (k, offset) = self.draws.draw(self.key, position);
-        self.draws.sampler.value_in_episode(k, offset)
+        self.draws.value_at(self.key, position)
     }
 }
 
@@ -233,9 +279,9 @@ mod tests {
             vec![1.0, 2.0, 3.0, 4.0],
             vec![1e-12, 1.0, 5.0, 0.25, 7.5, 1e6],
         ] {
-            let table = AliasTable::new(&weights);
+            let (accept, alias) = alias_table(weights.clone());
             let sum: f64 = weights.iter().sum();
-            for (p, w) in table.probabilities().iter().zip(&weights) {
+            for (p, w) in alias_probabilities(&accept, &alias).iter().zip(&weights) {
                 assert!((p - w / sum).abs() < 1e-12, "{p} vs {}", w / sum);
             }
         }

@@ -478,16 +478,6 @@ impl WeightedCore {
         format!("{:016x}", self.draws.fingerprint())
     }
 
-    /// Probability of every kept episode, in boundary order (kept episodes only).
-    fn episode_probabilities<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        let mut probabilities = vec![0.0; self.draws.num_kept_episodes()];
-        let table = self.draws.table().probabilities();
-        for (&k, p) in self.draws.episodes().iter().zip(table) {
-            probabilities[k as usize] = p;
-        }
-        PyArray1::from_vec(py, probabilities)
-    }
-
     /// This rank's values of `epoch` from global position `start_index`, as one array.
     #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None))]
     #[allow(clippy::too_many_arguments)]
