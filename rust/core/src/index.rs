@@ -1,6 +1,8 @@
 //! Episode boundaries -> kept frames, and the map from a logical position in `0..num_frames` to
 //! a frame. Only per-episode arrays are stored: O(episodes) memory whatever the frame count.
 
+use std::sync::OnceLock;
+
 use crate::error::SamplerError;
 
 /// How many skipped episodes are listed by id: a bounded list, whatever the episode count.
@@ -23,12 +25,18 @@ pub struct EpisodeIndex {
     num_skipped: usize,
     /// The first [`SKIPPED_LISTED`] of them as (boundary-order id, length), for the log.
     skipped_listed: Vec<(u64, u64)>,
-    /// Positions are grouped in slots of `2^slot_shift`, a quarter to an eighth of an average
-    /// episode; `slot_episode[s]` is the kept episode holding slot `s`'s first position. It
-    /// narrows [`EpisodeIndex::episode_of`] to the episodes meeting one slot, usually just one:
-    /// O(1) for typical lengths, at most 32 bytes per episode.
-    slot_shift: u32,
-    slot_episode: Vec<u32>,
+    /// The position lookup, built when first needed (draws by episode never need it).
+    slots: OnceLock<Slots>,
+}
+
+/// Positions grouped in slots of `2^shift`, a quarter to an eighth of an average episode;
+/// `episode[s]` is the kept episode holding slot `s`'s first position. It narrows
+/// [`EpisodeIndex::episode_of`] to the episodes meeting one slot, usually just one: O(1) for
+/// typical lengths, at most 32 bytes per episode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slots {
+    shift: u32,
+    episode: Vec<u32>,
 }
 
 /// What the caller asked for; validated by [`EpisodeIndex::new`].
@@ -94,8 +102,7 @@ impl EpisodeIndex {
             num_boundary_episodes: from.len(),
             num_skipped: 0,
             skipped_listed: Vec::new(),
-            slot_shift: 0,
-            slot_episode: Vec::new(),
+            slots: OnceLock::new(),
         };
         let dropped = spec.drop_first.saturating_add(spec.drop_last);
         for e in (0..from.len()).filter(|&e| selected[e]) {
@@ -135,25 +142,24 @@ impl EpisodeIndex {
                 index.num_episodes()
             )));
         }
-        index.build_slots();
         Ok(index)
     }
 
-    fn build_slots(&mut self) {
+    fn build_slots(&self) -> Slots {
         let average = self.num_frames.div_ceil(self.num_episodes() as u64);
         // Largest power of two <= a quarter of the average length (at least 1): 4 to 8 slots
         // per episode, so that most slots lie inside one episode and need no search.
-        self.slot_shift = 63 - (average / 4).max(1).leading_zeros();
-        let slots = ((self.num_frames - 1) >> self.slot_shift) + 1;
-        let mut slot_episode = vec![0u32; slots as usize];
+        let shift = 63 - (average / 4).max(1).leading_zeros();
+        let slots = ((self.num_frames - 1) >> shift) + 1;
+        let mut episode = vec![0u32; slots as usize];
         // Episode k holds the slots whose first position falls in its frames.
         for k in 0..self.num_episodes() {
-            let first_slot = self.offsets[k].div_ceil(1 << self.slot_shift) as usize;
+            let first_slot = self.offsets[k].div_ceil(1 << shift) as usize;
             let end = self.offsets[k] + self.episode_len(k);
-            let end_slot = end.div_ceil(1 << self.slot_shift) as usize;
-            slot_episode[first_slot..end_slot].fill(k as u32);
+            let end_slot = end.div_ceil(1 << shift) as usize;
+            episode[first_slot..end_slot].fill(k as u32);
         }
-        self.slot_episode = slot_episode;
+        Slots { shift, episode }
     }
 
     pub fn num_frames(&self) -> u64 {
@@ -199,11 +205,12 @@ impl EpisodeIndex {
     #[inline]
     pub fn episode_of(&self, position: u64) -> usize {
         debug_assert!(position < self.num_frames);
-        let slot = (position >> self.slot_shift) as usize;
-        let first = self.slot_episode[slot] as usize;
+        let slots = self.slots.get_or_init(|| self.build_slots());
+        let slot = (position >> slots.shift) as usize;
+        let first = slots.episode[slot] as usize;
         // The next slot's first episode is the last one that can meet this slot.
-        let last = self
-            .slot_episode
+        let last = slots
+            .episode
             .get(slot + 1)
             .map_or(self.offsets.len() - 1, |&episode| episode as usize);
         first + self.offsets[first + 1..=last].partition_point(|&offset| offset <= position)
