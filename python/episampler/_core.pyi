@@ -36,6 +36,76 @@ class SamplerCore:
     def skipped_listed(self) -> list[tuple[int, int]]: ...
     def boundary_values(self) -> npt.NDArray[np.int64]: ...
     def kept_frames(self) -> npt.NDArray[np.int64]: ...
+    def value_range(self) -> tuple[int, int]: ...
+    def epoch_indices(
+        self,
+        epoch: int,
+        start_index: int,
+        rank: int,
+        num_replicas: int,
+        drop_last: bool,
+        pad_to_multiple: int | None = None,
+    ) -> npt.NDArray[np.int64]: ...
+    def iter_epoch(
+        self,
+        epoch: int,
+        start_index: int,
+        rank: int,
+        num_replicas: int,
+        drop_last: bool,
+        pad_to_multiple: int | None = None,
+        batch_size: int | None = None,
+        drop_last_batch: bool = False,
+    ) -> EpochChunks: ...
+
+class MixtureCore:
+    def __new__(
+        cls,
+        components: list[SamplerCore],
+        offsets: list[int],
+        weights: npt.NDArray[np.float64],
+        block_size: int,
+        samples_per_epoch: int,
+        seed: int,
+    ) -> MixtureCore: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def counts(self) -> list[int]: ...
+    @property
+    def draws_per_epoch(self) -> list[int]: ...
+    def epoch_indices(
+        self,
+        epoch: int,
+        start_index: int,
+        rank: int,
+        num_replicas: int,
+        drop_last: bool,
+        pad_to_multiple: int | None = None,
+    ) -> npt.NDArray[np.int64]: ...
+    def iter_epoch(
+        self,
+        epoch: int,
+        start_index: int,
+        rank: int,
+        num_replicas: int,
+        drop_last: bool,
+        pad_to_multiple: int | None = None,
+        batch_size: int | None = None,
+        drop_last_batch: bool = False,
+    ) -> EpochChunks: ...
+
+class WeightedCore:
+    def __new__(
+        cls,
+        frames: SamplerCore,
+        weights: npt.NDArray[np.float64],
+        per: str,
+        num_samples: int,
+        seed: int,
+    ) -> WeightedCore: ...
+    @property
+    def fingerprint(self) -> str: ...
     def epoch_indices(
         self,
         epoch: int,

@@ -13,7 +13,7 @@
 //! draws made before any position are computed, never replayed: O(1) seek, plus O(block_size)
 //! to build the block that holds the position.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{try_filled, SamplerError};
 use crate::keys::{absorb, epoch_key, mix64, ALGORITHM_VERSION, DOMAIN_MIXTURE_SLOTS};
@@ -79,6 +79,10 @@ pub struct Mixture {
     /// Draws of every component in one mixture epoch.
     draws_per_epoch: Vec<u64>,
     fingerprint: u64,
+    /// Every component's latest epoch order, handed from one cursor to the next: a component
+    /// epoch that straddles two mixture epochs is built once. Held only while a cursor takes
+    /// or returns them, never while an order is built.
+    orders: Mutex<Vec<Option<(u64, EpochOrder)>>>,
 }
 
 impl Mixture {
@@ -145,6 +149,7 @@ impl Mixture {
         }
         let fingerprint = absorb(absorb(state, block_size), samples_per_epoch);
         Ok(Mixture {
+            orders: Mutex::new(vec![None; components.len()]),
             components,
             offsets,
             block_size,
@@ -189,8 +194,13 @@ impl Mixture {
         self.fingerprint
     }
 
-    /// Reads `epoch` (a cursor with its own caches).
+    /// Reads `epoch` (a cursor with its own caches, seeded with the orders the latest cursor
+    /// returned).
     pub fn epoch(self: &Arc<Self>, epoch: u64) -> MixtureEpoch {
+        let orders = {
+            let mut shared = self.orders.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *shared, vec![None; self.components.len()])
+        };
         MixtureEpoch {
             mixture: Arc::clone(self),
             epoch,
@@ -199,7 +209,7 @@ impl Mixture {
             last: None,
             slots: Vec::new(),
             block_draws: vec![(0, 0); self.components.len()],
-            orders: vec![None; self.components.len()],
+            orders,
             scratch: Scratch::default(),
         }
     }
@@ -331,6 +341,23 @@ impl MixtureEpoch {
         }
         self.block = Some(block);
         Ok(())
+    }
+}
+
+impl Drop for MixtureEpoch {
+    /// Hands the component orders to the next cursor (keeping any the shared slot has that
+    /// this cursor does not).
+    fn drop(&mut self) {
+        let mut shared = self
+            .mixture
+            .orders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (slot, mine) in shared.iter_mut().zip(self.orders.iter_mut()) {
+            if mine.is_some() {
+                *slot = mine.take();
+            }
+        }
     }
 }
 
