@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install demo test test-rust test-python test-lerobot lerobot-envs lint format bench bench-rust bench-python bench-compare clean
+.PHONY: install demo test test-rust test-python test-lerobot lerobot-envs lint format bench bench-rust bench-python bench-compare bench-mixtures clean
 
 ## install: build the extension (release) in place with the test dependencies
 install:
@@ -62,6 +62,10 @@ bench-rust:
 ## bench-compare: episampler vs torch.randperm and a LeRobot 0.6 style sampler, 1e6..1e8 frames
 bench-compare:
 	$(PYTHON) -m episampler.bench
+
+## bench-mixtures: MixtureSampler and WeightedEpisodeSampler against their baselines (~4 min)
+bench-mixtures:
+	$(PYTHON) benches/mixtures.py --markdown benches/results_mixtures.md
 
 ## bench-python: pytest-benchmark groups: episampler against torch.randperm, LeRobot 0.6 style, list
 bench-python:

@@ -26,18 +26,15 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from episampler import EpisodeAwareSampler, MixtureSampler, WeightedEpisodeSampler  # noqa: E402
-from episampler._baselines import synthetic_episodes  # noqa: E402
-from episampler.bench import time_epoch_start, time_iteration, time_resume  # noqa: E402
+from episampler import EpisodeAwareSampler, MixtureSampler, WeightedEpisodeSampler
+from episampler._baselines import synthetic_episodes
+from episampler.bench import time_epoch_start, time_iteration, time_resume
 
 
 def median_seconds(action, repeats: int) -> float:
