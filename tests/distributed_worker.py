@@ -4,7 +4,8 @@
 Every rank builds `EpisodeAwareSampler(..., num_replicas=W, rank=r)` itself, reads it through a
 `DataLoader`, and writes what it saw to `<out>/<phase>-rank<r>.json`. Phases:
 
-- `main` (W=3): three epochs as an endless stream and with `set_epoch` per epoch; the state of
+- `main` (W=3), for the global orders and a mixture of two datasets: three epochs as an
+  endless stream and with `set_epoch` per epoch; the state of
   every rank after every batch (gathered to compare); resume of every rank from checkpoints that
   rank 0 saved with `torch.save`; the second half of the 2 -> 3 elastic resume and the first half
   of the 3 -> 2 one.
@@ -23,7 +24,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
-from episampler import EpisodeAwareSampler
+from episampler import EpisodeAwareSampler, MixtureSampler
 from tests.support import endless_batches
 
 LENGTHS = [7, 12, 1, 20, 15, 9, 11, 13, 15]  # 103 frames: padding for W = 2 and W = 3
@@ -49,7 +50,26 @@ class FrameDataset(Dataset):
         return index
 
 
+def mixture() -> MixtureSampler:
+    """The first 5 episodes and the last 4 as two datasets, one block per epoch holding each
+    one's size: every epoch covers every frame once, like the other orders."""
+    split = FROM[5]
+    first = EpisodeAwareSampler(FROM[:5], TO[:5], shuffle=True, seed=SEED)
+    second = EpisodeAwareSampler([f - split for f in FROM[5:]], [t - split for t in TO[5:]],
+                                 shuffle=True, seed=SEED + 1, permutation="feistel")  # fmt: skip
+    sizes = [first.num_frames, second.num_frames]
+    world = {"num_replicas": dist.get_world_size(), "rank": dist.get_rank()}
+    return MixtureSampler(
+        [first, second], sizes, offsets=[0, split], block_size=sum(sizes), seed=SEED, **world
+    )
+
+
+ORDERS = ("uniform", "feistel", "mixture")
+
+
 def make_loader(permutation: str) -> DataLoader:
+    if permutation == "mixture":
+        return DataLoader(FrameDataset(), sampler=mixture(), batch_size=BATCH_SIZE)
     sampler = EpisodeAwareSampler(
         FROM,
         TO,
@@ -96,7 +116,7 @@ def main_phase(out: Path) -> dict:
     results: dict = {}
     batches_per_epoch = len(make_loader("uniform"))
     total = EPOCHS * batches_per_epoch
-    for permutation in ("uniform", "feistel"):
+    for permutation in ORDERS:
         stream, states = stream_with_states(make_loader(permutation), total)
         with_set_epoch = []
         loader = make_loader(permutation)

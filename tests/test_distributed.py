@@ -46,7 +46,7 @@ def epochs_of(stream: list[list[int]], batches_per_epoch: int) -> list[list[int]
     ]
 
 
-@pytest.mark.parametrize("permutation", ["uniform", "feistel"])
+@pytest.mark.parametrize("permutation", worker.ORDERS)
 def test_ranks_are_disjoint_and_cover_every_frame_each_epoch(runs, permutation):
     ranks = runs["main"]
     world_size = len(ranks)
@@ -65,13 +65,13 @@ def test_ranks_are_disjoint_and_cover_every_frame_each_epoch(runs, permutation):
     assert len({tuple(order) for order in orders}) == worker.EPOCHS, "a new order every epoch"
 
 
-@pytest.mark.parametrize("permutation", ["uniform", "feistel"])
+@pytest.mark.parametrize("permutation", worker.ORDERS)
 def test_set_epoch_loop_equals_the_endless_stream(runs, permutation):
     for rank in runs["main"]:
         assert rank[permutation]["with_set_epoch"] == rank[permutation]["stream"]
 
 
-@pytest.mark.parametrize("permutation", ["uniform", "feistel"])
+@pytest.mark.parametrize("permutation", worker.ORDERS)
 def test_ranks_in_lockstep_hold_the_same_state(runs, permutation):
     states = runs["main"][0][permutation]["states"]
     assert len(states) == len(runs["main"][0][permutation]["stream"])
@@ -81,7 +81,7 @@ def test_ranks_in_lockstep_hold_the_same_state(runs, permutation):
     assert (states[0][0]["epoch"], states[0][0]["start_index"]) == (0, 12)
 
 
-@pytest.mark.parametrize("permutation", ["uniform", "feistel"])
+@pytest.mark.parametrize("permutation", worker.ORDERS)
 def test_resume_from_rank0_checkpoint_reproduces_every_rank(runs, permutation):
     checked = 0
     for rank in runs["main"]:
