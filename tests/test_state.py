@@ -237,6 +237,33 @@ def test_pickle_and_deepcopy_keep_configuration_and_resume_point(clone, permutat
     assert list(twin) == list(sampler)  # and the epoch after
 
 
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda s: pickle.loads(pickle.dumps(s))])
+@pytest.mark.parametrize("kind", ["sampler", "mixture", "weighted"])
+def test_a_copy_taken_mid_iteration_resumes_where_state_dict_says(clone, kind):
+    """`torch.save(sampler)` during an epoch must not repeat the samples already yielded."""
+    from episampler import MixtureSampler, WeightedEpisodeSampler
+
+    def build():
+        if kind == "mixture":
+            parts = [make(FROM[:2], TO[:2], shuffle=True), make([0], [6], shuffle=True)]
+            return MixtureSampler(parts, [2, 1], offsets=[0, 25], block_size=3)
+        if kind == "weighted":
+            return WeightedEpisodeSampler(FROM, TO, [1, 2, 3], 28, seed=4)
+        return make(shuffle=True, seed=4, num_replicas=2, rank=1)
+
+    sampler = build()
+    sampler.set_epoch(2)
+    iterator = iter(sampler)
+    taken = [next(iterator) for _ in range(10)]
+    twin = clone(sampler)
+    assert twin.state_dict() == sampler.state_dict()
+    assert twin.state_dict()["start_index"] == 10 * sampler.num_replicas
+    whole = build().epoch_indices(2).tolist()
+    assert taken + list(twin) == whole
+    # The original's iterator goes on unaffected.
+    assert taken + list(iterator) == whole
+
+
 def test_repr_names_the_configuration_and_position():
     sampler = make(shuffle=True, seed=3, permutation="feistel", num_replicas=2, rank=1)
     sampler.load_state_dict({"epoch": 2, "start_index": 6})

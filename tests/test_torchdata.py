@@ -169,3 +169,41 @@ def test_resumed_loader_checkpoints_resume_too(uninterrupted, num_workers):
     later, state = second_states[-1]
     resumed, _ = consume(make_loader("feistel", num_workers, state), 3)
     assert resumed == batches[consumed + later : consumed + later + 3]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("batch_sampler", [False, True], ids=["sampler", "batch_sampler"])
+def test_another_num_workers_resumes_through_the_sampler_state(batch_sampler):
+    """torchdata restores a snapshot only into a loader with the same `num_workers`; the
+    sampler's state taken out of it (`integrations.torchdata.sampler_state`) resumes a loader
+    with any `num_workers`."""
+    from episampler import EpisodeAwareBatchSampler
+    from episampler.integrations.torchdata import sampler_state
+
+    def loader(num_workers, sampler=None):
+        sampler = sampler or make_sampler("feistel")
+        if batch_sampler:
+            batches = EpisodeAwareBatchSampler(sampler, BATCH_SIZE)
+            return StatefulDataLoader(FrameDataset(), batch_sampler=batches,
+                                      num_workers=num_workers)  # fmt: skip
+        return StatefulDataLoader(FrameDataset(), batch_size=BATCH_SIZE, sampler=sampler,
+                                  num_workers=num_workers)  # fmt: skip
+
+    batches, _ = consume(loader(2), 4 * BATCHES_PER_EPOCH)
+    two_workers = loader(2)
+    _, states = consume(two_workers, 8, record_states=True)
+    consumed, snapshot = states[-1]
+    refusing = loader(1)
+    refusing.load_state_dict(snapshot)
+    with pytest.raises(AssertionError):
+        consume(refusing, 1)
+    for num_workers in (0, 1):
+        sampler = make_sampler("feistel")
+        sampler.load_state_dict(sampler_state(snapshot))
+        rest, _ = consume(loader(num_workers, sampler), 6)
+        assert rest == batches[consumed : consumed + 6], num_workers
+    with pytest.raises(ValueError, match="holds no sampler state"):
+        sampler_state({"_sampler_iter_state": None})
+    with pytest.raises(TypeError, match="snapshot must be a dict"):
+        sampler_state([1, 2])

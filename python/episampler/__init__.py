@@ -1,8 +1,22 @@
-"""Episode-aware, seekable, exactly resumable frame sampling for robot-learning datasets."""
+"""Episode-aware, seekable, exactly resumable frame sampling for robot-learning datasets.
+
+- `EpisodeAwareSampler`: LeRobot's sampler, drop-in, with a seeded order that is a pure
+  function of `(seed, epoch)`, sharding, exact resume and a read-local (windowed) order.
+- `EpisodeAwareBatchSampler`: the batches `torch.utils.data.BatchSampler` would make, built in
+  Rust.
+- `MixtureSampler`, `balance_weights`: several datasets in set proportions, exact per block.
+- `WeightedEpisodeSampler`: draws with replacement by episode weight.
+- `compute_sampler_state`: the state after a number of optimiser steps (LeRobot style).
+- `SamplerState`: the type of `state_dict()`.
+
+Integrations: `episampler.integrations.accelerate`, `.lerobot`, `.torchdata`; the read-order
+report: `python -m episampler.inspect`.
+"""
 
 from episampler._batch import EpisodeAwareBatchSampler
-from episampler._core import ALGORITHM_VERSION
+from episampler._core import ALGORITHM_VERSION, __version__
 from episampler._mixture import MixtureSampler, WeightedEpisodeSampler, balance_weights
+from episampler._resumable import SamplerState
 from episampler._sampler import EpisodeAwareSampler
 from episampler._state import compute_sampler_state
 
@@ -11,7 +25,9 @@ __all__ = [
     "EpisodeAwareBatchSampler",
     "EpisodeAwareSampler",
     "MixtureSampler",
+    "SamplerState",
     "WeightedEpisodeSampler",
+    "__version__",
     "balance_weights",
     "compute_sampler_state",
 ]

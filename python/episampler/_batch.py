@@ -9,7 +9,7 @@ from typing import Any
 from torch.utils.data import Sampler
 
 from episampler._inputs import as_bool, as_int
-from episampler._resumable import ResumableSampler
+from episampler._resumable import ResumableSampler, SamplerState
 
 
 class EpisodeAwareBatchSampler(Sampler[list[int]]):
@@ -21,9 +21,19 @@ class EpisodeAwareBatchSampler(Sampler[list[int]]):
     so a checkpoint resumes right after the last batch yielded; with `drop_last=True` the
     short batch left at the end of an epoch is dropped and the epoch ends with the last full
     batch.
+
+    Args:
+        sampler: the episampler sampler to batch (its sharding, epochs and state are used).
+        batch_size: indices per batch (>= 1).
+        drop_last: drop the short batch at the end of every epoch.
+
+    Raises:
+        TypeError: `sampler` is not an episampler sampler, or a non-int `batch_size`.
+        ValueError: `batch_size < 1`.
     """
 
     def __init__(self, sampler: ResumableSampler, batch_size: int, drop_last: bool = False):
+        """Batch `sampler` (the arguments are described in the class docstring)."""
         if not isinstance(sampler, ResumableSampler):
             raise TypeError(
                 "sampler must be an EpisodeAwareSampler, MixtureSampler or "
@@ -35,21 +45,25 @@ class EpisodeAwareBatchSampler(Sampler[list[int]]):
         self.drop_last = as_bool("drop_last", drop_last)
 
     def __iter__(self) -> Iterator[list[int]]:
+        """The batches of the sampler's current epoch from its resume point."""
         return self.sampler._start_iteration(self.batch_size, self.drop_last)
 
     def __len__(self) -> int:
+        """Batches of one full epoch on this rank."""
         if self.drop_last:
             return len(self.sampler) // self.batch_size
         return -(-len(self.sampler) // self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
+        """The sampler's `set_epoch`."""
         self.sampler.set_epoch(epoch)
 
-    def state_dict(self) -> dict[str, int | str]:
+    def state_dict(self) -> SamplerState:
         """The sampler's state, as the latest batch iterator left it."""
         return self.sampler.state_dict()
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """The sampler's `load_state_dict`."""
         self.sampler.load_state_dict(state_dict)
 
     def __repr__(self) -> str:

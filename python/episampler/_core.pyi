@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 ALGORITHM_VERSION: int
+__version__: str
 
 class SamplerCore:
     def __new__(

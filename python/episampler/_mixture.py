@@ -158,6 +158,7 @@ class MixtureSampler(ResumableSampler):
         rank: int = 0,
         drop_last: bool = False,
     ) -> None:
+        """Build the sampler (every argument is described in the class docstring)."""
         super().__init__()
         components = _components(samplers)
         offsets = as_index_array("offsets", offsets)
@@ -295,10 +296,12 @@ class MixtureSampler(ResumableSampler):
 
     @property
     def offsets(self) -> tuple[int, ...]:
+        """The first row of every component in the concatenated dataset."""
         return tuple(self._config["offsets"].tolist())
 
     @property
     def block_size(self) -> int:
+        """Positions per block (every full block holds `block_counts` exactly)."""
         return self._config["block_size"]
 
     @property
@@ -313,6 +316,7 @@ class MixtureSampler(ResumableSampler):
 
     @property
     def seed(self) -> int:
+        """The seed that orders the slots of every block."""
         return self._config["seed"]
 
     @property
@@ -394,6 +398,7 @@ class WeightedEpisodeSampler(ResumableSampler):
         rank: int = 0,
         drop_last: bool = False,
     ) -> None:
+        """Build the sampler (every argument is described in the class docstring)."""
         frames = EpisodeAwareSampler(
             dataset_from_indices,
             dataset_to_indices,
@@ -483,10 +488,12 @@ class WeightedEpisodeSampler(ResumableSampler):
 
     @property
     def per(self) -> str:
+        """What a weight applies to: `"episode"` or `"frame"`."""
         return self._config["per"]
 
     @property
     def seed(self) -> int:
+        """The seed of the draws."""
         return self._config["seed"]
 
     @property

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -19,6 +19,29 @@ from episampler._inputs import as_int
 # the last such epoch) but not iterated, so every state the sampler produces loads again.
 EPOCH_LIMIT = 2**63
 COUNT_LIMIT = 2**63  # drops, replica counts, sample counts: anything larger cannot mean anything
+
+
+class _ResumePoint(TypedDict):
+    epoch: int
+    start_index: int
+
+
+class SamplerState(_ResumePoint, total=False):
+    """What `state_dict()` returns: a plain dict at run time (JSON-serialisable).
+
+    `epoch` and `start_index` are always there (the resume point; `load_state_dict` needs only
+    them, as LeRobot's and `compute_sampler_state`'s states have). The others identify the
+    sampler, so that a state of another one is refused: `seed`, `fingerprint` and
+    `algorithm_version` always; `num_frames` and `permutation` for an `EpisodeAwareSampler`;
+    `num_samples` (positions per epoch) for a `MixtureSampler` or `WeightedEpisodeSampler`.
+    """
+
+    seed: int
+    num_frames: int
+    num_samples: int
+    permutation: str
+    fingerprint: str
+    algorithm_version: int
 
 
 def check_iterable_epoch(epoch: int) -> None:
@@ -69,14 +92,17 @@ class ResumableSampler(Sampler[int]):
 
     @property
     def num_replicas(self) -> int:
+        """Ranks every epoch is sharded over."""
         return self._config["num_replicas"]
 
     @property
     def rank(self) -> int:
+        """This process's rank, in `[0, num_replicas)`."""
         return self._config["rank"]
 
     @property
     def drop_last(self) -> bool:
+        """Whether ranks stop evenly (True) or pad to equal counts by wrapping (False)."""
         return self._config["drop_last"]
 
     @property
@@ -85,6 +111,7 @@ class ResumableSampler(Sampler[int]):
         return self._resume_point()[0]
 
     def __len__(self) -> int:
+        """Values one full epoch yields on this rank (also while resuming mid-epoch)."""
         length = self._epoch_length
         multiple = self._config.get("pad_to_multiple")
         if multiple is not None:
@@ -137,34 +164,83 @@ class ResumableSampler(Sampler[int]):
         return self._latest
 
     def __iter__(self) -> Iterator[int]:
+        """This rank's values of the current epoch from the resume point, as Python ints.
+        Creating an iterator changes nothing; once it yields the epoch's last value the resume
+        point becomes `(epoch + 1, 0)`."""
         # Each value is one step of a list iterator inside `chain`: no Python or Rust call per
         # value. The chunks know how much of their latest list was read, for `state_dict`.
         return itertools.chain.from_iterable(self._start_iteration())
 
     def epoch_indices(self, epoch: int | None = None) -> np.ndarray:
-        """This rank's whole order of `epoch` (default: the current one) from position 0."""
+        """This rank's whole order of an epoch from position 0: the values iteration yields.
+
+        Args:
+            epoch: the epoch (default: the one the next iterator yields), in `[0, 2**63)`.
+
+        Returns:
+            A new `int64` numpy array of `len(self)` values. The resume point is unchanged.
+
+        Raises:
+            TypeError, ValueError: a bad `epoch`.
+            MemoryError: the values (or a `"uniform"` table) do not fit in memory.
+        """
         epoch = self.epoch if epoch is None else as_int("epoch", epoch, high=EPOCH_LIMIT)
         check_iterable_epoch(epoch)
         return self._core.epoch_indices(epoch, 0, *self._shard_args())
 
     def set_epoch(self, epoch: int) -> None:
-        """Start `epoch` from its beginning; a no-op if it is already the current epoch."""
+        """Start `epoch` from its beginning; a no-op if it is already the current epoch (the
+        position inside it is then kept, so a resumed run's `set_epoch` does not undo a
+        `load_state_dict`).
+
+        Args:
+            epoch: in `[0, 2**63]` (`2**63` can be set and saved but not iterated).
+
+        Raises:
+            TypeError, ValueError: a bad `epoch`.
+        """
         epoch = as_int("epoch", epoch, high=EPOCH_LIMIT + 1)
         if epoch != self.epoch:
             self._epoch, self._start_index, self._latest = epoch, 0, None
 
     # --- state -----------------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, int | str]:
-        """The resume point (as the latest iterator left it) plus what identifies this sampler."""
+    def _live_resume_point(self) -> tuple[int, int]:
+        """Where a new iterator must start to continue right after the latest one's values."""
         latest = self._latest
-        epoch, start_index = (
-            latest.resume_point if latest is not None else (self._epoch, self._start_index)
-        )
-        return {"epoch": epoch, "start_index": start_index, **self._identity()}
+        return latest.resume_point if latest is not None else (self._epoch, self._start_index)
+
+    def state_dict(self) -> SamplerState:
+        """The resume point, as the latest iterator left it, plus what identifies this sampler.
+
+        O(1); a fresh dict of plain ints and strs. If an iterator was created since the last
+        `load_state_dict` / `set_epoch`, the state describes that iterator's progress: loading
+        it into a sampler built with the same arguments continues right after the last value
+        it yielded (after `k` values from resume point `s`, `start_index` is
+        `s + k * num_replicas`; after the epoch's last value, `(epoch + 1, 0)`). Rank and world
+        size are not part of it: it loads on every rank and under another world size.
+
+        Returns:
+            A `SamplerState` (a plain dict at run time).
+        """
+        epoch, start_index = self._live_resume_point()
+        state: dict[str, Any] = {"epoch": epoch, "start_index": start_index, **self._identity()}
+        return state  # type: ignore[return-value]
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Resume from `state_dict` (ours, LeRobot's, or `compute_sampler_state`'s)."""
+        """Set the resume point: the next iterator starts at `state_dict`'s position.
+
+        Args:
+            state_dict: ours (`state_dict()`), LeRobot's or `compute_sampler_state`'s: any
+                mapping with `"epoch"` and `"start_index"`; identity entries it holds (seed,
+                sizes, fingerprint, algorithm version) must match this sampler's.
+
+        Raises:
+            TypeError: `state_dict` is not a mapping, or an entry is not an int.
+            ValueError: an entry is missing, the state belongs to a different sampler (what
+                differs is named), a negative epoch, or `start_index` outside
+                `[0, positions per epoch]`.
+        """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
         for key in ("epoch", "start_index"):
@@ -185,7 +261,9 @@ class ResumableSampler(Sampler[int]):
         self._epoch, self._start_index, self._latest = epoch, start_index, None
 
     def __getstate__(self) -> dict[str, Any]:
-        epoch, start_index = self._resume_point()
+        # The position `state_dict()` reports: a copy taken mid-iteration resumes right after
+        # the values already yielded (`torch.save(sampler)` must not repeat samples).
+        epoch, start_index = self._live_resume_point()
         return {"config": self._config, "epoch": epoch, "start_index": start_index}
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -31,8 +31,52 @@ class EpisodeAwareSampler(ResumableSampler):
     """Yields the frames of the kept episodes, in boundary order or in a seeded shuffle that is a
     pure function of `(seed, epoch)`, sharded over `num_replicas` ranks, resumable at any sample.
 
-    Drop-in for LeRobot 0.6's `lerobot.datasets.sampler.EpisodeAwareSampler`; see the README and
-    the contract for the full semantics of epochs, state and sharding.
+    A drop-in for LeRobot 0.6's `lerobot.datasets.sampler.EpisodeAwareSampler` (same positional
+    arguments, same meaning). Only episode boundaries are stored; the order of an epoch is
+    computed in Rust. Re-iterating starts the next epoch by itself; `state_dict()` /
+    `load_state_dict()` resume at the exact sample (see the README's "Resuming training").
+
+    Args:
+        dataset_from_indices: first frame of every episode (any 1-D integer sequence: list,
+            tuple, numpy array, torch tensor, HF `datasets` column), values >= 0.
+        dataset_to_indices: end (exclusive) of every episode, same length; episodes must not
+            overlap but may come in any order.
+        episode_indices_to_use: keep only these episodes (ids into the boundary arrays;
+            duplicates and order are ignored: frames always come in boundary order). None: all.
+        drop_n_first_frames: frames dropped from the start of every kept episode (>= 0).
+        drop_n_last_frames: frames dropped from the end of every kept episode (>= 0). Episodes
+            left empty are skipped with one `UserWarning` (and named in the `episampler` log).
+        shuffle: False: boundary order, frames ascending inside each episode. True: a seeded
+            permutation of the kept frames, a new one every epoch.
+        seed: in `[0, 2**64)`; with the epoch it decides the order (never the global RNGs).
+        absolute_to_relative_idx: optional map from an absolute frame index to a dataset row
+            (a dict or a sequence indexed by frame), applied to every value; converted once.
+        permutation: `"uniform"` (every order equally likely; 4 bytes per frame per epoch) or
+            `"feistel"` (a keyed bijection: O(1) memory and O(1) seek at any size).
+        num_replicas: ranks the epoch is sharded over; rank `r` takes global positions
+            `s + r, s + r + W, ...` from the resume point `s` (DistributedSampler's rule).
+        rank: this process's rank, in `[0, num_replicas)`.
+        drop_last: True: every rank stops at the same shorter count; False: the last round is
+            padded by wrapping to the epoch's start.
+        window: frames per window of the read-local order (None: the global order). Units
+            (episodes, or groups of `episode_groups`) are permuted, cut into windows of at least
+            `window` frames, and every window is shuffled: a worker reads few files at a time.
+            Needs `shuffle=True` to have an effect.
+        episode_groups: one group id per episode of the boundary arrays (for example the video
+            file that holds it): the episodes of one group form one unit of the windowed order.
+
+    Raises:
+        TypeError: an argument of the wrong kind (floats or bools as indices, a non-str
+            `permutation`, ...).
+        ValueError: a broken rule, naming the argument and the first offending value:
+            overlapping or inverted episodes, ids out of range, negative drops, no frame left
+            (`No valid frames remain ...`), a seed or rank out of range, an unknown
+            permutation, an `absolute_to_relative_idx` that misses a kept frame.
+
+    Example:
+        >>> sampler = EpisodeAwareSampler([0, 10], [10, 25], shuffle=True, seed=3)
+        >>> len(sampler), sorted(sampler) == list(range(25))
+        (25, True)
     """
 
     def __init__(
@@ -53,6 +97,7 @@ class EpisodeAwareSampler(ResumableSampler):
         window: int | None = None,
         episode_groups: Any = None,
     ) -> None:
+        """Build the sampler (every argument is described in the class docstring)."""
         super().__init__()
         if not isinstance(permutation, str):
             raise TypeError(f"permutation must be a str, got {type(permutation).__name__}")
@@ -125,11 +170,22 @@ class EpisodeAwareSampler(ResumableSampler):
         v3: boundaries from `dataset.meta.episodes["dataset_from_index" / "dataset_to_index"]`,
         the selection from `dataset.episodes`; when a selection is set, indices are the rows of
         the filtered dataset (computed per episode, not through a per-frame dict). v2.x:
-        `dataset.episode_data_index["from" / "to"]`, already in rows. `group_by` (v3 only):
-        `"video_file"` or `"data_file"` makes the episodes held by one file a unit of the
-        windowed order (`episode_groups`), read from `meta.episodes`' chunk and file index
-        columns. `kwargs` are the other constructor arguments (drops, shuffle, seed,
-        permutation, window, sharding).
+        `dataset.episode_data_index["from" / "to"]`, already in rows.
+
+        Args:
+            dataset: a `LeRobotDataset` (or an object with the same attributes).
+            group_by: v3 only: `"video_file"` or `"data_file"` makes the episodes held by one
+                file a unit of the windowed order (`episode_groups`), read from
+                `meta.episodes`' chunk and file index columns. None: no groups.
+            **kwargs: the other constructor arguments (drops, shuffle, seed, permutation,
+                window, sharding); not the boundaries, selection or row map.
+
+        Returns:
+            The sampler, yielding rows of `dataset`.
+
+        Raises:
+            TypeError: `dataset` lacks what is read, or `kwargs` names a derived argument.
+            ValueError: as the constructor, or an unknown `group_by`.
         """
         from episampler._lerobot import lerobot_arguments, lerobot_groups
 
@@ -187,14 +243,17 @@ class EpisodeAwareSampler(ResumableSampler):
 
     @property
     def shuffle(self) -> bool:
+        """Whether epochs are shuffled (False: boundary order)."""
         return self._config["shuffle"]
 
     @property
     def seed(self) -> int:
+        """The seed, in `[0, 2**64)`."""
         return self._config["seed"]
 
     @property
     def permutation(self) -> str:
+        """`"uniform"` or `"feistel"`."""
         return self._config["permutation"]
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from episampler._inputs import as_bool, as_int
+from episampler._resumable import SamplerState
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -20,7 +21,7 @@ def compute_sampler_state(
     process_index: int = 0,
     gradient_accumulation_steps: int = 1,
     sync_with_dataloader: bool = True,
-) -> dict[str, int]:
+) -> SamplerState:
     """The sampler state after `step` optimiser steps of an accelerate-style loop.
 
     The sampler yields one stream (`num_replicas=1`); the loader cuts it into batches of
@@ -45,6 +46,28 @@ def compute_sampler_state(
       `step * gradient_accumulation_steps` batches per process.
 
     For accelerate's `split_batches=True`, pass the full batch size and `num_processes=1`.
+
+    Args:
+        step: optimiser steps taken (>= 0).
+        num_frames: positions per epoch: the sampler's `num_frames` (a mixture's
+            `samples_per_epoch`, a weighted sampler's `num_samples`).
+        batch_size: the DataLoader's batch size (per process).
+        num_processes: accelerate's number of processes.
+        drop_last: see above.
+        even_batches: see above.
+        process_index: this process's index, with `even_batches=False`.
+        gradient_accumulation_steps: see above.
+        sync_with_dataloader: see above.
+
+    Returns:
+        `{"epoch", "start_index"}` for `sampler.load_state_dict`.
+
+    Raises:
+        TypeError, ValueError: a bad argument, or an epoch with no step at all.
+
+    Example:
+        >>> compute_sampler_state(7, 100, 10, 2)
+        {'epoch': 1, 'start_index': 40}
     """
     step = as_int("step", step)
     num_frames = as_int("num_frames", num_frames, low=1)

@@ -667,6 +667,7 @@ mod _core {
     #[pymodule_init]
     fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
         module.add("ALGORITHM_VERSION", episampler_core::ALGORITHM_VERSION)?;
+        module.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
     }
 }
