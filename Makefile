@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install demo test test-rust test-python test-lerobot lerobot-envs lint format bench bench-rust bench-python bench-compare bench-mixtures clean
+.PHONY: install install-check demo docs test test-rust test-python test-lerobot lerobot-envs lint format bench bench-rust bench-python bench-compare bench-mixtures clean
 
 ## install: build the extension (release) in place with the test dependencies
 install:
@@ -12,8 +12,8 @@ install:
 demo: install
 	$(PYTHON) -m episampler
 
-## test: everything CI runs: lint, Rust tests, Python tests, tests against the real LeRobot
-test: install lint test-rust test-python test-lerobot
+## test: everything CI runs: lint, the docs' strict build, Rust tests, Python tests, real LeRobot
+test: install lint docs test-rust test-python test-lerobot
 
 test-rust:
 	cargo test --locked
@@ -50,6 +50,16 @@ format:
 	cargo fmt --all
 	$(PYTHON) -m ruff format python tests benches
 	$(PYTHON) -m ruff check --fix python tests benches
+
+## docs: the documentation site (mkdocs, API reference from the docstrings) into site/, strict
+docs:
+	$(PIP) install -q "mkdocs>=1.6,<2" "mkdocs-material>=9.5,<10" "mkdocstrings[python]>=0.26"
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict
+
+## install-check: the abi3 wheel and the sdist built by maturin, each installed in a fresh
+## virtualenv (the wheel with no Rust on PATH) and smoke-tested there
+install-check:
+	PYTHON=$(PYTHON) bash .ci/install-check
 
 ## bench: the Rust benchmark binary (see README for options)
 bench:

@@ -170,19 +170,19 @@ def io_report(
 
         - `num_samples`, `num_batches`: samples this rank reads, and their batches;
         - `mean_episodes_per_batch`, `mean_groups_per_batch`: distinct kept episodes / groups
-          in a batch, averaged over the batches, the short last one included;
+        in a batch, averaged over the batches, the short last one included;
         - `decoder_opens`: decoders opened, all workers together, and `worker_opens`, per
-          worker (`max(1, num_workers)` entries);
+        worker (`max(1, num_workers)` entries);
         - `opens_per_1000_samples`: `1000 * decoder_opens / num_samples`, each worker's rate
-          weighted by its samples;
+        weighted by its samples;
         - `cold_opens`: what an unbounded cache opens (each worker's distinct decoders once);
         - `mean_displacement`: mean over global positions `p` of `|p - logical(p)| /
-          num_frames`, `logical(p)` the boundary-order position of the frame yielded at `p`;
+        num_frames`, `logical(p)` the boundary-order position of the frame yielded at `p`;
         - `needed_cache_size`: the smallest cache size at which every worker opens only
-          `cold_opens` (any larger one does too), i.e. `decoders_per_group` times the largest
-          number of distinct groups a worker reads from one read of a group to its next
-          (1 if no worker reads a group twice); and `fits_cache`: whether it is
-          <= `decoder_cache_size`.
+        `cold_opens` (any larger one does too), i.e. `decoders_per_group` times the largest
+        number of distinct groups a worker reads from one read of a group to its next
+        (1 if no worker reads a group twice); and `fits_cache`: whether it is
+        <= `decoder_cache_size`.
 
     Raises:
         TypeError: `sampler` is not an `EpisodeAwareSampler`, or an argument is not an int

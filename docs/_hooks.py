@@ -1,0 +1,72 @@
+"""mkdocs hook: pages include sections of the README (and whole benchmark result files), so
+each text lives in one place. A page line `<!-- include README.md#name -->` becomes the
+README's text between `<!-- section: name -->` and `<!-- end: name -->`; `<!-- include
+benches/x.md -->` becomes that whole file. Links are rewritten from the including file's
+folder to the docs' layout; an unknown section or file fails the build."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INCLUDE = re.compile(r"^<!-- include (?P<path>[\w./-]+?)(?:#(?P<section>[\w-]+))? -->$", re.M)
+LINK = re.compile(r"\]\((?P<target>[^)#\s]+)(?P<anchor>#[^)\s]*)?\)")
+# Repository paths -> paths in the docs folder.
+MOVED = {"docs/": "", "benches/results": "benchmarks/results", "../docs/": "../"}
+# README headings -> the pages that hold those sections.
+PAGES = {
+    "#install-and-the-two-commands": "getting-started.md",
+    "#usage": "getting-started.md#usage",
+    "#read-local-windowed-order": "windowed.md",
+    "#mixtures-and-weights": "mixtures.md",
+    "#resuming-training": "resuming.md",
+    "#training-with-lerobot-lerobot-train": "lerobot.md",
+    "#semantics": "semantics.md",
+    "#performance": "performance.md",
+}
+
+
+def _section(text: str, name: str, source: str) -> str:
+    match = re.search(rf"<!-- section: {name} -->\n(.*?)\n<!-- end: {name} -->", text, re.S)
+    if match is None:
+        raise ValueError(f"{source} has no section {name!r}")
+    return match.group(1).strip("\n")
+
+
+def _rewrite_links(text: str, depth: int) -> str:
+    """Links written relative to the repository root (README) or to `benches/` (result
+    files), made relative to a page `depth` folders below `docs/`."""
+    up = "../" * depth
+
+    def fix(match: re.Match[str]) -> str:
+        target, anchor = match.group("target"), match.group("anchor") or ""
+        if "://" in target or target.startswith("#"):
+            return match.group(0)
+        for old, new in MOVED.items():
+            if target.startswith(old):
+                return f"]({up}{new}{target[len(old):]}{anchor})"
+        return match.group(0)
+
+    text = LINK.sub(fix, text)
+    for anchor, page in PAGES.items():
+        text = text.replace(f"]({anchor})", f"]({up}{page})")
+    return text
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    depth = page.file.src_uri.count("/")
+
+    def include(match: re.Match[str]) -> str:
+        path, section = match.group("path"), match.group("section")
+        source = ROOT / path
+        if not source.is_file():
+            raise ValueError(f"{page.file.src_uri}: no file {path}")
+        text = source.read_text()
+        text = _section(text, section, path) if section else text
+        if path.startswith("benches/"):
+            text = text.replace("](../docs/", "](../")  # result files link from benches/
+            return text
+        return _rewrite_links(text, depth)
+
+    return INCLUDE.sub(include, markdown)
