@@ -262,3 +262,9 @@ def test_no_input_surfaces_a_rust_panic():
             pass
         except BaseException as error:  # a PanicException derives from BaseException
             pytest.fail(f"unexpected {type(error).__name__}: {error}")
+
+
+@pytest.mark.parametrize("epoch", [-1, 2**63 + 1])
+def test_epoch_limits_read_as_powers_of_two(epoch):
+    with pytest.raises(ValueError, match=r"\[0, 2\*\*63\]"):
+        EpisodeAwareSampler([0], [5]).set_epoch(epoch)

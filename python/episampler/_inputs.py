@@ -23,18 +23,25 @@ def as_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -> i
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
     if number < low:
         # "must be >= low" first: LeRobot's messages (and its users' tests) read this way.
-        valid = "" if high is None else f" (valid range: [{low}, {_readable(high)}))"
+        valid = "" if high is None else f" (valid range: {_interval(low, high)})"
         raise ValueError(f"{name} must be >= {low}, got {number}{valid}")
     if high is not None and number >= high:
-        raise ValueError(f"{name} must be in [{low}, {_readable(high)}), got {number}")
+        raise ValueError(f"{name} must be in {_interval(low, high)}, got {number}")
     return number
 
 
-def _readable(bound: int) -> str:
-    """Large powers of two as `2**k`, so limits like the seed's read as written in the docs."""
-    if bound >= 2**32 and bound & (bound - 1) == 0:
-        return f"2**{bound.bit_length() - 1}"
-    return str(bound)
+def _interval(low: int, high: int) -> str:
+    """`[low, high)` with large powers of two written `2**k` (so limits like the seed's read as
+    in the docs), and `[low, 2**k]` when `high` is one past a power of two."""
+    if _is_large_power_of_two(high):
+        return f"[{low}, 2**{high.bit_length() - 1})"
+    if _is_large_power_of_two(high - 1):
+        return f"[{low}, 2**{high.bit_length() - 1}]"
+    return f"[{low}, {high})"
+
+
+def _is_large_power_of_two(value: int) -> bool:
+    return value >= 2**32 and value & (value - 1) == 0
 
 
 def as_bool(name: str, value: Any) -> bool:

@@ -1,7 +1,7 @@
 //! `episampler-bench`: times the three costs of a shuffled epoch on synthetic episodes (building
 //! the order, mapping an epoch's positions to frames, random seeks) for the `"uniform"` and
-//! `"feistel"` permutations, next to an unshuffled baseline measured in the same run. Std only,
-//! so it builds wherever the core crate does.
+//! `"feistel"` permutations, next to an unshuffled baseline measured in the same run. Its own
+//! crate, so that the core crate stays free of dependencies (clap parses the arguments here).
 //!
 //! Two modes:
 //!
@@ -17,20 +17,21 @@
 //! `"feistel"` and the baseline run at any size (10^12 frames in the default sweep).
 //!
 //! ```text
-//! cargo run --release --bin episampler-bench -- [--frames N[,N...]] [--episodes K[,K...]]
-//!     [--sweep] [--repeats R] [--seed S] [--permutation uniform|feistel|both]
-//!     [--max-table-frames M] [--map-samples P]
+//! cargo run --release -p episampler-bench -- --help
 //! ```
 //!
 //! The full default sweep takes a long while (mostly the 10^9-frame tables, about 4 GB and tens
 //! of seconds each); a moderate one, about a minute on 2 cores:
 //!
 //! ```text
-//! cargo run --release --bin episampler-bench -- --sweep --frames 1e6,1e7,1e8,1e12 \
+//! cargo run --release -p episampler-bench -- --sweep --frames 1e6,1e7,1e8,1e12 \
 //!     --episodes 1e3,1e4,1e5
 //! ```
 
 use std::hint::black_box;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, ValueEnum};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -42,38 +43,6 @@ use episampler_core::synthetic;
 use episampler_core::{
     EpisodeIndex, EpochOrder, Permutation, Remap, Sampler, Shard, Units, WindowSpec,
 };
-
-const USAGE: &str = "\
-usage: episampler-bench [--frames N[,N...]] [--episodes K[,K...]] [--sweep] [--repeats R]
-                        [--seed S] [--permutation uniform|feistel|both]
-                        [--max-table-frames M] [--map-samples P]
-                        [--window W] [--episodes-per-group G]
-
-  --frames N          frames over all episodes, N >= K (default 10^7; with --sweep
-                      10^6,10^7,10^8,10^9,10^12)
-  --episodes K        number of episodes, of varying length (default 10^4; with --sweep
-                      10^3,10^4,10^5,10^6,10^7)
-  --sweep             one Markdown row (medians) per (N, K) with K <= N; implied by a comma
-                      list in --frames or --episodes
-  --repeats R         timed repeats of every measurement, R >= 1 (default 5; 3 with --sweep)
-  --seed S            sampler seed; also seeds the episode lengths (default 0)
-  --permutation P     uniform, feistel or both (default both)
-  --max-table-frames M
-                      build the \"uniform\" table (4 bytes per frame, 8 from 2^32 frames on)
-                      only up to M frames; skip it above (default 10^9, about 4 GB)
-  --map-samples P     map only the first P positions of an epoch when N > P (default 10^7)
-  --window W          also measure the windowed orders (windows of at least W frames)
-  --episodes-per-group G
-                      with --window: consecutive episodes grouped G to a unit (default 1)
-  -h, --help          print this help
-
-Numbers take `_` separators and the forms 1e6 or 10^6. The full default --sweep is slow (the
-10^9-frame \"uniform\" tables take about 4 GB and tens of seconds each to build, and the
-10^7-episode rows are cache-bound): narrow it with --frames, --episodes, --max-table-frames.
-
-Reports, per order, the time to build an epoch's order (and the bytes it holds), the time per
-sample to map an epoch's positions to frames for rank 0 of 1 (all N of them, or the first P),
-and the time per seek of 1000000 random seeks. An unshuffled (sequential) run is the baseline.";
 
 /// Random seeks timed per repeat.
 const SEEKS: usize = 1_000_000;
@@ -91,6 +60,60 @@ const SWEEP_FRAMES: [u64; 5] = [
 ];
 const SWEEP_EPISODES: [u64; 5] = [1_000, 10_000, 100_000, 1_000_000, 10_000_000];
 
+/// Times building an epoch's order, mapping its positions to frames and random seeks, for the
+/// "uniform" and "feistel" permutations next to an unshuffled baseline, on synthetic episodes.
+///
+/// Numbers take `_` separators and the forms 1e6 or 10^6. The full default --sweep is slow (the
+/// 10^9-frame "uniform" tables take about 4 GB and tens of seconds each to build, and the
+/// 10^7-episode rows are cache-bound): narrow it with --frames, --episodes, --max-table-frames.
+#[derive(Parser, Debug)]
+#[command(name = "episampler-bench", version)]
+struct Args {
+    /// Frames over all episodes, N >= K [default: 10^7; with --sweep 10^6,10^7,10^8,10^9,10^12]
+    #[arg(long, value_name = "N[,N...]", value_parser = parse_list)]
+    frames: Option<Counts>,
+    /// Number of episodes, of varying length [default: 10^4; with --sweep 10^3 .. 10^7]
+    #[arg(long, value_name = "K[,K...]", value_parser = parse_list)]
+    episodes: Option<Counts>,
+    /// One Markdown row (medians) per (N, K) with K <= N; implied by a comma list in --frames
+    /// or --episodes
+    #[arg(long)]
+    sweep: bool,
+    /// Timed repeats of every measurement, R >= 1 [default: 5; 3 with --sweep]
+    #[arg(long, value_name = "R", value_parser = parse_positive)]
+    repeats: Option<u64>,
+    /// Sampler seed; also seeds the episode lengths
+    #[arg(long, value_name = "S", default_value = "0", value_parser = parse_u64)]
+    seed: u64,
+    /// Which permutations to measure
+    #[arg(long, value_enum, default_value_t = Which::Both)]
+    permutation: Which,
+    /// Build the "uniform" table (4 bytes per frame, 8 from 2^32 frames on) only up to M
+    /// frames; skip it above (about 4 GB at the default)
+    #[arg(long, value_name = "M", default_value = "10^9", value_parser = parse_u64)]
+    max_table_frames: u64,
+    /// Map only the first P positions of an epoch when N > P
+    #[arg(long, value_name = "P", default_value = "10^7", value_parser = parse_positive)]
+    map_samples: u64,
+    /// Also measure the windowed orders (windows of at least W frames)
+    #[arg(long, value_name = "W", value_parser = parse_positive)]
+    window: Option<u64>,
+    /// With --window: consecutive episodes grouped G to a unit
+    #[arg(long, value_name = "G", default_value = "1", value_parser = parse_positive)]
+    episodes_per_group: u64,
+}
+
+/// A comma list of counts (its own type, so that clap takes the whole list as one value).
+#[derive(Debug, Clone)]
+struct Counts(Vec<u64>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Which {
+    Uniform,
+    Feistel,
+    Both,
+}
+
 struct Config {
     frames: Vec<u64>,
     episodes: Vec<u64>,
@@ -104,126 +127,62 @@ struct Config {
     episodes_per_group: u64,
 }
 
-/// `Ok(None)` means help was asked for. Accepts `--flag value` and `--flag=value`.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, String> {
-    let (mut frames, mut episodes, mut repeats) = (None, None, None);
-    let mut config = Config {
-        frames: Vec::new(),
-        episodes: Vec::new(),
-        sweep: false,
-        repeats: 0,
-        seed: 0,
-        permutations: vec![Permutation::Uniform, Permutation::Feistel],
-        max_table_frames: 1_000_000_000,
-        map_samples: 10_000_000,
-        window: None,
-        episodes_per_group: 1,
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--sweep" => {
-                config.sweep = true;
-                continue;
-            }
-            _ => {}
-        }
-        let (flag, inline_value) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.into())),
-            _ => (arg, None),
+impl Config {
+    /// The run `args` ask for, checked across arguments (each value was checked by clap).
+    fn from_args(args: Args) -> Result<Self, String> {
+        let is_list = |list: &Option<Counts>| list.as_ref().is_some_and(|list| list.0.len() > 1);
+        let sweep = args.sweep || is_list(&args.frames) || is_list(&args.episodes);
+        let (default_frames, default_episodes): (&[u64], &[u64]) = if sweep {
+            (&SWEEP_FRAMES, &SWEEP_EPISODES)
+        } else {
+            (&[10_000_000], &[10_000])
         };
-        if !matches!(
-            flag.as_str(),
-            "--frames"
-                | "--episodes"
-                | "--repeats"
-                | "--seed"
-                | "--permutation"
-                | "--max-table-frames"
-                | "--map-samples"
-                | "--window"
-                | "--episodes-per-group"
-        ) {
-            return Err(format!("unknown argument {flag:?}"));
-        }
-        let value: String = match inline_value {
-            Some(value) => value,
-            None => args.next().ok_or_else(|| format!("{flag} needs a value"))?,
+        let config = Config {
+            frames: args.frames.map_or_else(|| default_frames.to_vec(), |c| c.0),
+            episodes: args
+                .episodes
+                .map_or_else(|| default_episodes.to_vec(), |c| c.0),
+            sweep,
+            repeats: usize::try_from(args.repeats.unwrap_or(if sweep { 3 } else { 5 }))
+                .map_err(|_| "--repeats is too large".to_string())?,
+            seed: args.seed,
+            permutations: match args.permutation {
+                Which::Uniform => vec![Permutation::Uniform],
+                Which::Feistel => vec![Permutation::Feistel],
+                Which::Both => vec![Permutation::Uniform, Permutation::Feistel],
+            },
+            max_table_frames: args.max_table_frames,
+            map_samples: args.map_samples,
+            window: args.window,
+            episodes_per_group: args.episodes_per_group,
         };
-        match flag.as_str() {
-            "--frames" => frames = Some(parse_list(&flag, &value)?),
-            "--episodes" => episodes = Some(parse_list(&flag, &value)?),
-            "--repeats" => {
-                repeats = Some(
-                    usize::try_from(parse_u64(&flag, &value)?)
-                        .map_err(|_| format!("--repeats is too large: {value}"))?,
-                )
-            }
-            "--seed" => config.seed = parse_u64(&flag, &value)?,
-            "--max-table-frames" => config.max_table_frames = parse_u64(&flag, &value)?,
-            "--map-samples" => config.map_samples = parse_u64(&flag, &value)?,
-            "--window" => config.window = Some(parse_u64(&flag, &value)?),
-            "--episodes-per-group" => config.episodes_per_group = parse_u64(&flag, &value)?,
-            _ => {
-                config.permutations = match value.as_str() {
-                    "uniform" => vec![Permutation::Uniform],
-                    "feistel" => vec![Permutation::Feistel],
-                    "both" => vec![Permutation::Uniform, Permutation::Feistel],
-                    _ => {
-                        return Err(format!(
-                            "--permutation must be uniform, feistel or both, got {value:?}"
-                        ))
-                    }
-                }
-            }
+        if let Some(&frames) = config.frames.iter().find(|&&n| i64::try_from(n).is_err()) {
+            // Boundaries are i64 in `EpisodeSpec`.
+            return Err(format!(
+                "--frames is too large: {frames} (max {})",
+                i64::MAX
+            ));
         }
+        if config.episodes.contains(&0) {
+            return Err("--episodes must be >= 1, got 0".into());
+        }
+        if usize::try_from(config.map_samples).is_err() {
+            return Err(format!(
+                "--map-samples is too large: {}",
+                config.map_samples
+            ));
+        }
+        if !config.sweep && config.frames[0] < config.episodes[0] {
+            return Err(format!(
+                "--frames ({}) must be >= --episodes ({}): every episode needs at least one frame",
+                config.frames[0], config.episodes[0]
+            ));
+        }
+        if config.sweep && pairs(&config).next().is_none() {
+            return Err("no (--frames, --episodes) pair with episodes <= frames to measure".into());
+        }
+        Ok(config)
     }
-    let is_list = |list: &Option<Vec<u64>>| list.as_ref().is_some_and(|list| list.len() > 1);
-    config.sweep |= is_list(&frames) || is_list(&episodes);
-    let (default_frames, default_episodes): (&[u64], &[u64]) = if config.sweep {
-        (&SWEEP_FRAMES, &SWEEP_EPISODES)
-    } else {
-        (&[10_000_000], &[10_000])
-    };
-    config.frames = frames.unwrap_or_else(|| default_frames.to_vec());
-    config.episodes = episodes.unwrap_or_else(|| default_episodes.to_vec());
-    config.repeats = repeats.unwrap_or(if config.sweep { 3 } else { 5 });
-
-    if let Some(&frames) = config.frames.iter().find(|&&n| i64::try_from(n).is_err()) {
-        // Boundaries are i64 in `EpisodeSpec`.
-        return Err(format!(
-            "--frames is too large: {frames} (max {})",
-            i64::MAX
-        ));
-    }
-    if config.episodes.contains(&0) {
-        return Err("--episodes must be >= 1, got 0".into());
-    }
-    if config.repeats == 0 {
-        return Err("--repeats must be >= 1, got 0".into());
-    }
-    if config.window == Some(0) || config.episodes_per_group == 0 {
-        return Err("--window and --episodes-per-group must be >= 1".into());
-    }
-    if config.map_samples == 0 {
-        return Err("--map-samples must be >= 1, got 0".into());
-    }
-    if usize::try_from(config.map_samples).is_err() {
-        return Err(format!(
-            "--map-samples is too large: {}",
-            config.map_samples
-        ));
-    }
-    if !config.sweep && config.frames[0] < config.episodes[0] {
-        return Err(format!(
-            "--frames ({}) must be >= --episodes ({}): every episode needs at least one frame",
-            config.frames[0], config.episodes[0]
-        ));
-    }
-    if config.sweep && pairs(&config).next().is_none() {
-        return Err("no (--frames, --episodes) pair with episodes <= frames to measure".into());
-    }
-    Ok(Some(config))
 }
 
 /// The (frames, episodes) pairs to measure, in order: every episode count that fits a frame
@@ -239,19 +198,28 @@ fn pairs(config: &Config) -> impl Iterator<Item = (u64, u64)> + '_ {
 }
 
 /// A comma-separated list of [`parse_u64`] values.
-fn parse_list(flag: &str, value: &str) -> Result<Vec<u64>, String> {
+fn parse_list(value: &str) -> Result<Counts, String> {
     value
         .split(',')
-        .map(|item| parse_u64(flag, item.trim()))
-        .collect()
+        .map(|item| parse_u64(item.trim()))
+        .collect::<Result<_, _>>()
+        .map(Counts)
+}
+
+/// A [`parse_u64`] value >= 1.
+fn parse_positive(value: &str) -> Result<u64, String> {
+    match parse_u64(value)? {
+        0 => Err("must be >= 1, got 0".into()),
+        n => Ok(n),
+    }
 }
 
 /// A non-negative integer: digits with optional `_` separators (`10_000_000`), `AeB` (`1e7`,
 /// `5e8`: A times ten to the B) or `10^B`.
-fn parse_u64(flag: &str, value: &str) -> Result<u64, String> {
+fn parse_u64(value: &str) -> Result<u64, String> {
     let invalid =
-        || format!("{flag} expects a non-negative integer (e.g. 1000, 1e6, 10^6), got {value:?}");
-    let out_of_range = || format!("{flag} is out of range (max {}): {value}", u64::MAX);
+        || format!("expects a non-negative integer (e.g. 1000, 1e6, 10^6), got {value:?}");
+    let out_of_range = || format!("is out of range (max {}): {value}", u64::MAX);
     let digits = |text: &str| -> Result<u64, String> {
         let text = text.replace('_', "");
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -693,15 +661,12 @@ fn run_sweep(config: &Config) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let config = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(config)) => config,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
+    let config = match Config::from_args(Args::parse()) {
+        Ok(config) => config,
         Err(message) => {
-            eprintln!("episampler-bench: error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
+            // Cross-argument errors, reported like clap's own (usage error: exit code 2).
+            let mut command = Args::command();
+            command.error(ErrorKind::ArgumentConflict, message).exit();
         }
     };
     let result = if config.sweep {
@@ -714,6 +679,76 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("episampler-bench: error: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Config, String> {
+        let args =
+            Args::try_parse_from(std::iter::once("episampler-bench").chain(args.iter().copied()))
+                .map_err(|error| error.to_string())?;
+        Config::from_args(args)
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn numbers_take_separators_and_powers_of_ten() {
+        assert_eq!(parse_u64("10_000_000"), Ok(10_000_000));
+        assert_eq!(parse_u64("1e6"), Ok(1_000_000));
+        assert_eq!(parse_u64("5E3"), Ok(5_000));
+        assert_eq!(parse_u64("10^12"), Ok(1_000_000_000_000));
+        for bad in ["", "-1", "1.5", "1e", "e5", "10^x", "abc"] {
+            assert!(parse_u64(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_u64("10^20").unwrap_err().contains("out of range"));
+    }
+
+    #[test]
+    fn defaults_and_sweeps() {
+        let single = config(&[]).unwrap();
+        assert_eq!(
+            (single.frames, single.episodes),
+            (vec![10_000_000], vec![10_000])
+        );
+        assert_eq!((single.repeats, single.sweep), (5, false));
+        let sweep = config(&["--frames", "1e6,1e7", "--permutation=feistel"]).unwrap();
+        assert!(sweep.sweep && sweep.repeats == 3);
+        assert_eq!(sweep.frames, vec![1_000_000, 10_000_000]);
+        assert_eq!(sweep.permutations, vec![Permutation::Feistel]);
+        let windowed = config(&["--window", "65536", "--episodes-per-group", "20"]).unwrap();
+        assert_eq!(
+            (windowed.window, windowed.episodes_per_group),
+            (Some(65_536), 20)
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        for (args, message) in [
+            (&["--repeats", "0"][..], "must be >= 1"),
+            (
+                &["--frames", "10", "--episodes", "100"][..],
+                "must be >= --episodes",
+            ),
+            (&["--episodes", "0"][..], "--episodes must be >= 1"),
+            (&["--permutation", "both2"][..], "invalid value"),
+            (&["--nope"][..], "unexpected argument"),
+            (&["--frames", "1e19"][..], "--frames is too large"),
+            (
+                &["--sweep", "--frames", "5", "--episodes", "10,20"][..],
+                "no (--frames, --episodes)",
+            ),
+        ] {
+            let error = config(args).err().unwrap_or_default();
+            assert!(error.contains(message), "{args:?}: {error}");
         }
     }
 }
