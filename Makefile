@@ -45,6 +45,7 @@ lint:
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 	$(PYTHON) -m ruff check python tests benches
 	$(PYTHON) -m ruff format --check python tests benches
+	$(PYTHON) -m mypy --strict --follow-imports=silent tests/typing/usage.py
 
 format:
 	cargo fmt --all

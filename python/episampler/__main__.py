@@ -90,10 +90,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nresume: state after {len(head):,} samples = {state}")
     print(f"resume: next 1,000 samples identical to the uninterrupted run: {exact}")
     print(
-        "\nNext, in the README: \"Usage\" (a sampler for your dataset), \"Resuming training\"\n"
-        "(one recipe per setup: torchdata, accelerate, DDP, lerobot-train), \"Training with\n"
-        "LeRobot\", \"Read-local (windowed) order\" (faster video loading), \"Mixtures and\n"
-        "weights\"; `make docs` builds the documentation site with the API reference;\n"
+        '\nNext, in the README: "Usage" (a sampler for your dataset), "Resuming training"\n'
+        '(one recipe per setup: torchdata, accelerate, DDP, lerobot-train), "Training with\n'
+        'LeRobot", "Read-local (windowed) order" (faster video loading), "Mixtures and\n'
+        'weights"; `make docs` builds the documentation site with the API reference;\n'
         "`python -m episampler.bench` is the full benchmark."
     )
 
