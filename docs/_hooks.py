@@ -23,6 +23,7 @@ PAGES = {
     "#resuming-training": "resuming.md",
     "#training-with-lerobot-lerobot-train": "lerobot.md",
     "#semantics": "semantics.md",
+    "#threads-fork-and-ctrl-c": "threads.md",
     "#performance": "performance.md",
 }
 

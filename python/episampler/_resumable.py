@@ -6,6 +6,7 @@ with identity checks, `set_epoch`, and pickling. Subclasses only say how to buil
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any, TypedDict
 
@@ -19,6 +20,7 @@ from episampler._inputs import as_int
 # the last such epoch) but not iterated, so every state the sampler produces loads again.
 EPOCH_LIMIT = 2**63
 COUNT_LIMIT = 2**63  # drops, replica counts, sample counts: anything larger cannot mean anything
+THREADS_VARIABLE = "EPISAMPLER_NUM_THREADS"
 
 
 class _ResumePoint(TypedDict):
@@ -61,7 +63,21 @@ def _same_entry(theirs: Any, mine: int | str) -> bool:
 
 class ResumableSampler(Sampler[int]):
     """Base of the episampler samplers: a seeded order over epochs of `_epoch_length` positions,
-    sharded over `num_replicas` ranks by the stride rule, resumable at any position."""
+    sharded over `num_replicas` ranks by the stride rule, resumable at any position.
+
+    Threads: `state_dict()`, `iter()`, `set_epoch()`, `load_state_dict()` and `epoch_indices()`
+    may be called from any thread while others iterate. None of them fails because of
+    concurrency, and each sees one consistent position: a state read during iteration is a
+    point the iterator really passed through. Calls from different threads take effect in the
+    order they happen (a `set_epoch` racing an `iter()` may land before or after it). Two
+    threads that each call `iter()` get two iterators, each a consistent stream from the resume
+    point at its creation; the state then describes the most recently created one. Threads that
+    share one iterator each get distinct values, and the state counts them all.
+
+    Fork: a child process can use an inherited sampler at any moment (no lock is ever held
+    across an epoch build or waited for); only an iterator that another parent thread was
+    advancing at the instant of the fork refuses to continue in the child (create a new one).
+    """
 
     _core: Any  # a SamplerCore, MixtureCore or WeightedCore
     _config: dict[str, Any]
@@ -83,10 +99,11 @@ class ResumableSampler(Sampler[int]):
 
     def _reset(self, config: dict[str, Any], epoch: int, start_index: int) -> None:
         self._config = config
-        # The resume point, and the latest iterator (whose progress the state describes).
-        self._epoch = epoch
-        self._start_index = start_index
-        self._latest: _core.EpochChunks | None = None
+        # The resume point and the latest iterator (whose progress the state describes), as one
+        # tuple replaced whole: a thread reading it while another iterates, sets the epoch or
+        # loads a state always sees one consistent position, with no lock to hold (or to
+        # inherit locked across a fork).
+        self._position: tuple[int, int, _core.EpochChunks | None] = (epoch, start_index, None)
 
     # --- sharding --------------------------------------------------------------------------
 
@@ -120,6 +137,25 @@ class ResumableSampler(Sampler[int]):
             return length // self.num_replicas
         return -(-length // self.num_replicas)
 
+    def _threads(self) -> int:
+        """Threads that build an epoch's order: `num_threads` if given, else the cores this
+        process may use; capped by the `EPISAMPLER_NUM_THREADS` environment variable."""
+        requested = self._config.get("num_threads")
+        if requested is None:
+            try:
+                requested = len(os.sched_getaffinity(0))
+            except AttributeError:  # not on Linux
+                requested = os.cpu_count() or 1
+        cap = os.environ.get(THREADS_VARIABLE)
+        if cap:
+            try:
+                requested = min(requested, max(1, int(cap)))
+            except ValueError:
+                raise ValueError(
+                    f"{THREADS_VARIABLE} must be a positive int, got {cap!r}"
+                ) from None
+        return max(1, requested)
+
     def _shard_args(self) -> tuple[int, int, bool, int | None]:
         config = self._config
         return (
@@ -145,23 +181,32 @@ class ResumableSampler(Sampler[int]):
     # --- iteration -------------------------------------------------------------------------
 
     def _resume_point(self) -> tuple[int, int]:
-        latest = self._latest
+        """Where a new iterator starts: the latest one's end once it has run out, else the
+        point it started from (creating an iterator has no side effect)."""
+        epoch, start_index, latest = self._position
         if latest is not None and latest.exhausted:
             return latest.resume_point
-        return self._epoch, self._start_index
+        return epoch, start_index
 
     def _start_iteration(
         self, batch_size: int | None = None, drop_last_batch: bool = False
     ) -> _core.EpochChunks:
         """Values of the current epoch from the resume point, as chunks built in Rust; they
         become the latest iterator, whose progress the state describes."""
-        self._epoch, self._start_index = self._resume_point()
-        check_iterable_epoch(self._epoch)
-        self._latest = None  # lets the core reuse the previous epoch's table for this one
-        self._latest = self._core.iter_epoch(
-            self._epoch, self._start_index, *self._shard_args(), batch_size, drop_last_batch
+        epoch, start_index = self._resume_point()
+        check_iterable_epoch(epoch)
+        # Dropping the previous iterator lets the core reuse its epoch's table for this one.
+        self._position = (epoch, start_index, None)
+        latest = self._core.iter_epoch(
+            epoch,
+            start_index,
+            *self._shard_args(),
+            batch_size,
+            drop_last_batch,
+            threads=self._threads(),
         )
-        return self._latest
+        self._position = (epoch, start_index, latest)
+        return latest
 
     def __iter__(self) -> Iterator[int]:
         """This rank's values of the current epoch from the resume point, as Python ints.
@@ -186,7 +231,7 @@ class ResumableSampler(Sampler[int]):
         """
         epoch = self.epoch if epoch is None else as_int("epoch", epoch, high=EPOCH_LIMIT)
         check_iterable_epoch(epoch)
-        return self._core.epoch_indices(epoch, 0, *self._shard_args())
+        return self._core.epoch_indices(epoch, 0, *self._shard_args(), threads=self._threads())
 
     def set_epoch(self, epoch: int) -> None:
         """Start `epoch` from its beginning; a no-op if it is already the current epoch (the
@@ -201,14 +246,14 @@ class ResumableSampler(Sampler[int]):
         """
         epoch = as_int("epoch", epoch, high=EPOCH_LIMIT + 1)
         if epoch != self.epoch:
-            self._epoch, self._start_index, self._latest = epoch, 0, None
+            self._position = (epoch, 0, None)
 
     # --- state -----------------------------------------------------------------------------
 
     def _live_resume_point(self) -> tuple[int, int]:
         """Where a new iterator must start to continue right after the latest one's values."""
-        latest = self._latest
-        return latest.resume_point if latest is not None else (self._epoch, self._start_index)
+        epoch, start_index, latest = self._position
+        return latest.resume_point if latest is not None else (epoch, start_index)
 
     def state_dict(self) -> SamplerState:
         """The resume point, as the latest iterator left it, plus what identifies this sampler.
@@ -258,7 +303,7 @@ class ResumableSampler(Sampler[int]):
         start_index = as_int(
             "state_dict['start_index']", state_dict["start_index"], high=self._epoch_length + 1
         )
-        self._epoch, self._start_index, self._latest = epoch, start_index, None
+        self._position = (epoch, start_index, None)
 
     def __getstate__(self) -> dict[str, Any]:
         # The position `state_dict()` reports: a copy taken mid-iteration resumes right after

@@ -64,6 +64,9 @@ class EpisodeAwareSampler(ResumableSampler):
             Needs `shuffle=True` to have an effect.
         episode_groups: one group id per episode of the boundary arrays (for example the video
             file that holds it): the episodes of one group form one unit of the windowed order.
+        num_threads: threads that build a `"uniform"` epoch's table and compute
+            `epoch_indices` (None: the cores this process may use). The environment variable
+            `EPISAMPLER_NUM_THREADS` caps it. The order never depends on it.
 
     Raises:
         TypeError: an argument of the wrong kind (floats or bools as indices, a non-str
@@ -96,6 +99,7 @@ class EpisodeAwareSampler(ResumableSampler):
         drop_last: bool = False,
         window: int | None = None,
         episode_groups: Any = None,
+        num_threads: int | None = None,
     ) -> None:
         """Build the sampler (every argument is described in the class docstring)."""
         super().__init__()
@@ -129,6 +133,9 @@ class EpisodeAwareSampler(ResumableSampler):
             "episode_groups": None
             if episode_groups is None
             else _as_groups(episode_groups, len(from_indices)),
+            "num_threads": None
+            if num_threads is None
+            else as_int("num_threads", num_threads, low=1, high=2**16 + 1),
         }
         self._setup(config)
         if self._core.num_skipped:

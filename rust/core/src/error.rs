@@ -7,6 +7,9 @@ pub enum SamplerError {
     Invalid(String),
     /// An epoch's table or values do not fit in memory (the Python layer raises `MemoryError`).
     OutOfMemory(String),
+    /// The caller's interruption check said stop (the Python layer re-raises the pending
+    /// signal's exception, e.g. `KeyboardInterrupt`).
+    Interrupted,
 }
 
 impl SamplerError {
@@ -27,6 +30,7 @@ impl fmt::Display for SamplerError {
             SamplerError::Invalid(message) | SamplerError::OutOfMemory(message) => {
                 f.write_str(message)
             }
+            SamplerError::Interrupted => f.write_str("interrupted"),
         }
     }
 }

@@ -13,7 +13,7 @@
 //! draws made before any position are computed, never replayed: O(1) seek, plus O(block_size)
 //! to build the block that holds the position.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 
 use crate::error::{try_filled, SamplerError};
 use crate::keys::{absorb, epoch_key, mix64, ALGORITHM_VERSION, DOMAIN_MIXTURE_SLOTS};
@@ -81,7 +81,7 @@ pub struct Mixture {
     fingerprint: u64,
     /// Every component's latest epoch order, handed from one cursor to the next: a component
     /// epoch that straddles two mixture epochs is built once. Held only while a cursor takes
-    /// or returns them, never while an order is built.
+    /// or returns them, never while an order is built, and never waited for.
     orders: Mutex<Vec<Option<(u64, EpochOrder)>>>,
 }
 
@@ -197,9 +197,14 @@ impl Mixture {
     /// Reads `epoch` (a cursor with its own caches, seeded with the orders the latest cursor
     /// returned).
     pub fn epoch(self: &Arc<Self>, epoch: u64) -> MixtureEpoch {
-        let orders = {
-            let mut shared = self.orders.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::replace(&mut *shared, vec![None; self.components.len()])
+        let empty = || vec![None; self.components.len()];
+        // Never waits: a busy lock (or one a fork left locked) only costs the cache.
+        let orders = match self.orders.try_lock() {
+            Ok(mut shared) => std::mem::replace(&mut *shared, empty()),
+            Err(TryLockError::Poisoned(poisoned)) => {
+                std::mem::replace(&mut *poisoned.into_inner(), empty())
+            }
+            Err(TryLockError::WouldBlock) => empty(),
         };
         MixtureEpoch {
             mixture: Arc::clone(self),

@@ -7,9 +7,13 @@ use crate::error::{try_filled, SamplerError};
 use crate::feistel::Feistel;
 use crate::index::{EpisodeIndex, Remap};
 use crate::keys::{absorb, epoch_key, mix64, ALGORITHM_VERSION, DOMAIN_FEISTEL, DOMAIN_UNIFORM};
+use crate::parallel::{run_units, Build, SharedSlice};
 use crate::shard::Shard;
 use crate::uniform::PermutationTable;
 use crate::windowed::{WindowSpec, WindowedOrder};
+
+/// Values per unit of [`Sampler::fill_parallel`].
+pub const FILL_PIECE: usize = 1 << 18;
 
 /// Positions mapped per `Feistel::apply_many` call in [`Sampler::fill`].
 pub const FEISTEL_CHUNK: usize = 4096;
@@ -185,6 +189,17 @@ impl Sampler {
         epoch: u64,
         spare: Option<EpochOrder>,
     ) -> Result<EpochOrder, SamplerError> {
+        self.epoch_order_with(epoch, spare, Build::serial())
+    }
+
+    /// [`Sampler::epoch_order_reusing`], a `"uniform"` table built as `build` says (the same
+    /// table on any number of threads; [`SamplerError::Interrupted`] if interrupted).
+    pub fn epoch_order_with(
+        &self,
+        epoch: u64,
+        spare: Option<EpochOrder>,
+        build: Build<'_>,
+    ) -> Result<EpochOrder, SamplerError> {
         let n = self.num_frames();
         let spare = match spare {
             Some(EpochOrder::Table(table)) => Some(table),
@@ -196,10 +211,11 @@ impl Sampler {
         }
         Ok(match (self.shuffle, self.permutation) {
             (false, _) => EpochOrder::Sequential,
-            (true, Permutation::Uniform) => EpochOrder::Table(PermutationTable::shuffled_reusing(
+            (true, Permutation::Uniform) => EpochOrder::Table(PermutationTable::shuffled_with(
                 n,
                 epoch_key(DOMAIN_UNIFORM, self.seed, epoch),
                 spare,
+                build,
             )?),
             (true, Permutation::Feistel) => {
                 EpochOrder::Feistel(Feistel::new(n, epoch_key(DOMAIN_FEISTEL, self.seed, epoch)))
@@ -309,6 +325,27 @@ impl Sampler {
         for (slot, &logical) in out.iter_mut().zip(positions.iter()) {
             *slot = self.value_of_logical(logical);
         }
+    }
+
+    /// [`Sampler::fill`] of `out` (this shard's indices `0..out.len()`) in pieces of
+    /// [`FILL_PIECE`] values on `build.threads` threads: the same values.
+    pub fn fill_parallel(
+        &self,
+        order: &EpochOrder,
+        shard: &Shard,
+        out: &mut [i64],
+        build: Build<'_>,
+    ) -> Result<(), SamplerError> {
+        let pieces = out.len().div_ceil(FILL_PIECE);
+        let shared = SharedSlice::new(out);
+        run_units(pieces, build, |piece| {
+            let start = piece * FILL_PIECE;
+            let end = (start + FILL_PIECE).min(shared.len());
+            // SAFETY: pieces are disjoint ranges of `out`.
+            let values = unsafe { shared.range(start, end) };
+            self.fill(order, shard, start as u64, values);
+        })?;
+        Ok(())
     }
 
     /// All values of `shard`; fails when they do not fit in memory.

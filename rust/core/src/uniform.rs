@@ -16,6 +16,7 @@
 
 use crate::error::{try_filled, SamplerError, Zeroable};
 use crate::keys::{absorb, mix64};
+use crate::parallel::{run_units, Build, SharedSlice};
 use crate::rng::BoundedDraws;
 
 /// Target entries per bucket: 2^16 `u32` (256 KiB) stays in a typical L2 cache while shuffled.
@@ -81,19 +82,30 @@ impl PermutationTable {
         key: u64,
         spare: Option<PermutationTable>,
     ) -> Result<Self, SamplerError> {
+        Self::shuffled_with(len, key, spare, Build::serial())
+    }
+
+    /// [`PermutationTable::shuffled_reusing`] built as `build` says: the same table on any
+    /// number of threads; [`SamplerError::Interrupted`] if `build.interrupted` said so.
+    pub fn shuffled_with(
+        len: u64,
+        key: u64,
+        spare: Option<PermutationTable>,
+        build: Build<'_>,
+    ) -> Result<Self, SamplerError> {
         let spare = spare.filter(|table| table.len() == len);
         Ok(if len <= u64::from(u32::MAX) + 1 {
             let spare = match spare {
                 Some(PermutationTable::U32(table)) => Some(table),
                 _ => None,
             };
-            PermutationTable::U32(scatter_shuffle(len, key, spare)?)
+            PermutationTable::U32(scatter_shuffle(len, key, spare, build)?)
         } else {
             let spare = match spare {
                 Some(PermutationTable::U64(table)) => Some(table),
                 _ => None,
             };
-            PermutationTable::U64(scatter_shuffle(len, key, spare)?)
+            PermutationTable::U64(scatter_shuffle(len, key, spare, build)?)
         })
     }
 
@@ -125,15 +137,21 @@ impl PermutationTable {
     }
 }
 
-/// Calls `visit(i, bucket)` for every index `i` in `0..len`, in order. Buckets are read `bits`
+/// Calls `visit(i, bucket)` for every index `i` of `range`, in order. Buckets are read `bits`
 /// at a time from the top of SplitMix64's output at counter `w` (word `w` serves indices
-/// `w * k .. (w + 1) * k` with `k = 64 / bits`): counter-based, so any word range could be
-/// processed on its own.
+/// `w * k .. (w + 1) * k` with `k = 64 / bits`): counter-based, so any word range is processed
+/// on its own. `range.start` must be a multiple of `k` (a word boundary).
 #[inline]
-fn for_each_bucket(len: u64, scatter_key: u64, bits: u32, mut visit: impl FnMut(u64, usize)) {
+fn for_each_bucket_in(
+    range: std::ops::Range<u64>,
+    scatter_key: u64,
+    bits: u32,
+    mut visit: impl FnMut(u64, usize),
+) {
     let per_word = u64::from(64 / bits);
-    let mut i = 0u64;
-    let mut counter = scatter_key;
+    debug_assert_eq!(range.start % per_word, 0);
+    let (mut i, len) = (range.start, range.end);
+    let mut counter = scatter_key.wrapping_add((range.start / per_word).wrapping_mul(GOLDEN_GAMMA));
     while i < len {
         counter = counter.wrapping_add(GOLDEN_GAMMA);
         let mut word = mix64(counter);
@@ -147,10 +165,19 @@ fn for_each_bucket(len: u64, scatter_key: u64, bits: u32, mut visit: impl FnMut(
 
 /// The table for `(len, key)`, in `spare` (of length `len`) if given: both branches below write
 /// every entry, so what `spare` held does not matter.
-fn scatter_shuffle<T: Entry>(
+///
+/// The indices are cut into chunks of about [`CHUNK`] (a whole number of words). Pass 1 counts
+/// every chunk's entries per bucket; a bucket's entries are then laid out chunk after chunk, in
+/// index order inside a chunk, exactly as one pass over all indices would; pass 2 scatters every
+/// chunk into its own places; pass 3 shuffles every bucket with its own stream. Chunks and
+/// buckets are independent units of work, taken by up to `build.threads` scoped threads (the
+/// calling thread among them, which polls `build.interrupted` between units), so the table is
+/// the same for any thread count.
+fn scatter_shuffle<T: Entry + Send + Sync>(
     len: u64,
     key: u64,
     spare: Option<Vec<T>>,
+    build: Build<'_>,
 ) -> Result<Vec<T>, SamplerError> {
     let bits = bucket_bits(len);
     let shuffle_key = absorb(key, SHUFFLE_STREAM);
@@ -167,30 +194,66 @@ fn scatter_shuffle<T: Entry>(
     }
     let scatter_key = absorb(key, SCATTER_STREAM);
     let buckets = 1usize << bits;
-    // Pass 1: bucket sizes. Pass 2 recomputes the same buckets instead of storing them, which
-    // keeps memory at the table itself.
+    let per_word = u64::from(64 / bits);
+    // At least 256 entries per bucket and chunk: the per-chunk counters stay below 1/64 of
+    // the table.
+    let chunk = (CHUNK.max(256 * buckets as u64) / per_word).max(1) * per_word;
+    let chunks = len.div_ceil(chunk) as usize;
+    let range = |c: usize| c as u64 * chunk..((c as u64 + 1) * chunk).min(len);
+
+    // Pass 1: every chunk's bucket sizes (recomputed in pass 2 rather than stored).
+    let counts: Vec<Vec<u32>> = run_units(chunks, build, |c| {
+        let mut count = vec![0u32; buckets];
+        for_each_bucket_in(range(c), scatter_key, bits, |_, b| count[b] += 1);
+        count
+    })?;
     let mut starts = vec![0usize; buckets + 1];
-    for_each_bucket(len, scatter_key, bits, |_, b| starts[b + 1] += 1);
+    for count in &counts {
+        for (b, &n) in count.iter().enumerate() {
+            starts[b + 1] += n as usize;
+        }
+    }
     for b in 0..buckets {
         starts[b + 1] += starts[b];
     }
+    // Where every chunk's entries of every bucket go: after the earlier chunks' ones.
+    let mut offsets = Vec::with_capacity(chunks);
     let mut next = starts[..buckets].to_vec();
-    if bits <= DIRECT_SCATTER_MAX_BITS {
-        for_each_bucket(len, scatter_key, bits, |i, b| {
-            table[next[b]] = T::from_index(i);
-            next[b] += 1;
-        });
-    } else {
-        scatter_through_lines(&mut table, &mut next, len, scatter_key, bits);
+    for count in &counts {
+        offsets.push(next.clone());
+        for (b, &n) in count.iter().enumerate() {
+            next[b] += n as usize;
+        }
     }
-    for b in 0..buckets {
-        fisher_yates(
-            &mut table[starts[b]..starts[b + 1]],
-            absorb(shuffle_key, b as u64),
-        );
-    }
+    drop(counts);
+
+    // Pass 2: each chunk writes its own places (disjoint from every other chunk's).
+    let shared = SharedSlice::new(&mut table);
+    run_units(chunks, build, |c| {
+        let mut next = offsets[c].clone();
+        if bits <= DIRECT_SCATTER_MAX_BITS {
+            for_each_bucket_in(range(c), scatter_key, bits, |i, b| {
+                // SAFETY: `next[b]` runs over this chunk's own places of bucket `b`.
+                unsafe { shared.write(next[b], T::from_index(i)) };
+                next[b] += 1;
+            });
+        } else {
+            scatter_through_lines(&shared, &mut next, range(c), scatter_key, bits);
+        }
+    })?;
+
+    // Pass 3: each bucket is shuffled on its own.
+    run_units(buckets, build, |b| {
+        // SAFETY: buckets are disjoint ranges of the table.
+        let items = unsafe { shared.range(starts[b], starts[b + 1]) };
+        fisher_yates(items, absorb(shuffle_key, b as u64));
+    })?;
     Ok(table)
 }
+
+/// Indices per chunk of the scatter: small enough that the calling thread polls for an
+/// interruption every few milliseconds, large enough that per-chunk counters stay cheap.
+const CHUNK: u64 = 1 << 22;
 
 /// Up to 2^12 buckets (2^28 frames) the scatter writes each entry straight to its bucket: the
 /// buckets' write positions stay in cache and in the TLB. Beyond, every write would miss both.
@@ -202,28 +265,31 @@ const LINE: usize = 16;
 /// a small line per bucket (`LINE` entries, 64 bytes of `u32`) and written out a line at a
 /// time, so the table sees one miss per line instead of one per entry.
 fn scatter_through_lines<T: Entry>(
-    table: &mut [T],
+    table: &SharedSlice<T>,
     next: &mut [usize],
-    len: u64,
+    range: std::ops::Range<u64>,
     scatter_key: u64,
     bits: u32,
 ) {
     let mut lines = vec![[T::default(); LINE]; next.len()];
     let mut filled = vec![0u8; next.len()];
-    for_each_bucket(len, scatter_key, bits, |i, b| {
+    let flush = |b: usize, line: &[T], next: &mut [usize]| {
+        // SAFETY: `next[b]..` are this chunk's own places of bucket `b`.
+        unsafe { table.range(next[b], next[b] + line.len()) }.copy_from_slice(line);
+        next[b] += line.len();
+    };
+    for_each_bucket_in(range, scatter_key, bits, |i, b| {
         let count = usize::from(filled[b]);
         lines[b][count] = T::from_index(i);
         if count + 1 == LINE {
-            table[next[b]..next[b] + LINE].copy_from_slice(&lines[b]);
-            next[b] += LINE;
+            flush(b, &lines[b], next);
             filled[b] = 0;
         } else {
             filled[b] = (count + 1) as u8;
         }
     });
     for (b, line) in lines.iter().enumerate() {
-        let count = usize::from(filled[b]);
-        table[next[b]..next[b] + count].copy_from_slice(&line[..count]);
+        flush(b, &line[..usize::from(filled[b])], next);
     }
 }
 
@@ -246,6 +312,7 @@ fn fisher_yates<T>(items: &mut [T], key: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn as_vec(table: &PermutationTable) -> Vec<u64> {
         (0..table.len()).map(|i| table.get(i)).collect()
@@ -319,7 +386,7 @@ mod tests {
         let bits = 7; // more buckets than this size would use, to exercise partial lines
         let key = 99;
         let mut counts = vec![0usize; 1 << bits];
-        for_each_bucket(len, key, bits, |_, b| counts[b] += 1);
+        for_each_bucket_in(0..len, key, bits, |_, b| counts[b] += 1);
         let mut starts = vec![0usize];
         starts.extend(counts.iter().scan(0, |sum, &c| {
             *sum += c;
@@ -327,14 +394,53 @@ mod tests {
         }));
         let mut direct = vec![0u32; len as usize];
         let mut next = starts[..1 << bits].to_vec();
-        for_each_bucket(len, key, bits, |i, b| {
+        for_each_bucket_in(0..len, key, bits, |i, b| {
             direct[next[b]] = i as u32;
             next[b] += 1;
         });
         let mut buffered = vec![0u32; len as usize];
         let mut next = starts[..1 << bits].to_vec();
-        scatter_through_lines(&mut buffered, &mut next, len, key, bits);
+        scatter_through_lines(
+            &SharedSlice::new(&mut buffered),
+            &mut next,
+            0..len,
+            key,
+            bits,
+        );
         assert_eq!(buffered, direct);
+    }
+
+    #[test]
+    fn every_thread_count_builds_the_same_table() {
+        // One chunk, several chunks (CHUNK = 2^22), a ragged last word.
+        for len in [3u64 << 16, (1 << 22) * 3 + 7, 10_000_019] {
+            let serial = PermutationTable::shuffled(len, 41).unwrap();
+            for threads in [2, 3, 4, 7] {
+                let build = Build {
+                    threads,
+                    interrupted: &|| false,
+                };
+                let parallel = PermutationTable::shuffled_with(len, 41, None, build).unwrap();
+                assert!(parallel == serial, "len {len}, {threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn an_interruption_stops_the_build_between_units() {
+        let polls = AtomicUsize::new(0);
+        let interrupted = || polls.fetch_add(1, Ordering::Relaxed) >= 2;
+        for threads in [1, 2] {
+            polls.store(0, Ordering::Relaxed);
+            let build = Build {
+                threads,
+                interrupted: &interrupted,
+            };
+            let error = PermutationTable::shuffled_with(50_000_000, 1, None, build).unwrap_err();
+            assert_eq!(error, SamplerError::Interrupted);
+            // Stopped right after the poll that said so (helpers finish their own unit).
+            assert!(polls.load(Ordering::Relaxed) <= 4, "{polls:?}");
+        }
     }
 
     #[test]
@@ -344,7 +450,7 @@ mod tests {
         let bits = bucket_bits(len);
         assert_eq!(bits, 3);
         let mut counts = [0i64; 8];
-        for_each_bucket(len, 12345, bits, |_, b| counts[b] += 1);
+        for_each_bucket_in(0..len, 12345, bits, |_, b| counts[b] += 1);
         for count in counts {
             assert!((count - (1 << 16)).abs() < 1_500, "{counts:?}");
         }

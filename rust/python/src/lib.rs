@@ -1,16 +1,18 @@
 //! Thin PyO3 glue over `episampler-core`: argument conversion, GIL release around heavy work,
 //! numpy arrays in and out, and core errors turned into `ValueError`s. No sampling logic here.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use episampler_core::error::try_filled;
 use episampler_core::index::EpisodeSpec;
 use episampler_core::{
-    EpisodeIndex, EpochOrder, EpochValues, Mixture, Per, Permutation, Remap, Sampler, SamplerEpoch,
-    SamplerError, Shard, Units, WeightedDraws, WindowSpec,
+    Build, EpisodeIndex, EpochOrder, EpochValues, Mixture, Per, Permutation, Remap, Sampler,
+    SamplerEpoch, SamplerError, Shard, Units, WeightedDraws, WindowSpec,
 };
 use numpy::{PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::{PyMemoryError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -20,6 +22,7 @@ fn value_error(error: SamplerError) -> PyErr {
     match error {
         SamplerError::Invalid(message) => PyValueError::new_err(message),
         SamplerError::OutOfMemory(message) => PyMemoryError::new_err(message),
+        SamplerError::Interrupted => PyKeyboardInterrupt::new_err(()),
     }
 }
 
@@ -51,31 +54,43 @@ impl SamplerCore {
         Self::wrap(sampler.with_windows(base.windows().cloned()))
     }
 
-    fn epoch_values(&self, py: Python<'_>, epoch: u64) -> PyResult<Box<dyn EpochValues>> {
+    fn epoch_values(
+        &self,
+        py: Python<'_>,
+        epoch: u64,
+        threads: usize,
+    ) -> PyResult<Box<dyn EpochValues>> {
         Ok(Box::new(SamplerEpoch {
             sampler: Arc::clone(&self.sampler),
-            order: self.order(py, epoch)?,
+            order: self.order(py, epoch, threads)?,
         }))
     }
 
-    fn order(&self, py: Python<'_>, epoch: u64) -> PyResult<Arc<EpochOrder>> {
-        py.detach(|| {
-            let mut cache = self.cached_order.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((cached_epoch, order)) = cache.as_ref() {
-                if *cached_epoch == epoch {
+    /// The order of `epoch`, from the cache or built (interruptibly, on `threads` threads).
+    /// The cache's lock is only ever taken without waiting and never held across a build: a
+    /// busy lock, or one a fork left locked in a child, costs the cache and never blocks.
+    fn order(&self, py: Python<'_>, epoch: u64, threads: usize) -> PyResult<Arc<EpochOrder>> {
+        let spare = match try_lock(&self.cached_order) {
+            Some(mut cache) => match cache.as_ref() {
+                Some((cached_epoch, order)) if *cached_epoch == epoch => {
                     return Ok(Arc::clone(order));
                 }
-            }
-            // Build the next table in the previous one's memory when no iterator holds it any
-            // more (no fresh pages to fault in), or free it first: one table at a time.
-            let spare = cache
-                .take()
-                .and_then(|(_, order)| Arc::try_unwrap(order).ok());
-            let order = Arc::new(self.sampler.epoch_order_reusing(epoch, spare)?);
+                // Build the next table in the previous one's memory when no iterator holds it
+                // any more (no fresh pages to fault in), or free it first: one at a time.
+                _ => cache
+                    .take()
+                    .and_then(|(_, order)| Arc::try_unwrap(order).ok()),
+            },
+            None => None,
+        };
+        let sampler = &self.sampler;
+        let order = Arc::new(interruptible(py, threads, |build| {
+            sampler.epoch_order_with(epoch, spare, build)
+        })?);
+        if let Some(mut cache) = try_lock(&self.cached_order) {
             *cache = Some((epoch, Arc::clone(&order)));
-            Ok(order)
-        })
-        .map_err(value_error)
+        }
+        Ok(order)
     }
 
     fn shard(
@@ -94,6 +109,60 @@ impl SamplerCore {
             drop_last,
             pad_to_multiple,
         )
+    }
+}
+
+/// The lock if it is free (a poisoned lock's data is still a valid cache), else `None`.
+fn try_lock<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match mutex.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// How often a long build looks for a pending signal (Ctrl-C): well under the 0.2 s a user
+/// waits for, and rare enough to cost nothing.
+const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Runs `work` without the GIL, on up to `threads` threads, checking for signals every
+/// [`SIGNAL_CHECK_INTERVAL`] between its units (re-taking the GIL just for the check): a
+/// signal's exception (e.g. `KeyboardInterrupt`) stops it and is raised.
+fn interruptible<T: Send>(
+    py: Python<'_>,
+    threads: usize,
+    work: impl FnOnce(Build<'_>) -> Result<T, SamplerError> + Send,
+) -> PyResult<T> {
+    let pending: Mutex<Option<PyErr>> = Mutex::new(None);
+    let start = Instant::now();
+    let next_check = AtomicU64::new(SIGNAL_CHECK_INTERVAL.as_nanos() as u64);
+    let interrupted = || {
+        let now = start.elapsed().as_nanos() as u64;
+        if now < next_check.load(Ordering::Relaxed) {
+            return false;
+        }
+        next_check.store(
+            now + SIGNAL_CHECK_INTERVAL.as_nanos() as u64,
+            Ordering::Relaxed,
+        );
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => false,
+            Err(error) => {
+                *pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                true
+            }
+        })
+    };
+    let build = Build {
+        threads: threads.max(1),
+        interrupted: &interrupted,
+    };
+    match py.detach(|| work(build)) {
+        Err(SamplerError::Interrupted) => Err(pending
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(|| PyKeyboardInterrupt::new_err(()))),
+        result => result.map_err(value_error),
     }
 }
 
@@ -148,13 +217,20 @@ fn chunks(
         },
     };
     Ok(EpochChunks {
-        values,
         shard,
         epoch,
-        handed_out: 0,
-        stopped: false,
-        mode,
-        current: None,
+        items: matches!(mode, Mode::Items { .. }),
+        producer: Mutex::new(Producer {
+            values,
+            mode,
+            planned: 0,
+        }),
+        progress: Mutex::new(Progress {
+            handed_out: 0,
+            stopped: false,
+            current: None,
+        }),
+        creator: std::process::id(),
     })
 }
 
@@ -284,7 +360,8 @@ impl SamplerCore {
 
     /// This rank's values of `epoch` from global position `start_index`, as one array.
     /// `pad_to_multiple` (single stream only) pads the epoch as accelerate's `even_batches` does.
-    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None))]
+    /// The order is built and the values computed on up to `threads` threads.
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, threads=1))]
     #[allow(clippy::too_many_arguments)]
     fn epoch_indices<'py>(
         &self,
@@ -295,15 +372,22 @@ impl SamplerCore {
         num_replicas: u64,
         drop_last: bool,
         pad_to_multiple: Option<u64>,
+        threads: usize,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let shard = self.shard(start_index, rank, num_replicas, drop_last, pad_to_multiple)?;
-        collect(py, self.epoch_values(py, epoch)?, &shard)
+        let order = self.order(py, epoch, threads)?;
+        let mut out = try_filled("the epoch's values", shard.len()).map_err(value_error)?;
+        let sampler = &self.sampler;
+        interruptible(py, threads, |build| {
+            sampler.fill_parallel(&order, &shard, &mut out, build)
+        })?;
+        Ok(PyArray1::from_vec(py, out))
     }
 
     /// This rank's values of `epoch` from global position `start_index`, handed out as
     /// iterators over Python lists (see [`EpochChunks`]), or as batch lists when `batch_size`
     /// is given (the last short batch dropped when `drop_last_batch`).
-    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false))]
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false, threads=1))]
     #[allow(clippy::too_many_arguments)]
     fn iter_epoch(
         &self,
@@ -316,9 +400,10 @@ impl SamplerCore {
         pad_to_multiple: Option<u64>,
         batch_size: Option<u64>,
         drop_last_batch: bool,
+        threads: usize,
     ) -> PyResult<EpochChunks> {
         let shard = self.shard(start_index, rank, num_replicas, drop_last, pad_to_multiple)?;
-        let values = self.epoch_values(py, epoch)?;
+        let values = self.epoch_values(py, epoch, threads)?;
         chunks(values, shard, epoch, batch_size, drop_last_batch)
     }
 
@@ -382,7 +467,7 @@ impl MixtureCore {
     }
 
     /// This rank's values of `epoch` from global position `start_index`, as one array.
-    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None))]
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, threads=1))]
     #[allow(clippy::too_many_arguments)]
     fn epoch_indices<'py>(
         &self,
@@ -393,7 +478,9 @@ impl MixtureCore {
         num_replicas: u64,
         drop_last: bool,
         pad_to_multiple: Option<u64>,
+        threads: usize,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let _ = threads;
         let len = self.mixture.samples_per_epoch();
         let shard = make_shard(
             len,
@@ -406,8 +493,9 @@ impl MixtureCore {
         collect(py, Box::new(self.mixture.epoch(epoch)), &shard)
     }
 
-    /// As `SamplerCore.iter_epoch`.
-    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false))]
+    /// As `SamplerCore.iter_epoch` (`threads` is accepted for a common call; draws need no
+    /// build).
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false, threads=1))]
     #[allow(clippy::too_many_arguments)]
     fn iter_epoch(
         &self,
@@ -419,7 +507,9 @@ impl MixtureCore {
         pad_to_multiple: Option<u64>,
         batch_size: Option<u64>,
         drop_last_batch: bool,
+        threads: usize,
     ) -> PyResult<EpochChunks> {
+        let _ = threads;
         let len = self.mixture.samples_per_epoch();
         let shard = make_shard(
             len,
@@ -479,7 +569,7 @@ impl WeightedCore {
     }
 
     /// This rank's values of `epoch` from global position `start_index`, as one array.
-    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None))]
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, threads=1))]
     #[allow(clippy::too_many_arguments)]
     fn epoch_indices<'py>(
         &self,
@@ -490,7 +580,9 @@ impl WeightedCore {
         num_replicas: u64,
         drop_last: bool,
         pad_to_multiple: Option<u64>,
+        threads: usize,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let _ = threads;
         let shard = make_shard(
             self.num_samples,
             start_index,
@@ -502,8 +594,9 @@ impl WeightedCore {
         collect(py, Box::new(self.draws.epoch(epoch)), &shard)
     }
 
-    /// As `SamplerCore.iter_epoch`.
-    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false))]
+    /// As `SamplerCore.iter_epoch` (`threads` is accepted for a common call; draws need no
+    /// build).
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false, threads=1))]
     #[allow(clippy::too_many_arguments)]
     fn iter_epoch(
         &self,
@@ -515,7 +608,9 @@ impl WeightedCore {
         pad_to_multiple: Option<u64>,
         batch_size: Option<u64>,
         drop_last_batch: bool,
+        threads: usize,
     ) -> PyResult<EpochChunks> {
+        let _ = threads;
         let shard = make_shard(
             self.num_samples,
             start_index,
@@ -545,44 +640,118 @@ enum Mode {
 /// side iterates `itertools.chain.from_iterable(chunks)`, so each value costs a list
 /// iterator's step with no Python or PyO3 call per value; the list iterator of the latest
 /// chunk is kept to count the values actually consumed (`yielded`) for the state.
-#[pyclass(module = "episampler._core")]
+///
+/// Safe to share between threads: `__next__` computes a chunk under the producer's lock;
+/// readers (`yielded`, `exhausted`, `resume_point`) only take the progress lock. Both are held
+/// briefly, with the GIL, and never across anything that waits, so a state read while another
+/// thread iterates never fails and is a point the iterator passed through.
+#[pyclass(module = "episampler._core", frozen)]
 pub struct EpochChunks {
-    values: Box<dyn EpochValues>,
     shard: Shard,
     epoch: u64,
-    /// Values put in lists so far.
+    /// Item mode (list iterators, counted for the state) or batch mode (lists).
+    items: bool,
+    producer: Mutex<Producer>,
+    progress: Mutex<Progress>,
+    /// The process that created the iterator: a forked child must not wait on a lock that a
+    /// thread of its parent held at the fork.
+    creator: u32,
+}
+
+/// What `__next__` needs to compute the next chunk.
+struct Producer {
+    values: Box<dyn EpochValues>,
+    mode: Mode,
+    /// Values put in lists so far (or skipped by a dropped short batch).
+    planned: u64,
+}
+
+/// What readers see.
+struct Progress {
+    /// Values handed out in lists so far.
     handed_out: u64,
     /// True once `__next__` found nothing left to hand out.
     stopped: bool,
-    mode: Mode,
     /// Item mode: the latest chunk's list iterator.
     current: Option<Py<PyAny>>,
 }
 
+/// What one `__next__` produced.
+enum Step {
+    Chunk { values: Vec<i64>, planned: u64 },
+    Done,
+}
+
 impl EpochChunks {
-    fn take<'py>(&mut self, py: Python<'py>, count: u64) -> PyResult<Bound<'py, PyList>> {
-        let (source, shard, first) = (&mut self.values, &self.shard, self.handed_out);
-        let values = py
-            .detach(|| {
-                let mut values = try_filled("a batch of values", count)?;
-                source.fill(shard, first, &mut values)?;
-                Ok(values)
-            })
-            .map_err(value_error)?;
-        self.handed_out += count;
-        PyList::new(py, values)
+    fn lock_progress(&self) -> MutexGuard<'_, Progress> {
+        // Held only with the GIL (or the thread state) for a few operations that never block.
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next chunk's values, computed under the producer's lock.
+    fn produce(&self) -> Result<Step, SamplerError> {
+        let mut producer = if std::process::id() == self.creator {
+            self.producer.lock().unwrap_or_else(|e| e.into_inner())
+        } else {
+            try_lock(&self.producer).ok_or_else(|| {
+                SamplerError::invalid(
+                    "this iterator was being advanced by another thread when the process \
+                     forked; create a new iterator in the child",
+                )
+            })?
+        };
+        let producer = &mut *producer;
+        let remaining = self.shard.len() - producer.planned;
+        let count = match producer.mode {
+            Mode::Items { next_chunk } => {
+                if remaining == 0 {
+                    return Ok(Step::Done);
+                }
+                producer.mode = Mode::Items {
+                    next_chunk: (next_chunk * 2).min(MAX_CHUNK),
+                };
+                remaining.min(next_chunk)
+            }
+            Mode::Batches { size, drop_last } => {
+                if remaining == 0 || (drop_last && remaining < size) {
+                    // A dropped short batch still ends the epoch.
+                    producer.planned = self.shard.len();
+                    return Ok(Step::Done);
+                }
+                remaining.min(size)
+            }
+        };
+        let mut values = try_filled("a batch of values", count)?;
+        producer
+            .values
+            .fill(&self.shard, producer.planned, &mut values)?;
+        producer.planned += count;
+        if let Mode::Batches {
+            size,
+            drop_last: true,
+        } = producer.mode
+        {
+            if self.shard.len() - producer.planned < size {
+                // Nothing but a dropped short batch is left: the epoch ends with this one.
+                producer.planned = self.shard.len();
+            }
+        }
+        Ok(Step::Chunk {
+            values,
+            planned: producer.planned,
+        })
     }
 
     /// Values the consumer has taken: handed out minus what is left in the latest list.
-    fn consumed(&self, py: Python<'_>) -> PyResult<u64> {
-        let unread = match &self.current {
+    fn consumed(&self, py: Python<'_>, progress: &Progress) -> PyResult<u64> {
+        let unread = match &progress.current {
             Some(list_iterator) => list_iterator
                 .bind(py)
                 .call_method0("__length_hint__")?
                 .extract::<u64>()?,
             None => 0,
         };
-        Ok(self.handed_out - unread)
+        Ok(progress.handed_out - unread)
     }
 }
 
@@ -592,37 +761,37 @@ impl EpochChunks {
         slf
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let remaining = self.shard.len() - self.handed_out;
-        match self.mode {
-            Mode::Items { next_chunk } => {
-                if remaining == 0 {
-                    self.stopped = true;
-                    return Ok(None);
-                }
-                self.mode = Mode::Items {
-                    next_chunk: (next_chunk * 2).min(MAX_CHUNK),
-                };
-                let list = self.take(py, remaining.min(next_chunk))?;
-                let list_iterator = list.try_iter()?.into_any().unbind();
-                self.current = Some(list_iterator.clone_ref(py));
-                Ok(Some(list_iterator))
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        // Computed with the GIL held (a chunk is at most MAX_CHUNK values: tens of
+        // microseconds): `itertools.chain` and the threads sharing it see each chunk handed
+        // out whole, in order. Releasing the GIL here would let a second thread's `next()` on
+        // the same chain fetch a chunk that the first thread's then replaces.
+        let step = self.produce().map_err(value_error)?;
+        let (values, planned) = match step {
+            Step::Chunk { values, planned } => (values, planned),
+            Step::Done => {
+                // Everything was handed out (or skipped as a dropped short batch).
+                let mut progress = self.lock_progress();
+                progress.handed_out = self.shard.len();
+                progress.stopped = true;
+                return Ok(None);
             }
-            Mode::Batches { size, drop_last } => {
-                if remaining == 0 || (drop_last && remaining < size) {
-                    // A dropped short batch still ends the epoch.
-                    self.handed_out = self.shard.len();
-                    self.stopped = true;
-                    return Ok(None);
-                }
-                let batch = self.take(py, remaining.min(size))?;
-                if drop_last && self.shard.len() - self.handed_out < size {
-                    // Nothing but a dropped short batch is left: the epoch ends with this one.
-                    self.handed_out = self.shard.len();
-                }
-                Ok(Some(batch.into_any().unbind()))
+        };
+        let list = PyList::new(py, values)?;
+        let chunk = if self.items {
+            list.try_iter()?.into_any().unbind()
+        } else {
+            list.into_any().unbind()
+        };
+        let mut progress = self.lock_progress();
+        // Two threads advancing one iterator: the later chunk's progress wins.
+        if planned > progress.handed_out {
+            progress.handed_out = planned;
+            if self.items {
+                progress.current = Some(chunk.clone_ref(py));
             }
         }
+        Ok(Some(chunk))
     }
 
     #[getter]
@@ -633,21 +802,24 @@ impl EpochChunks {
     /// Values the consumer has taken so far.
     #[getter]
     fn yielded(&self, py: Python<'_>) -> PyResult<u64> {
-        self.consumed(py)
+        let progress = self.lock_progress();
+        self.consumed(py, &progress)
     }
 
     /// True once the last value was taken, or once iteration stopped with nothing left.
     #[getter]
     fn exhausted(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.stopped || self.consumed(py)? == self.shard.len())
+        let progress = self.lock_progress();
+        Ok(progress.stopped || self.consumed(py, &progress)? == self.shard.len())
     }
 
     /// `(epoch, start_index)` a new iterator must start from to continue right after the
-    /// values taken so far.
+    /// values taken so far (read at one instant: consistent while another thread iterates).
     #[getter]
     fn resume_point(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
-        let consumed = self.consumed(py)?;
-        Ok(if self.stopped || consumed == self.shard.len() {
+        let progress = self.lock_progress();
+        let consumed = self.consumed(py, &progress)?;
+        Ok(if progress.stopped || consumed == self.shard.len() {
             (self.epoch + 1, 0)
         } else {
             (self.epoch, self.shard.resume_point(consumed))

@@ -33,7 +33,7 @@ pub fn io_report<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let core = core.get();
     let shard = core.shard(0, rank, num_replicas, drop_last, pad_to_multiple)?;
-    let order = core.order(py, epoch)?;
+    let order = core.order(py, epoch, 1)?;
     let sampler = &core.sampler;
     let groups = match &groups {
         Some(ids) => Some(ids.as_slice()?),
