@@ -75,7 +75,7 @@ def interrupt_latency(frames: int, threads: int, repeats: int) -> float:
             next(iter(sampler))
         except KeyboardInterrupt:
             delays.append(time.perf_counter() - sent[0])
-    return statistics.median(delays)
+    return statistics.median(delays) if delays else float("nan")
 
 
 def main() -> None:

@@ -46,6 +46,7 @@ class SamplerCore:
         num_replicas: int,
         drop_last: bool,
         pad_to_multiple: int | None = None,
+        threads: int = 1,
     ) -> npt.NDArray[np.int64]: ...
     def iter_epoch(
         self,
@@ -57,6 +58,7 @@ class SamplerCore:
         pad_to_multiple: int | None = None,
         batch_size: int | None = None,
         drop_last_batch: bool = False,
+        threads: int = 1,
     ) -> EpochChunks: ...
 
 class MixtureCore:
@@ -83,6 +85,7 @@ class MixtureCore:
         num_replicas: int,
         drop_last: bool,
         pad_to_multiple: int | None = None,
+        threads: int = 1,
     ) -> npt.NDArray[np.int64]: ...
     def iter_epoch(
         self,
@@ -94,6 +97,7 @@ class MixtureCore:
         pad_to_multiple: int | None = None,
         batch_size: int | None = None,
         drop_last_batch: bool = False,
+        threads: int = 1,
     ) -> EpochChunks: ...
 
 class WeightedCore:
@@ -115,6 +119,7 @@ class WeightedCore:
         num_replicas: int,
         drop_last: bool,
         pad_to_multiple: int | None = None,
+        threads: int = 1,
     ) -> npt.NDArray[np.int64]: ...
     def iter_epoch(
         self,
@@ -126,6 +131,7 @@ class WeightedCore:
         pad_to_multiple: int | None = None,
         batch_size: int | None = None,
         drop_last_batch: bool = False,
+        threads: int = 1,
     ) -> EpochChunks: ...
 
 class EpochChunks(Iterator[Iterator[int] | list[int]]):
