@@ -34,18 +34,7 @@ import torch
 
 from episampler import EpisodeAwareSampler, MixtureSampler, WeightedEpisodeSampler
 from episampler._baselines import synthetic_episodes
-from episampler.bench import time_epoch_start, time_iteration, time_resume
-
-
-def median_seconds(action, repeats: int) -> float:
-    """Median seconds of `action()`; what it returns is freed outside the timed span."""
-    times = []
-    for _ in range(repeats):
-        begin = time.perf_counter()
-        result = action()
-        times.append(time.perf_counter() - begin)
-        del result
-    return statistics.median(times)
+from episampler.bench import median_seconds, time_epoch_start, time_iteration, time_resume
 
 
 def whole_epoch_seconds(sampler, epoch: int) -> float:

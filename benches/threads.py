@@ -27,17 +27,7 @@ from pathlib import Path
 import torch
 
 from episampler import EpisodeAwareSampler
-from episampler.bench import time_iteration, time_list
-
-
-def median_seconds(action, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        begin = time.perf_counter()
-        result = action()
-        times.append(time.perf_counter() - begin)
-        del result
-    return statistics.median(times)
+from episampler.bench import median_seconds, time_iteration, time_list
 
 
 def epoch_build(frames: int, threads: int, repeats: int) -> float:

@@ -61,56 +61,32 @@ class SamplerCore:
         threads: int = 1,
     ) -> EpochChunks: ...
 
-class MixtureCore:
-    def __new__(
-        cls,
+class DrawCore:
+    """A mixture (`mixture_of`) or weighted draws (`weighted`), iterated like `SamplerCore`."""
+
+    @staticmethod
+    def mixture_of(
         components: list[SamplerCore],
         offsets: list[int],
         weights: npt.NDArray[np.float64],
         block_size: int,
         samples_per_epoch: int,
         seed: int,
-    ) -> MixtureCore: ...
+    ) -> DrawCore: ...
+    @staticmethod
+    def weighted(
+        frames: SamplerCore,
+        weights: npt.NDArray[np.float64],
+        per: str,
+        num_samples: int,
+        seed: int,
+    ) -> DrawCore: ...
     @property
     def fingerprint(self) -> str: ...
     @property
     def counts(self) -> list[int]: ...
     @property
     def draws_per_epoch(self) -> list[int]: ...
-    def epoch_indices(
-        self,
-        epoch: int,
-        start_index: int,
-        rank: int,
-        num_replicas: int,
-        drop_last: bool,
-        pad_to_multiple: int | None = None,
-        threads: int = 1,
-    ) -> npt.NDArray[np.int64]: ...
-    def iter_epoch(
-        self,
-        epoch: int,
-        start_index: int,
-        rank: int,
-        num_replicas: int,
-        drop_last: bool,
-        pad_to_multiple: int | None = None,
-        batch_size: int | None = None,
-        drop_last_batch: bool = False,
-        threads: int = 1,
-    ) -> EpochChunks: ...
-
-class WeightedCore:
-    def __new__(
-        cls,
-        frames: SamplerCore,
-        weights: npt.NDArray[np.float64],
-        per: str,
-        num_samples: int,
-        seed: int,
-    ) -> WeightedCore: ...
-    @property
-    def fingerprint(self) -> str: ...
     def epoch_indices(
         self,
         epoch: int,

@@ -64,6 +64,29 @@ def balance_weights(items: Sequence[Any], weights: Any = None) -> list[float]:
     return [float(f) * size for f, size in zip(factors.tolist(), sizes, strict=True)]
 
 
+class _DrawSampler(ResumableSampler):
+    """What mixtures and weighted draws share: a seed, and an identity made of the seed, the
+    epoch length (`num_samples`) and the core's fingerprint."""
+
+    @property
+    def seed(self) -> int:
+        """The sampler's seed (its components, if any, have their own)."""
+        return self._config["seed"]
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weights (a copy)."""
+        return self._config["weights"].copy()
+
+    def _identity(self) -> dict[str, int | str]:
+        return {
+            "seed": self.seed,
+            "num_samples": self._epoch_length,
+            "fingerprint": self._core.fingerprint,
+            "algorithm_version": _core.ALGORITHM_VERSION,
+        }
+
+
 def _components(samplers: Any) -> list[EpisodeAwareSampler]:
     if isinstance(samplers, (str, bytes)) or not hasattr(samplers, "__iter__"):
         raise TypeError(
@@ -110,7 +133,7 @@ def _check_offsets(samplers: list[EpisodeAwareSampler], offsets: np.ndarray) -> 
             )
 
 
-class MixtureSampler(ResumableSampler):
+class MixtureSampler(_DrawSampler):
     """Several datasets in set proportions, exact in every block, seekable and resumable.
 
     Use it over a `torch.utils.data.ConcatDataset` of the components' datasets: it yields
@@ -177,7 +200,7 @@ class MixtureSampler(ResumableSampler):
         self._setup(config)
 
     def _setup(self, config: dict[str, Any], epoch: int = 0, start_index: int = 0) -> None:
-        self._core = _core.MixtureCore(
+        self._core = _core.DrawCore.mixture_of(
             [sampler._core for sampler in config["samplers"]],
             config["offsets"].tolist(),
             config["weights"],
@@ -290,11 +313,6 @@ class MixtureSampler(ResumableSampler):
         return tuple(self._config["samplers"])
 
     @property
-    def weights(self) -> np.ndarray:
-        """The weights (a copy)."""
-        return self._config["weights"].copy()
-
-    @property
     def offsets(self) -> tuple[int, ...]:
         """The first row of every component in the concatenated dataset."""
         return tuple(self._config["offsets"].tolist())
@@ -315,30 +333,15 @@ class MixtureSampler(ResumableSampler):
         return self._config["samples_per_epoch"]
 
     @property
-    def seed(self) -> int:
-        """The seed that orders the slots of every block."""
-        return self._config["seed"]
-
-    @property
     def _epoch_length(self) -> int:
         return self.samples_per_epoch
 
-    def _identity(self) -> dict[str, int | str]:
-        return {
-            "seed": self.seed,
-            "num_samples": self.samples_per_epoch,
-            "fingerprint": self._core.fingerprint,
-            "algorithm_version": _core.ALGORITHM_VERSION,
-        }
-
     def __repr__(self) -> str:
-        epoch, start_index = self._resume_point()
         return (
             f"{type(self).__name__}(components={len(self._config['samplers'])}, "
             f"block_counts={list(self.block_counts)}, block_size={self.block_size}, "
             f"samples_per_epoch={self.samples_per_epoch}, seed={self.seed}, "
-            f"num_replicas={self.num_replicas}, rank={self.rank}, drop_last={self.drop_last}, "
-            f"epoch={epoch}, start_index={start_index})"
+            f"{self._position_repr()})"
         )
 
 
@@ -350,7 +353,7 @@ def _concat_sizes(dataset: Any) -> list[int]:
     return [len(part) for part in dataset.datasets]
 
 
-class WeightedEpisodeSampler(ResumableSampler):
+class WeightedEpisodeSampler(_DrawSampler):
     """Draws with replacement by episode weight: `num_samples` draws per epoch, each an episode
     by weight then a frame uniform inside it, for upweighting tasks, successes or rare episodes.
 
@@ -460,7 +463,7 @@ class WeightedEpisodeSampler(ResumableSampler):
         return sampler
 
     def _setup(self, config: dict[str, Any], epoch: int = 0, start_index: int = 0) -> None:
-        self._core = _core.WeightedCore(
+        self._core = _core.DrawCore.weighted(
             config["frames"]._core,
             config["weights"],
             config["per"],
@@ -482,37 +485,16 @@ class WeightedEpisodeSampler(ResumableSampler):
         return self._config["frames"].num_frames
 
     @property
-    def weights(self) -> np.ndarray:
-        """The weights (a copy)."""
-        return self._config["weights"].copy()
-
-    @property
     def per(self) -> str:
         """What a weight applies to: `"episode"` or `"frame"`."""
         return self._config["per"]
 
     @property
-    def seed(self) -> int:
-        """The seed of the draws."""
-        return self._config["seed"]
-
-    @property
     def _epoch_length(self) -> int:
         return self.num_samples
 
-    def _identity(self) -> dict[str, int | str]:
-        return {
-            "seed": self.seed,
-            "num_samples": self.num_samples,
-            "fingerprint": self._core.fingerprint,
-            "algorithm_version": _core.ALGORITHM_VERSION,
-        }
-
     def __repr__(self) -> str:
-        epoch, start_index = self._resume_point()
         return (
             f"{type(self).__name__}(num_samples={self.num_samples}, per={self.per!r}, "
-            f"num_frames={self.num_frames}, seed={self.seed}, "
-            f"num_replicas={self.num_replicas}, rank={self.rank}, drop_last={self.drop_last}, "
-            f"epoch={epoch}, start_index={start_index})"
+            f"num_frames={self.num_frames}, seed={self.seed}, {self._position_repr()})"
         )

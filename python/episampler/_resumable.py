@@ -79,7 +79,7 @@ class ResumableSampler(Sampler[int]):
     advancing at the instant of the fork refuses to continue in the child (create a new one).
     """
 
-    _core: Any  # a SamplerCore, MixtureCore or WeightedCore
+    _core: Any  # a SamplerCore or a DrawCore
     _config: dict[str, Any]
 
     # --- what a subclass provides ----------------------------------------------------------
@@ -304,6 +304,14 @@ class ResumableSampler(Sampler[int]):
             "state_dict['start_index']", state_dict["start_index"], high=self._epoch_length + 1
         )
         self._position = (epoch, start_index, None)
+
+    def _position_repr(self) -> str:
+        """The sharding and the resume point, for `__repr__`."""
+        epoch, start_index = self._resume_point()
+        return (
+            f"num_replicas={self.num_replicas}, rank={self.rank}, drop_last={self.drop_last}, "
+            f"epoch={epoch}, start_index={start_index}"
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         # The position `state_dict()` reports: a copy taken mid-iteration resumes right after

@@ -291,12 +291,10 @@ class EpisodeAwareSampler(ResumableSampler):
         }
 
     def __repr__(self) -> str:
-        epoch, start_index = self._resume_point()
         window = "" if self.window is None else f"window={self.window}, "
         return (
             f"{type(self).__name__}(num_frames={self.num_frames}, "
             f"num_episodes={self._core.num_episodes}, shuffle={self.shuffle}, "
             f"permutation={self.permutation!r}, seed={self.seed}, {window}"
-            f"num_replicas={self.num_replicas}, rank={self.rank}, drop_last={self.drop_last}, "
-            f"epoch={epoch}, start_index={start_index})"
+            f"{self._position_repr()})"
         )

@@ -75,6 +75,17 @@ class BatchRow:
 # --- measurements ----------------------------------------------------------------------------
 
 
+def median_seconds(action: Callable[[], Any], repeats: int) -> float:
+    """Median seconds of `action()`; what it returns is freed outside the timed span."""
+    times = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        result = action()
+        times.append(time.perf_counter() - begin)
+        del result
+    return statistics.median(times)
+
+
 def _drain(iterator: Iterable[Any], count: int) -> None:
     for _ in itertools.islice(iterator, count):
         pass

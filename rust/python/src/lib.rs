@@ -413,16 +413,52 @@ impl SamplerCore {
     }
 }
 
-/// A validated mixture of component samplers (see `episampler_core::mixture`).
+/// Orders drawn position by position rather than built: a mixture of component samplers
+/// (see `episampler_core::mixture`) or weighted draws (`episampler_core::weighted`).
+enum Draws {
+    Mixture(Arc<Mixture>),
+    Weighted {
+        draws: Arc<WeightedDraws>,
+        num_samples: u64,
+    },
+}
+
+/// A validated mixture or weighted sampler: one class, built by `DrawCore.mixture(...)` or
+/// `DrawCore.weighted(...)`, iterated like `SamplerCore`.
 #[pyclass(module = "episampler._core", frozen)]
-pub struct MixtureCore {
-    mixture: Arc<Mixture>,
+pub struct DrawCore {
+    draws: Draws,
+}
+
+impl DrawCore {
+    /// Positions per epoch.
+    fn len(&self) -> u64 {
+        match &self.draws {
+            Draws::Mixture(mixture) => mixture.samples_per_epoch(),
+            Draws::Weighted { num_samples, .. } => *num_samples,
+        }
+    }
+
+    fn values(&self, epoch: u64) -> Box<dyn EpochValues> {
+        match &self.draws {
+            Draws::Mixture(mixture) => Box::new(mixture.epoch(epoch)),
+            Draws::Weighted { draws, .. } => Box::new(draws.epoch(epoch)),
+        }
+    }
+
+    fn mixture(&self) -> PyResult<&Mixture> {
+        match &self.draws {
+            Draws::Mixture(mixture) => Ok(mixture),
+            Draws::Weighted { .. } => Err(PyValueError::new_err("not a mixture")),
+        }
+    }
 }
 
 #[pymethods]
-impl MixtureCore {
-    #[new]
-    fn new(
+impl DrawCore {
+    /// A mixture of `components` (each a `SamplerCore`) at `offsets`, in proportions `weights`.
+    #[staticmethod]
+    fn mixture_of(
         components: Vec<Bound<'_, SamplerCore>>,
         offsets: Vec<i64>,
         weights: PyReadonlyArray1<'_, f64>,
@@ -434,108 +470,23 @@ impl MixtureCore {
             .iter()
             .map(|core| Arc::clone(&core.get().sampler))
             .collect();
-        let weights = weights.as_slice()?;
         let mixture = Mixture::new(
             components,
             offsets,
-            weights,
+            weights.as_slice()?,
             block_size,
             samples_per_epoch,
             seed,
         )
         .map_err(value_error)?;
-        Ok(MixtureCore {
-            mixture: Arc::new(mixture),
+        Ok(DrawCore {
+            draws: Draws::Mixture(Arc::new(mixture)),
         })
     }
 
-    #[getter]
-    fn fingerprint(&self) -> String {
-        format!("{:016x}", self.mixture.fingerprint())
-    }
-
-    /// Slots of every component in a full block.
-    #[getter]
-    fn counts(&self) -> Vec<u64> {
-        self.mixture.counts().to_vec()
-    }
-
-    /// Draws of every component in one mixture epoch.
-    #[getter]
-    fn draws_per_epoch(&self) -> Vec<u64> {
-        self.mixture.draws_per_epoch().to_vec()
-    }
-
-    /// This rank's values of `epoch` from global position `start_index`, as one array.
-    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, threads=1))]
-    #[allow(clippy::too_many_arguments)]
-    fn epoch_indices<'py>(
-        &self,
-        py: Python<'py>,
-        epoch: u64,
-        start_index: u64,
-        rank: u64,
-        num_replicas: u64,
-        drop_last: bool,
-        pad_to_multiple: Option<u64>,
-        threads: usize,
-    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        let _ = threads;
-        let len = self.mixture.samples_per_epoch();
-        let shard = make_shard(
-            len,
-            start_index,
-            rank,
-            num_replicas,
-            drop_last,
-            pad_to_multiple,
-        )?;
-        collect(py, Box::new(self.mixture.epoch(epoch)), &shard)
-    }
-
-    /// As `SamplerCore.iter_epoch` (`threads` is accepted for a common call; draws need no
-    /// build).
-    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false, threads=1))]
-    #[allow(clippy::too_many_arguments)]
-    fn iter_epoch(
-        &self,
-        epoch: u64,
-        start_index: u64,
-        rank: u64,
-        num_replicas: u64,
-        drop_last: bool,
-        pad_to_multiple: Option<u64>,
-        batch_size: Option<u64>,
-        drop_last_batch: bool,
-        threads: usize,
-    ) -> PyResult<EpochChunks> {
-        let _ = threads;
-        let len = self.mixture.samples_per_epoch();
-        let shard = make_shard(
-            len,
-            start_index,
-            rank,
-            num_replicas,
-            drop_last,
-            pad_to_multiple,
-        )?;
-        let values = Box::new(self.mixture.epoch(epoch));
-        chunks(values, shard, epoch, batch_size, drop_last_batch)
-    }
-}
-
-/// Weighted draws with replacement over a sampler's kept frames (see
-/// `episampler_core::weighted`).
-#[pyclass(module = "episampler._core", frozen)]
-pub struct WeightedCore {
-    draws: Arc<WeightedDraws>,
-    num_samples: u64,
-}
-
-#[pymethods]
-impl WeightedCore {
-    #[new]
-    fn new(
+    /// Weighted draws over `frames`' kept frames (its shuffle is not used).
+    #[staticmethod]
+    fn weighted(
         py: Python<'_>,
         frames: &SamplerCore,
         weights: PyReadonlyArray1<'_, f64>,
@@ -557,18 +508,37 @@ impl WeightedCore {
         let draws = py
             .detach(|| WeightedDraws::new(sampler, weights, per, seed))
             .map_err(value_error)?;
-        Ok(WeightedCore {
-            draws: Arc::new(draws),
-            num_samples,
+        Ok(DrawCore {
+            draws: Draws::Weighted {
+                draws: Arc::new(draws),
+                num_samples,
+            },
         })
     }
 
     #[getter]
     fn fingerprint(&self) -> String {
-        format!("{:016x}", self.draws.fingerprint())
+        let fingerprint = match &self.draws {
+            Draws::Mixture(mixture) => mixture.fingerprint(),
+            Draws::Weighted { draws, .. } => draws.fingerprint(),
+        };
+        format!("{fingerprint:016x}")
     }
 
-    /// This rank's values of `epoch` from global position `start_index`, as one array.
+    /// A mixture's slots of every component in a full block.
+    #[getter]
+    fn counts(&self) -> PyResult<Vec<u64>> {
+        Ok(self.mixture()?.counts().to_vec())
+    }
+
+    /// A mixture's draws of every component in one mixture epoch.
+    #[getter]
+    fn draws_per_epoch(&self) -> PyResult<Vec<u64>> {
+        Ok(self.mixture()?.draws_per_epoch().to_vec())
+    }
+
+    /// This rank's values of `epoch` from global position `start_index`, as one array
+    /// (`threads` is accepted for a call common with `SamplerCore`: draws need no build).
     #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, threads=1))]
     #[allow(clippy::too_many_arguments)]
     fn epoch_indices<'py>(
@@ -583,19 +553,19 @@ impl WeightedCore {
         threads: usize,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let _ = threads;
+        let len = self.len();
         let shard = make_shard(
-            self.num_samples,
+            len,
             start_index,
             rank,
             num_replicas,
             drop_last,
             pad_to_multiple,
         )?;
-        collect(py, Box::new(self.draws.epoch(epoch)), &shard)
+        collect(py, self.values(epoch), &shard)
     }
 
-    /// As `SamplerCore.iter_epoch` (`threads` is accepted for a common call; draws need no
-    /// build).
+    /// As `SamplerCore.iter_epoch`.
     #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false, threads=1))]
     #[allow(clippy::too_many_arguments)]
     fn iter_epoch(
@@ -611,16 +581,22 @@ impl WeightedCore {
         threads: usize,
     ) -> PyResult<EpochChunks> {
         let _ = threads;
+        let len = self.len();
         let shard = make_shard(
-            self.num_samples,
+            len,
             start_index,
             rank,
             num_replicas,
             drop_last,
             pad_to_multiple,
         )?;
-        let values = Box::new(self.draws.epoch(epoch));
-        chunks(values, shard, epoch, batch_size, drop_last_batch)
+        chunks(
+            self.values(epoch),
+            shard,
+            epoch,
+            batch_size,
+            drop_last_batch,
+        )
     }
 }
 
@@ -834,7 +810,7 @@ mod _core {
     #[pymodule_export]
     use super::report::io_report;
     #[pymodule_export]
-    use super::{EpochChunks, MixtureCore, SamplerCore, WeightedCore};
+    use super::{DrawCore, EpochChunks, SamplerCore};
 
     #[pymodule_init]
     fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
