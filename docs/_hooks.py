@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INCLUDE = re.compile(r"^<!-- include (?P<path>[\w./-]+?)(?:#(?P<section>[\w-]+))? -->$", re.M)
 LINK = re.compile(r"\]\((?P<target>[^)#\s]+)(?P<anchor>#[^)\s]*)?\)")
 # Repository paths -> paths in the docs folder.
-MOVED = {"docs/": "", "benches/results": "benchmarks/results", "../docs/": "../"}
+MOVED = {"docs/": "", "benches/results": "benchmarks/results"}
 # README headings -> the pages that hold those sections.
 PAGES = {
     "#install-and-the-two-commands": "getting-started.md",

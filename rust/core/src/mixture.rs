@@ -162,30 +162,13 @@ impl Mixture {
         })
     }
 
-    pub fn num_components(&self) -> usize {
-        self.components.len()
-    }
-
     pub fn samples_per_epoch(&self) -> u64 {
         self.samples_per_epoch
-    }
-
-    pub fn block_size(&self) -> u64 {
-        self.block_size
     }
 
     /// Slots of every component in a full block.
     pub fn counts(&self) -> &[u64] {
         &self.counts
-    }
-
-    /// Draws of every component in one mixture epoch.
-    pub fn draws_per_epoch(&self) -> &[u64] {
-        &self.draws_per_epoch
-    }
-
-    pub fn seed(&self) -> u64 {
-        self.seed
     }
 
     /// Identifies the components (their fingerprints, seeds and sizes), offsets, weights,

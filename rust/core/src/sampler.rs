@@ -229,8 +229,10 @@ impl Sampler {
         self.value_of_logical(order.logical(position))
     }
 
+    /// The value of the kept frame at logical position `logical` (`< num_frames`, boundary
+    /// order).
     #[inline]
-    fn value_of_logical(&self, logical: u64) -> i64 {
+    pub fn value_of_logical(&self, logical: u64) -> i64 {
         let k = self.index.episode_of(logical);
         self.value_in_episode(k, logical - self.index.offsets()[k])
     }
@@ -256,12 +258,6 @@ impl Sampler {
             Remap::Table(_) => None,
             _ => Some(self.value_in_episode(k, 0)),
         }
-    }
-
-    /// The value of the kept frame at logical `position` (`< num_frames`), in boundary order.
-    #[inline]
-    pub fn value_of_position(&self, position: u64) -> i64 {
-        self.value_of_logical(position)
     }
 
     /// The smallest and largest value the sampler yields: O(episodes), or O(num_frames) with a

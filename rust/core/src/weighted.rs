@@ -193,10 +193,6 @@ impl WeightedDraws {
         })
     }
 
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-
     /// Identifies the kept frames, their rows, the weights and what they apply to.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
@@ -222,7 +218,7 @@ impl WeightedDraws {
         let frame = below(u64::from(column.len[side]), next) as i64;
         let first = column.first[side];
         if self.through_rows {
-            self.sampler.value_of_position((first + frame) as u64)
+            self.sampler.value_of_logical((first + frame) as u64)
         } else {
             first.wrapping_add(frame)
         }

@@ -531,12 +531,6 @@ impl DrawCore {
         Ok(self.mixture()?.counts().to_vec())
     }
 
-    /// A mixture's draws of every component in one mixture epoch.
-    #[getter]
-    fn draws_per_epoch(&self) -> PyResult<Vec<u64>> {
-        Ok(self.mixture()?.draws_per_epoch().to_vec())
-    }
-
     /// This rank's values of `epoch` from global position `start_index`, as one array
     /// (`threads` is accepted for a call common with `SamplerCore`: draws need no build).
     #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, threads=1))]
