@@ -126,5 +126,3 @@ def main(argv: Sequence[str] | None = None) -> None:
     lerobot_train.main()
 
 
-if __name__ == "__main__":
-    main()
