@@ -19,7 +19,7 @@ PAGES = {
     "#install-and-the-two-commands": "getting-started.md",
     "#usage": "getting-started.md#usage",
     "#read-local-windowed-order": "windowed.md",
-    "#mixtures-and-weights": "mixtures.md",
+    "#mixtures-and-weights": "several-datasets.md",
     "#resuming-training": "resuming.md",
     "#training-with-lerobot-lerobot-train": "lerobot.md",
     "#semantics": "semantics.md",
