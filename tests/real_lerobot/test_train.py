@@ -1,6 +1,8 @@
-"""lerobot-train (LeRobot 0.6.1's real training entry point) with episampler: a run stopped after a
-checkpoint and resumed with LeRobot's own `--resume=true` consumes, step for step, exactly the
-frames of an uninterrupted run, with 0 and 2 DataLoader workers. LeRobot alone does not."""
+"""lerobot-train (LeRobot 0.6's real training entry point, 0.6.1 and the 0.6.2 snapshot) with
+episampler: a run stopped after a checkpoint and resumed with LeRobot's own `--resume=true`
+consumes, step for step, exactly the frames of an uninterrupted run, with 0 and 2 DataLoader
+workers, on one process and two, with the read-local window and the batched fetch, and with the
+`--episampler.*` options restored from the checkpoint. LeRobot alone does not."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.real_lerobot.conftest import require_lerobot
+from tests.real_lerobot.conftest import lerobot_version, require_lerobot
 
 require_lerobot("0.6")
 
@@ -26,6 +28,12 @@ LENGTHS = [17, 21, 20]  # 58 frames: an epoch is 14 batches of 4 and one of 2
 BATCH_SIZE, SEED = 4, 7
 STEPS, CHECKPOINT = 32, 18  # one process: the checkpoint is 3 steps into epoch 1 (of 15 steps)
 STEPS_PER_EPOCH = -(-sum(LENGTHS) // BATCH_SIZE)
+WINDOW_OPTIONS = ("--episampler.window=10",)
+
+
+def sampler_keys(settings: dict) -> dict:
+    """The sampler arguments of saved settings (None values are the defaults)."""
+    return {key: value for key, value in settings.items() if value is not None}
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +41,22 @@ def dataset_root(tmp_path_factory) -> Path:
     return record_dataset(tmp_path_factory.mktemp("data"), "local/train", LENGTHS, video=True)
 
 
-def train(record: Path, mode: str, *args: str, stop_after: int | None = None, processes: int = 1):
+def train(record: Path, mode: str, *args: str, stop_after: int | None = None, processes: int = 1,
+          returncode: int | None = None):  # fmt: skip
     """lerobot-train (tiny ACT policy on CPU) in `processes` processes; returns the batches each
     process consumed."""
     env = {**offline_environment(record.parent / "cache"), "OMP_NUM_THREADS": "1"}
     if stop_after is not None:
         env["STOP_AFTER_STEPS"] = str(stop_after)
-    returncode = 0 if stop_after is None else STOPPED_EXIT_CODE
+    if returncode is None:
+        returncode = 0 if stop_after is None else STOPPED_EXIT_CODE
     if processes == 1:
         command = [sys.executable, "-m", "tests.real_lerobot.train_runner", str(record), mode]
         result = subprocess.run([*command, *args], cwd=REPOSITORY, env={**os.environ, **env},
                                 capture_output=True, text=True, timeout=600)  # fmt: skip
         assert result.returncode == returncode, result.stdout[-4000:] + result.stderr[-8000:]
+        if returncode not in (0, STOPPED_EXIT_CODE):
+            return result.stderr
         records = [record]
     else:  # ranks of one gloo group, as torchrun or `accelerate launch` start them
         launch_ranks("tests.real_lerobot.train_runner", processes, str(record), mode, *args,
@@ -74,29 +86,32 @@ def resume_arguments(out: Path) -> list[str]:
 
 
 def uninterrupted_and_resumed(dataset_root, tmp_path, mode, num_workers, *, steps=STEPS,
-                              checkpoint=CHECKPOINT, processes=1):  # fmt: skip
+                              checkpoint=CHECKPOINT, processes=1, options=(),
+                              resume_options=()):  # fmt: skip
     """Per process: the batches of an uninterrupted run, and those of a run killed after its
-    checkpoint at step `checkpoint` followed by those of its resumption with --resume=true."""
+    checkpoint at step `checkpoint` followed by those of its resumption with --resume=true (and
+    `resume_options`: the `--episampler.*` options are not repeated unless given there)."""
     runs = {}
     for name, stop_after in (("uninterrupted", None), ("stopped", checkpoint)):
         out = tmp_path / f"{mode}-{name}"
         arguments = new_run_arguments(dataset_root, out, num_workers, steps, checkpoint)
-        runs[name] = train(tmp_path / f"{mode}-{name}.jsonl", mode, *arguments,
+        runs[name] = train(tmp_path / f"{mode}-{name}.jsonl", mode, *arguments, *options,
                            stop_after=stop_after, processes=processes)  # fmt: skip
     assert all(len(batches) == checkpoint for batches in runs["stopped"])
     out = tmp_path / f"{mode}-stopped"
     resumed = train(tmp_path / f"{mode}-resumed.jsonl", mode, *resume_arguments(out),
-                    processes=processes)  # fmt: skip
+                    *resume_options, processes=processes)  # fmt: skip
     return runs["uninterrupted"], [a + b for a, b in zip(runs["stopped"], resumed, strict=True)]
 
 
-def episampler_batches(count: int, processes: int = 1, rank: int = 0) -> list[list[int]]:
+def episampler_batches(count: int, processes: int = 1, rank: int = 0,
+                       **options) -> list[list[int]]:  # fmt: skip
     """The batches process `rank` takes in episampler's order: each epoch of the sampler LeRobot's
     train script builds, cut into batches of BATCH_SIZE and dealt round-robin to the processes;
     with several, the epoch is first padded with its own first frames to whole rounds of whole
     batches (accelerate's `even_batches`); with one, it ends with its short batch."""
     ends = list(itertools.accumulate(LENGTHS))
-    sampler = EpisodeAwareSampler([0, *ends[:-1]], ends, shuffle=True, seed=SEED)
+    sampler = EpisodeAwareSampler([0, *ends[:-1]], ends, shuffle=True, seed=SEED, **options)
     batches = []
     for epoch in itertools.count():
         order = sampler.epoch_indices(epoch).tolist()
@@ -119,6 +134,48 @@ def test_stopped_and_resumed_run_consumes_the_uninterrupted_runs_frames(
         dataset_root, tmp_path, "episampler", num_workers
     )
     assert uninterrupted == episampler_batches(STEPS)  # episampler's order, not LeRobot's
+    assert resumed == uninterrupted
+
+
+def saved_options(out: Path) -> dict:
+    """The `--episampler.*` options (and the sampler settings they resolved to) that the run in
+    `out` saved with its last checkpoint."""
+    return json.loads((out / "checkpoints/last/training_state/episampler.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_options_are_restored_on_resume_and_a_contradicting_flag_is_refused(dataset_root, tmp_path):
+    # Started with feistel, resumed without the flag: the resumed run continues in feistel order.
+    feistel = ("--episampler.permutation=feistel",)
+    [uninterrupted], [resumed] = uninterrupted_and_resumed(
+        dataset_root, tmp_path, "episampler", 0, options=feistel
+    )
+    assert uninterrupted == episampler_batches(STEPS, permutation="feistel")
+    assert uninterrupted != episampler_batches(STEPS, permutation="uniform")
+    assert resumed == uninterrupted
+    out = tmp_path / "episampler-stopped"
+    assert saved_options(out)["options"]["permutation"] == "feistel"
+
+    error = train(tmp_path / "refused.jsonl", "episampler", *resume_arguments(out),
+                  "--episampler.permutation=uniform", returncode=1)  # fmt: skip
+    assert "--episampler.permutation=uniform contradicts the checkpoint being resumed" in error
+    assert "--episampler.permutation=feistel" in error
+    assert not (tmp_path / "refused.jsonl").exists()  # not one batch was taken
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_window_and_batched_fetch_resume_exactly(dataset_root, tmp_path, num_workers):
+    options = WINDOW_OPTIONS
+    [uninterrupted], [resumed] = uninterrupted_and_resumed(
+        dataset_root, tmp_path, "episampler", num_workers, options=options
+    )
+    settings = saved_options(tmp_path / "episampler-stopped")["sampler"]
+    assert settings["window"] is not None
+    assert uninterrupted == episampler_batches(STEPS, **sampler_keys(settings))
+    assert uninterrupted != episampler_batches(STEPS)  # the windowed order, not the global one
     assert resumed == uninterrupted
 
 
@@ -154,10 +211,14 @@ def test_install_is_idempotent_and_refuses_untested_versions(monkeypatch):
     from lerobot.scripts import lerobot_train
 
     from episampler.integrations import lerobot as integration
+    from episampler.integrations.lerobot import _versions
 
-    for name in ("EpisodeAwareSampler", "compute_sampler_state", "cycle"):
-        monkeypatch.setattr(lerobot_train, name, getattr(lerobot_train, name))  # restored after
-    monkeypatch.setattr(lerobot_train, "_episampler_permutation", None, raising=False)
+    patched_names = ("EpisodeAwareSampler", "compute_sampler_state", "cycle",
+                     "make_train_eval_datasets", "save_checkpoint", "make_dataloaders")  # fmt: skip
+    for name in patched_names:
+        if hasattr(lerobot_train, name):
+            monkeypatch.setattr(lerobot_train, name, getattr(lerobot_train, name))  # restored
+    monkeypatch.setattr(lerobot_train, "_episampler_installation", None, raising=False)
     original_cycle = lerobot_train.cycle
 
     integration.install(permutation="feistel")
@@ -168,14 +229,33 @@ def test_install_is_idempotent_and_refuses_untested_versions(monkeypatch):
     sampler = lerobot_train.EpisodeAwareSampler([0], [9], shuffle=True, seed=1)
     assert isinstance(sampler, EpisodeAwareSampler) and sampler.permutation == "feistel"
     assert lerobot_train.compute_sampler_state(7, 100, 10, 2) == {"epoch": 1, "start_index": 40}
-    with pytest.raises(ValueError, match="already installed with permutation='feistel'"):
+    with pytest.raises(ValueError, match="already installed with"):
         integration.install(permutation="uniform")
-    with pytest.raises(ValueError, match="permutation must be one of"):
+    with pytest.raises(ValueError, match=r"--episampler\.permutation must be one of"):
         integration.install(permutation="random")
+    with pytest.raises(ValueError, match=r"--episampler\.window must be none, auto or a number"):
+        integration.install(window=0)
 
-    monkeypatch.setattr(integration, "TESTED_LEROBOT_VERSIONS", ("0.0.1",))
-    with pytest.raises(RuntimeError, match=r"tested with lerobot 0\.0\.1, not 0\.6\.1"):
-        integration.install(permutation="feistel")
+    # Versions policy: a tested version whose names check out runs; an untested one of another
+    # series is refused unless overridden; names that do not check out are always refused.
+    version = lerobot_version()
+    profile, warning = _versions.choose(version, lerobot_train)
+    assert profile.version == version and warning is None
+    monkeypatch.delenv(_versions.UNTESTED_ENV, raising=False)
+    with pytest.raises(
+        RuntimeError, match=rf"tested with lerobot .*, not 9\.0\.0.*{_versions.UNTESTED_ENV}=1"
+    ):
+        _versions.choose("9.0.0", lerobot_train)
+    profile, warning = _versions.choose("0.6.99", lerobot_train)  # a patch release of 0.6
+    assert profile.version == version and "not 0.6.99" in warning
+    monkeypatch.setenv(_versions.UNTESTED_ENV, "1")
+    profile, warning = _versions.choose("9.0.0", lerobot_train)
+    assert profile.version == version and f"{_versions.UNTESTED_ENV}=1 is set" in warning
+    monkeypatch.delattr(lerobot_train, "make_train_eval_datasets")
+    with pytest.raises(RuntimeError, match=r"lerobot_train\.make_train_eval_datasets is missing"):
+        _versions.choose("9.0.0", lerobot_train)
+    with pytest.raises(RuntimeError, match="not the released one"):
+        _versions.choose(version, lerobot_train)
 
 
 def test_console_script_is_lerobot_trains_command_line():
@@ -183,3 +263,6 @@ def test_console_script_is_lerobot_trains_command_line():
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "--dataset.repo_id" in result.stdout and "--resume" in result.stdout
+    for flag in ("permutation=uniform|feistel", "window=none|auto|N", "batched_fetch=true|false",
+                 "datasets=JSON|PATH"):  # fmt: skip
+        assert f"--episampler.{flag}" in result.stdout, flag

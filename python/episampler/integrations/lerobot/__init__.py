@@ -4,39 +4,58 @@ One step. Instead of `lerobot-train ARGS`, run
 
     episampler-lerobot-train ARGS            # or: python -m episampler.integrations.lerobot ARGS
 
-with the same arguments (and `accelerate launch -m episampler.integrations.lerobot ARGS` for
-several processes). Resume as usual with `--resume=true --config_path=...`. From Python, call
-`install()` once before LeRobot's `train(cfg)`.
+with the same arguments, plus any `--episampler.*` option (`--help` lists them), and
+`accelerate launch -m episampler.integrations.lerobot ARGS` for several processes. Resume as
+usual with `--resume=true --config_path=...`: the `--episampler.*` options are saved with every
+checkpoint and restored. From Python, call `install()` once before LeRobot's `train(cfg)`.
 
 What `install()` changes in `lerobot.scripts.lerobot_train`, and nothing else:
 
 - its `EpisodeAwareSampler` becomes episampler's (same arguments; the order is episampler's, a
-  pure function of the seed and the epoch; `permutation` as given to `install`);
+  pure function of the seed and the epoch, with the chosen permutation and window);
 - its `compute_sampler_state` becomes episampler's (the same answers on LeRobot's arguments);
+- its `make_train_eval_datasets` resolves the options (restoring a resumed checkpoint's), builds
+  several datasets when asked, and wraps the training dataset for the batched fetch;
+- its `save_checkpoint` also writes the options into the checkpoint's `training_state`;
 - the loop's `cycle(dataloader)` first aligns the dataloader prepared by accelerate with the
   sampler's resume point (`episampler.integrations.accelerate.align_with_sampler`). LeRobot
   alone loses that point: accelerate calls `sampler.set_epoch(0)` when a resumed run first
   iterates, so a run resumed after its first epoch replays epoch 0's order from the saved
   offset, and with several processes accelerate pads the resumed epoch with the wrong batches.
 
-Only the LeRobot versions this was tested with are accepted (`TESTED_LEROBOT_VERSIONS`).
+Supported LeRobot versions: `TESTED_LEROBOT_VERSIONS`; see `_versions` for the policy on others.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from episampler._sampler import PERMUTATIONS, EpisodeAwareSampler
+from episampler._sampler import EpisodeAwareSampler
 from episampler._state import compute_sampler_state
 from episampler.integrations.accelerate import align_with_sampler
+from episampler.integrations.lerobot import _options
+from episampler.integrations.lerobot._options import Options, OptionsError
+from episampler.integrations.lerobot._versions import TESTED_LEROBOT_VERSIONS, choose
+from episampler.integrations.lerobot.fetch import BatchedFetch
 
-__all__ = ["TESTED_LEROBOT_VERSIONS", "install", "main"]
+__all__ = [
+    "TESTED_LEROBOT_VERSIONS",
+    "BatchedFetch",
+    "Options",
+    "OptionsError",
+    "install",
+    "main",
+]
 
-TESTED_LEROBOT_VERSIONS = ("0.6.1",)
-_OPTION_PREFIX = "--episampler.permutation="
+logger = logging.getLogger("episampler.lerobot")
+_TRAINING_STATE_DIR = "training_state"  # LeRobot's name for it, in 0.6.1 and 0.6.2
+_INSTALL_HINT = "pip install 'lerobot[dataset,training]=={}'"
 
 
 def _lerobot_version() -> str:
@@ -45,54 +64,200 @@ def _lerobot_version() -> str:
     except importlib.metadata.PackageNotFoundError:
         raise RuntimeError(
             "episampler.integrations.lerobot needs LeRobot: "
-            f"pip install 'lerobot[dataset,training]=={TESTED_LEROBOT_VERSIONS[-1]}'"
+            + _INSTALL_HINT.format(TESTED_LEROBOT_VERSIONS[0])
         ) from None
 
 
-def install(*, permutation: str = "uniform") -> None:
+def install(
+    *,
+    permutation: str | None = None,
+    window: int | str | None = None,
+    batched_fetch: bool | None = None,
+    datasets: Any = None,
+) -> None:
     """Make `lerobot.scripts.lerobot_train` sample with episampler and resume exactly.
 
-    Safe to call more than once (the second call changes nothing; another `permutation` than
-    the first call's is a `ValueError`).
+    An argument left at None is not given: a new run takes the default (`Options`), a resumed
+    run the value saved in its checkpoint. A given argument that contradicts the checkpoint of a
+    resumed run is refused when the run starts (`OptionsError`, naming the option).
+
+    Args:
+        permutation: `"uniform"` or `"feistel"`.
+        window: `"none"`, `"auto"` or frames per window of the read-local order.
+        batched_fetch: decode each batch file by file (`BatchedFetch`).
+        datasets: several datasets: a JSON list, the path of a JSON file, or a list of
+            `{"repo_id", "root", "weight"}` dicts.
+
+    Safe to call more than once with the same arguments (other arguments are a `ValueError`).
 
     Raises:
-        RuntimeError: LeRobot is missing, or its version is not in `TESTED_LEROBOT_VERSIONS`.
-        ValueError: `permutation` is unknown, or differs from an earlier call's.
+        RuntimeError: LeRobot is missing, or its version is refused.
+        OptionsError: a bad option (a `ValueError`).
     """
-    if permutation not in PERMUTATIONS:
-        raise ValueError(f"permutation must be one of {PERMUTATIONS}, got {permutation!r}")
+    given = {
+        "permutation": permutation,
+        "window": window,
+        "batched_fetch": batched_fetch,
+        "datasets": datasets,
+    }
+    explicit = _options.checked({k: v for k, v in given.items() if v is not None})
     version = _lerobot_version()
-    if version not in TESTED_LEROBOT_VERSIONS:
-        raise RuntimeError(
-            f"episampler.integrations.lerobot was tested with lerobot "
-            f"{', '.join(TESTED_LEROBOT_VERSIONS)}, not {version}: its training script may build "
-            "the sampler or resume differently. Install a tested version, or use "
-            "EpisodeAwareSampler and integrations.accelerate in your own loop."
-        )
     from lerobot.scripts import lerobot_train
 
-    installed = getattr(lerobot_train, "_episampler_permutation", None)
+    installed = getattr(lerobot_train, "_episampler_installation", None)
     if installed is not None:
-        if installed != permutation:
+        if installed.explicit != explicit:
             raise ValueError(
-                f"episampler is already installed with permutation={installed!r}, "
-                f"not {permutation!r}"
+                f"episampler is already installed with {installed.explicit or 'the defaults'}, "
+                f"not {explicit or 'the defaults'}"
             )
         return
-    lerobot_train.EpisodeAwareSampler = _sampler_factory(permutation)
-    lerobot_train.compute_sampler_state = compute_sampler_state
-    lerobot_train.cycle = _aligned_cycle(lerobot_train.cycle)
-    lerobot_train._episampler_permutation = permutation
+    profile, warning = choose(version, lerobot_train)
+    if warning is not None:
+        logger.warning(warning)
+    _Installation(lerobot_train, profile.dp_size_from, explicit).patch()
 
 
-def _sampler_factory(permutation: str) -> Callable[..., EpisodeAwareSampler]:
-    def episode_aware_sampler(*args: Any, **kwargs: Any) -> EpisodeAwareSampler:
-        return EpisodeAwareSampler(*args, permutation=permutation, **kwargs)
+class _Installation:
+    """The patched names and what they share during one run."""
 
-    return episode_aware_sampler
+    def __init__(self, module: Any, dp_size_from: str | None, explicit: dict[str, Any]):
+        self.module = module
+        self.dp_size_from = dp_size_from
+        self.explicit = explicit
+        self.options: Options | None = None  # resolved when the datasets are made
+        self.saved_sampler: dict[str, Any] = {}
+        self.settings: dict[str, Any] = {}  # what the sampler was built with
+        self.cfg: Any = None
+        self.dataset: Any = None
+        self.dp_size: int | None = None
+
+    def patch(self) -> None:
+        m = self.module
+        m.EpisodeAwareSampler = self.episode_aware_sampler
+        m.compute_sampler_state = compute_sampler_state
+        m.cycle = _aligned_cycle(m.cycle)
+        m.make_train_eval_datasets = self.wrap_make_datasets(m.make_train_eval_datasets)
+        m.save_checkpoint = self.wrap_save_checkpoint(m.save_checkpoint)
+        if self.dp_size_from is not None:
+            setattr(m, self.dp_size_from, self.wrap_dp_size(getattr(m, self.dp_size_from)))
+        m._episampler_installation = self
+
+    # --- options ---------------------------------------------------------------------------
+
+    def resolve(self, cfg: Any) -> Options:
+        saved = None
+        if getattr(cfg, "resume", False) and getattr(cfg, "checkpoint_path", None) is not None:
+            directory = Path(cfg.checkpoint_path) / _TRAINING_STATE_DIR
+            loaded = _options.load(directory)
+            if loaded is None:
+                logger.warning(
+                    "the checkpoint being resumed (%s) holds no episampler options (it was "
+                    "written without them); continuing with %s",
+                    cfg.checkpoint_path,
+                    _options.resolve(self.explicit, None, ""),
+                )
+            else:
+                saved, self.saved_sampler = loaded
+        options = _options.resolve(self.explicit, saved, str(getattr(cfg, "checkpoint_path", "")))
+        if saved is not None:
+            logger.info("episampler options restored from the checkpoint: %s", options)
+        return options
+
+    def wrap_make_datasets(self, make: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(make)
+        def make_train_eval_datasets(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+            self.options = options = self.resolve(cfg)
+            self.cfg = cfg
+            if options.datasets is not None:
+                from episampler.integrations.lerobot.datasets import make_mixture_datasets
+
+                dataset, eval_dataset = make_mixture_datasets(cfg, options.datasets)
+            else:
+                dataset, eval_dataset = make(cfg, *args, **kwargs)
+            self.dataset = dataset
+            if options.batched_fetch:
+                from episampler.integrations.lerobot.fetch import BatchedFetch
+
+                dataset = BatchedFetch(dataset)
+            return dataset, eval_dataset
+
+        return make_train_eval_datasets
+
+    def wrap_save_checkpoint(self, save: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(save)
+        def save_checkpoint(checkpoint_dir: Any, *args: Any, **kwargs: Any) -> Any:
+            result = save(checkpoint_dir, *args, **kwargs)
+            if self.options is not None and _rank() == 0:
+                directory = Path(checkpoint_dir) / _TRAINING_STATE_DIR
+                _options.save(directory, self.options, self.settings)
+            return result
+
+        return save_checkpoint
+
+    def wrap_dp_size(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def with_dp_size(*args: Any, **kwargs: Any) -> Any:
+            import inspect
+
+            bound = inspect.signature(function).bind(*args, **kwargs)
+            self.dp_size = int(bound.arguments["parallel_dims"].dp_world_size)
+            return function(*args, **kwargs)
+
+        return with_dp_size
+
+    # --- the sampler -----------------------------------------------------------------------
+
+    def episode_aware_sampler(self, *args: Any, **kwargs: Any) -> Any:
+        options = self.options or _options.resolve(self.explicit, None, "")
+        settings = self.sampler_settings(options)
+        self.settings = settings
+        extra = {k: v for k, v in settings.items() if v is not None and k != "window"}
+        if settings["window"] is not None:
+            extra["window"] = settings["window"]
+        if options.datasets is not None:
+            from episampler.integrations.lerobot.datasets import mixture_sampler
+
+            return mixture_sampler(self.dataset, options, kwargs, extra)
+        sampler = EpisodeAwareSampler(*args, permutation=options.permutation, **extra, **kwargs)
+        logger.info("episampler sampler: %r", sampler)
+        return sampler
+
+    def sampler_settings(self, options: Options) -> dict[str, Any]:
+        """window / streams / stream_block: the checkpoint's when resuming, else chosen now."""
+        if self.saved_sampler:
+            return dict(self.saved_sampler)
+        window = options.window
+        settings: dict[str, Any] = {"window": window, "streams": None, "stream_block": None}
+        if window == "auto":
+            from episampler._lerobot import auto_window  # type: ignore[attr-defined]
+
+            settings["window"] = auto_window(self.dataset)
+            num_workers = int(getattr(self.cfg, "num_workers", 0) or 0)
+            if settings["window"] is not None and num_workers > 0:
+                from episampler import stream_settings  # type: ignore[attr-defined]
+
+                settings.update(
+                    stream_settings(num_workers, int(self.cfg.batch_size), self.dp_world_size())
+                )
+        return settings
+
+    def dp_world_size(self) -> int:
+        if self.dp_size is not None:
+            return self.dp_size
+        import torch.distributed as dist
+
+        return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def _aligned_cycle(cycle: Callable[[Any], Iterator[Any]]) -> Callable[[Any], Iterator[Any]]:
+    @functools.wraps(cycle)
     def aligned_cycle(dataloader: Any) -> Iterator[Any]:
         # LeRobot calls cycle(dataloader) once, right after accelerator.prepare, when the
         # sampler already holds the resume point it loaded.
@@ -104,25 +269,49 @@ def _aligned_cycle(cycle: Callable[[Any], Iterator[Any]]) -> Callable[[Any], Ite
 
 
 def _draws_from_ours(dataloader: Any) -> bool:
+    from episampler._resumable import ResumableSampler
+
     batch_sampler = getattr(dataloader, "batch_sampler", None)
     inner = getattr(batch_sampler, "batch_sampler", batch_sampler)  # under a BatchSamplerShard
     return hasattr(dataloader, "iteration") and isinstance(
-        getattr(inner, "sampler", None), EpisodeAwareSampler
+        getattr(inner, "sampler", None), ResumableSampler
     )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`lerobot-train` with episampler: the same arguments, plus an optional
-    `--episampler.permutation=uniform|feistel`."""
+    """`lerobot-train` with episampler: the same arguments, plus the `--episampler.*` options
+    (`--help` lists them before LeRobot's own)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    permutation = "uniform"
-    for arg in [a for a in args if a.startswith(_OPTION_PREFIX)]:
-        permutation = arg[len(_OPTION_PREFIX) :]
-        args.remove(arg)
-    install(permutation=permutation)
+    try:
+        explicit, rest = _options.split_arguments(args)
+        if "datasets" in explicit:
+            rest = _dataset_placeholder(rest, explicit["datasets"])
+        install(**explicit)
+        if any(a in ("-h", "--help") for a in rest):
+            print(_options.HELP)
+    except (RuntimeError, OptionsError) as error:
+        raise SystemExit(f"episampler-lerobot-train: error: {error}") from None
     from lerobot.scripts import lerobot_train
 
-    sys.argv = [sys.argv[0], *args]  # LeRobot parses sys.argv itself
-    lerobot_train.main()
+    sys.argv = [sys.argv[0], *rest]  # LeRobot parses sys.argv itself
+    try:
+        lerobot_train.main()
+    except OptionsError as error:  # raised when the run resolves its options
+        raise SystemExit(f"episampler-lerobot-train: error: {error}") from None
 
 
+def _dataset_placeholder(args: list[str], datasets: Any) -> list[str]:
+    """LeRobot requires `--dataset.repo_id`: several datasets stand in with the first one's."""
+    clash = [a for a in args if a.split("=")[0] in ("--dataset.repo_id", "--dataset.root")]
+    if clash:
+        raise OptionsError(
+            f"--episampler.datasets replaces {clash[0].split('=')[0]}: give the datasets in "
+            "--episampler.datasets only"
+        )
+    if any(a.startswith("--config_path") for a in args):
+        return args  # a resumed run: LeRobot reads the dataset fields from its train config
+    first = datasets[0]
+    extra = [f"--dataset.repo_id={first.repo_id}"]
+    if first.root is not None:
+        extra.append(f"--dataset.root={first.root}")
+    return [*args, *extra]
