@@ -21,22 +21,25 @@ test-rust:
 test-python:
 	$(PYTHON) -m pytest
 
-## lerobot-envs: virtualenvs with LeRobot 0.6.1 (Python 3.12) and 0.3.3 (Python 3.11), FFmpeg libs
+## lerobot-envs: virtualenvs with LeRobot 0.6.1 (Python 3.12), 0.3.3 (Python 3.11) and LeRobot's
+## main snapshot, 0.6.2 (Python 3.12), FFmpeg libs
 lerobot-envs:
 	PYTHON=$(PYTHON) bash .ci/lerobot-envs
 
-## test-lerobot: tests/real_lerobot in each LeRobot virtualenv (a missing one is skipped with the
-## reason; with EPISAMPLER_REQUIRE_LEROBOT=1, as in CI, it is a failure)
+## test-lerobot: tests/real_lerobot in each LeRobot virtualenv, timed (a missing one is skipped
+## with the reason; with EPISAMPLER_REQUIRE_LEROBOT=1, as in CI, it is a failure)
 test-lerobot: lerobot-envs
-	@for series in 0.6 0.3; do \
-	  venv=.venv-lerobot-$$series; \
+	@for env in 0.6:0.6 0.3:0.3 main:0.6; do \
+	  name=$${env%%:*}; series=$${env##*:}; venv=.venv-lerobot-$$name; \
 	  if [ -x $$venv/bin/python ]; then \
 	    echo "== tests/real_lerobot with lerobot $$series.x ($$venv)"; \
+	    start=$$(date +%s); \
 	    EPISAMPLER_EXPECT_LEROBOT=$$series $$venv/bin/python -m pytest tests/real_lerobot || exit 1; \
+	    echo "tests/real_lerobot in $$venv took $$(( $$(date +%s) - start )) s"; \
 	  elif [ -n "$$EPISAMPLER_REQUIRE_LEROBOT" ]; then \
 	    echo "error: $$venv is missing but EPISAMPLER_REQUIRE_LEROBOT is set"; exit 1; \
 	  else \
-	    echo "skipped tests/real_lerobot with lerobot $$series.x: $$venv could not be built"; \
+	    echo "skipped tests/real_lerobot in $$venv: it could not be built"; \
 	  fi; \
 	done
 
