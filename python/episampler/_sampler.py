@@ -185,17 +185,25 @@ class EpisodeAwareSampler(ResumableSampler):
                 file a unit of the windowed order (`episode_groups`), read from
                 `meta.episodes`' chunk and file index columns. None: no groups.
             **kwargs: the other constructor arguments (drops, shuffle, seed, permutation,
-                window, sharding); not the boundaries, selection or row map.
+                window, sharding); not the boundaries, selection or row map. `window="auto"`
+                (v3) picks the largest window whose video files fit one DataLoader worker's
+                decoder cache (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`, else LeRobot's 100), grouped
+                by video file: at most `cache // cameras - 1` file groups per window. It logs
+                the choice and why; without video, or when the cache holds every file, it
+                picks the global order.
 
         Returns:
             The sampler, yielding rows of `dataset`.
 
         Raises:
             TypeError: `dataset` lacks what is read, or `kwargs` names a derived argument.
-            ValueError: as the constructor, or an unknown `group_by`.
+            ValueError: as the constructor, an unknown `group_by`, or `window="auto"` with
+                `group_by="data_file"`.
         """
-        from episampler._lerobot import lerobot_arguments, lerobot_groups
+        from episampler._lerobot import lerobot_arguments, lerobot_groups, resolve_auto_window
 
+        if isinstance(kwargs.get("window"), str):
+            kwargs["window"], group_by = resolve_auto_window(dataset, group_by, kwargs)
         derived, episode_shifts = lerobot_arguments(dataset)
         if group_by is not None:
             derived["episode_groups"] = lerobot_groups(dataset, group_by)

@@ -1,0 +1,502 @@
+"""`BatchedFetch`: a LeRobot dataset whose batches are read and decoded per video file.
+
+LeRobot's `dataset[i]` reads one parquet row, then decodes each camera's frames for that one
+item (with several cameras, on a thread pool it creates and joins for the item). `BatchedFetch`
+gives `torch.utils.data.DataLoader` a `__getitems__` that builds the same items for a whole
+batch at once:
+
+- the batch's rows are read in one read (and the rows of their `delta_timestamps` windows in
+  one more);
+- every frame the batch needs is grouped by (camera, video file), and each group is decoded
+  by one call to LeRobot's own decoding function (the one `dataset[i]` calls, with its decoder
+  cache and its timestamp tolerance check), its timestamps sorted and without repeats;
+- the groups run on a thread pool of the worker process, created when first needed and again
+  after a fork;
+- everything after decoding (padding masks, image transforms, depth units, the task string)
+  is applied per item, in LeRobot's order.
+
+The items are equal to `dataset[i]`'s: the same keys in the same order, dtypes, shapes and
+values. The reading code of LeRobot is private and changes between releases, so only the
+versions in `FETCH_TESTED_VERSIONS` are accepted.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import operator
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["FETCH_TESTED_VERSIONS", "BatchedFetch"]
+
+# LeRobot versions whose dataset reading `BatchedFetch` reproduces, tested item for item.
+# To support another version, test it and add it here (and, if its reader differs, adapt
+# `_ReaderSettings.of`, the one place that reads LeRobot's private reader state).
+FETCH_TESTED_VERSIONS = ("0.6.1",)
+
+
+def _lerobot_version() -> str | None:
+    try:
+        return importlib.metadata.version("lerobot")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _check_version() -> None:
+    version = _lerobot_version()
+    supported = ", ".join(FETCH_TESTED_VERSIONS)
+    if version is None:
+        raise RuntimeError(
+            f"BatchedFetch needs LeRobot ({supported}): "
+            f"pip install 'lerobot[dataset]=={FETCH_TESTED_VERSIONS[-1]}'"
+        )
+    if version not in FETCH_TESTED_VERSIONS:
+        raise RuntimeError(
+            f"BatchedFetch supports lerobot {supported}, not {version}: it reproduces "
+            "LeRobot's item reading, which changes between releases. Install a supported "
+            "version, or pass the dataset to the DataLoader without BatchedFetch."
+        )
+
+
+def _check_dataset(dataset: Any) -> None:
+    """`TypeError` unless `dataset` is a LeRobot format-v3 dataset (a `LeRobotDataset`),
+    `RuntimeError` unless the installed LeRobot is a tested version."""
+    meta = getattr(dataset, "meta", None)
+    if meta is None:
+        raise TypeError(
+            "dataset must be a LeRobotDataset (LeRobot dataset format v3), got "
+            f"{type(dataset).__name__}"
+        )
+    table = getattr(meta, "episodes", None)
+    columns = getattr(table, "column_names", None) or []
+    if hasattr(dataset, "episode_data_index") or "dataset_from_index" not in columns:
+        raise TypeError(
+            "BatchedFetch reads LeRobot dataset format v3 (LeRobot >= 0.4); this dataset "
+            f"({type(dataset).__name__}) has the older v2.x layout. Convert it to v3 with "
+            "LeRobot's converter, or use it without BatchedFetch."
+        )
+    _check_version()
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    if not isinstance(dataset, LeRobotDataset):
+        raise TypeError(
+            f"dataset must be a LeRobotDataset, got {type(dataset).__name__} (several datasets: "
+            "wrap each one)"
+        )
+
+
+def _being_recorded(dataset: Any) -> bool:
+    """A dataset made by `LeRobotDataset.create` / `resume` and not finalized yet."""
+    return getattr(dataset, "writer", None) is not None and not getattr(
+        dataset, "_is_finalized", True
+    )
+
+
+@dataclass(frozen=True)
+class _ReaderSettings:
+    """What LeRobot's reader does with an item, read from its (private) state at each batch,
+    so that `set_image_transforms` and the like apply here as they do to `dataset[i]`."""
+
+    reader: Any
+    hf_dataset: Any
+    delta_indices: dict[str, list[int]] | None
+    absolute_to_relative: dict[int, int] | None
+    tolerance_s: float
+    backend: str | None
+    return_uint8: bool
+    image_transforms: Any
+    depth_output_unit: str
+    depth_encoders: dict[str, Any]
+    image_depth_units: dict[str, str | None]
+
+    @classmethod
+    def of(cls, dataset: Any) -> _ReaderSettings:
+        hf_dataset = dataset.hf_dataset  # creates the reader and loads the rows, as dataset[i]
+        reader = dataset.reader
+        return cls(
+            reader=reader,
+            hf_dataset=hf_dataset,
+            delta_indices=reader.delta_indices,
+            absolute_to_relative=reader._absolute_to_relative_idx,
+            tolerance_s=reader._tolerance_s,
+            backend=reader._video_backend,
+            return_uint8=reader._return_uint8,
+            image_transforms=reader._image_transforms,
+            depth_output_unit=reader._depth_output_unit,
+            depth_encoders=reader._depth_encoder_configs,
+            image_depth_units=reader._image_depth_units,
+        )
+
+
+class _Episodes:
+    """The columns of `meta.episodes` an item needs, one entry per episode, read once (LeRobot
+    reads the episode's whole metadata row per item, and again per camera for the file path)."""
+
+    def __init__(self, meta: Any, root: Path, video_keys: Sequence[str]) -> None:
+        table = meta.episodes
+        self.meta, self.root = meta, root
+        self.starts = np.asarray(table["dataset_from_index"], dtype=np.int64)
+        self.ends = np.asarray(table["dataset_to_index"], dtype=np.int64)
+        self.from_timestamps: dict[str, list[float]] = {}
+        self.files: dict[str, np.ndarray] = {}
+        for key in video_keys:
+            self.from_timestamps[key] = [float(t) for t in table[f"videos/{key}/from_timestamp"]]
+            chunks = np.asarray(table[f"videos/{key}/chunk_index"], dtype=np.int64)
+            files = np.asarray(table[f"videos/{key}/file_index"], dtype=np.int64)
+            self.files[key] = np.stack([chunks, files], axis=1)
+        self._paths: dict[tuple[str, int, int], Path] = {}
+
+    def video_path(self, episode: int, key: str) -> Path:
+        """The video file of `key` holding `episode`, resolved by LeRobot's metadata once per
+        file."""
+        chunk, file = (int(v) for v in self.files[key][episode])
+        path = self._paths.get((key, chunk, file))
+        if path is None:
+            path = self.root / self.meta.get_video_file_path(episode, key)
+            self._paths[(key, chunk, file)] = path
+        return path
+
+
+@dataclass
+class _Group:
+    """The frames of one (camera, video file) that a batch needs."""
+
+    key: str
+    path: Path
+    queries: list[tuple[int, list[float]]]  # (item position, shifted timestamps)
+
+
+class BatchedFetch:
+    """A LeRobot dataset that builds whole batches at once: `DataLoader` calls
+    `__getitems__(indices)`, which returns exactly `[dataset[i] for i in indices]` (every key,
+    dtype, shape and value, `delta_timestamps` windows and their `_is_pad` masks, image
+    transforms, depth maps, `return_uint8`, filtered datasets) with far fewer decoder calls.
+
+    The batch's rows are read at once; its video frames are grouped by (camera, video file) and
+    each group is decoded by one call to LeRobot's own decoding function (its decoder cache,
+    its tolerance check: a frame too far from its timestamp fails with LeRobot's error naming
+    the file and the timestamps), on a thread pool kept by each worker process. Image transforms
+    run per item and per camera in LeRobot's order, so even random transforms draw the same
+    random numbers as `dataset[i]` would in the same process.
+
+    The gain grows with the batch's locality: with a read-local order
+    (`EpisodeAwareSampler.from_lerobot(dataset, window=..., group_by="video_file")`) a batch's
+    frames come from a few files, so a batch costs a few decoder calls instead of one per item
+    and camera.
+
+    `fetch[i]` is `dataset[i]`; `len(fetch)` is `len(dataset)`; every other attribute
+    (`meta`, `episodes`, `num_frames`, `fps`, `features`, ...) is the dataset's. Pass it to
+    `torch.utils.data.DataLoader` with `batch_size=` or `batch_sampler=` (a DataLoader without
+    batching calls `fetch[i]`, i.e. LeRobot's path).
+
+    Args:
+        dataset: a `LeRobotDataset` (LeRobot dataset format v3) of a LeRobot version listed in
+            `FETCH_TESTED_VERSIONS`, finalized if it was recorded in this process.
+
+    Raises:
+        TypeError: `dataset` is not a `LeRobotDataset`, or has the older v2.x layout.
+        RuntimeError: LeRobot is missing, or its version is not in `FETCH_TESTED_VERSIONS`.
+        ValueError: `dataset` is still being recorded (`finalize()` was not called).
+
+    Example (a LeRobot 0.6.1 dataset `dataset`):
+
+        loader = DataLoader(BatchedFetch(dataset), batch_size=64, num_workers=4,
+                            sampler=EpisodeAwareSampler.from_lerobot(
+                                dataset, shuffle=True, window="auto"))
+    """
+
+    def __init__(self, dataset: Any) -> None:
+        """Wrap `dataset` (every argument is described in the class docstring)."""
+        if _being_recorded(dataset):
+            raise ValueError(
+                "dataset is still being recorded: call dataset.finalize() before reading it"
+            )
+        _check_dataset(dataset)
+        self._dataset = dataset
+        self._episodes: _Episodes | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid: int | None = None
+
+    # --- what passes through ------------------------------------------------------------
+
+    @property
+    def dataset(self) -> Any:
+        """The wrapped LeRobot dataset."""
+        return self._dataset
+
+    def __len__(self) -> int:
+        return len(self._dataset)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._dataset[index]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names the wrapper lacks; never during unpickling's probes.
+        dataset = self.__dict__.get("_dataset")
+        if dataset is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(dataset, name)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_pool=None, _pool_pid=None)  # threads do not travel
+        return state
+
+    def __repr__(self) -> str:
+        return f"BatchedFetch({self._dataset!r})"
+
+    # --- the batch ----------------------------------------------------------------------
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """The items of `indices`, equal to `[dataset[i] for i in indices]`.
+
+        Args:
+            indices: rows of the dataset (ints; negative ones count from the end, as
+                `dataset[i]` does).
+
+        Returns:
+            One dict per index, in the order of `indices`.
+
+        Raises:
+            TypeError: an index is not an int.
+            IndexError: an index is out of range (as `dataset[i]` raises).
+        """
+        dataset = self._dataset
+        if _being_recorded(dataset):
+            raise RuntimeError(
+                "Cannot read from a dataset that is being recorded: call finalize() first"
+            )
+        rows = self._rows(indices)
+        if not rows:
+            return []
+        settings = _ReaderSettings.of(dataset)
+        meta = dataset.meta
+        video_keys = list(meta.video_keys)
+        episodes = self._episode_table(meta, video_keys)
+
+        table = settings.hf_dataset[rows]  # one read: {column: [value per row]}
+        columns = list(table)
+        items: list[dict[str, Any]] = [
+            {column: table[column][position] for column in columns} for position in range(len(rows))
+        ]
+        episode_ids = [int(item["episode_index"].item()) for item in items]
+
+        query_indices: list[dict[str, list[int]]] | None = None
+        if settings.delta_indices is not None:
+            query_indices = self._add_windows(items, episode_ids, episodes, settings, video_keys)
+
+        if video_keys:
+            frames = self._decode(items, episode_ids, query_indices, episodes, settings)
+            items = [
+                {**{key: frames[position][key] for key in video_keys}, **item}
+                for position, item in enumerate(items)
+            ]
+
+        self._finish(items, meta, settings)
+        return items
+
+    def _rows(self, indices: Sequence[int]) -> list[int]:
+        length = len(self._dataset)
+        rows = []
+        for index in indices:
+            try:
+                if isinstance(index, bool):
+                    raise TypeError
+                row = operator.index(index)  # ints, numpy ints, integer tensors of one value
+            except TypeError:
+                raise TypeError(f"indices must be ints, got {index!r}") from None
+            if not -length <= row < length:
+                raise IndexError(f"index {row} is out of range for a dataset of {length} rows")
+            rows.append(row + length if row < 0 else row)
+        return rows
+
+    def _episode_table(self, meta: Any, video_keys: list[str]) -> _Episodes:
+        episodes = self._episodes
+        if episodes is None:
+            episodes = _Episodes(meta, Path(self._dataset.root), video_keys)
+            self._episodes = episodes
+        return episodes
+
+    def _add_windows(
+        self,
+        items: list[dict[str, Any]],
+        episode_ids: list[int],
+        episodes: _Episodes,
+        settings: _ReaderSettings,
+        video_keys: list[str],
+    ) -> list[dict[str, list[int]]]:
+        """The `delta_timestamps` windows: frames clamped to their episode, `_is_pad` masks, the
+        non-video keys' values read for the whole batch at once."""
+        deltas = settings.delta_indices or {}
+        all_queries: list[dict[str, list[int]]] = []
+        for item, episode in zip(items, episode_ids, strict=True):
+            absolute = int(item["index"].item())
+            start, end = int(episodes.starts[episode]), int(episodes.ends[episode])
+            queries = {
+                key: [max(start, min(end - 1, absolute + d)) for d in steps]
+                for key, steps in deltas.items()
+            }
+            padding = {
+                f"{key}_is_pad": torch.BoolTensor([not start <= absolute + d < end for d in steps])
+                for key, steps in deltas.items()
+            }
+            item.update(padding)
+            all_queries.append(queries)
+
+        # Read every window's rows at once, per key, then hand each item its slice.
+        hf_dataset = settings.hf_dataset
+        for key in [k for k in deltas if k not in video_keys]:
+            flat = [self._relative(i, settings) for q in all_queries for i in q[key]]
+            try:
+                values = hf_dataset[key][flat]
+            except (KeyError, TypeError, IndexError):
+                values = hf_dataset[flat][key]
+            width = len(deltas[key])
+            for position, item in enumerate(items):
+                item[key] = torch.stack(values[position * width : (position + 1) * width])
+        return all_queries
+
+    @staticmethod
+    def _relative(absolute: int, settings: _ReaderSettings) -> int:
+        mapping = settings.absolute_to_relative
+        return absolute if mapping is None else mapping[absolute]
+
+    def _decode(
+        self,
+        items: list[dict[str, Any]],
+        episode_ids: list[int],
+        query_indices: list[dict[str, list[int]]] | None,
+        episodes: _Episodes,
+        settings: _ReaderSettings,
+    ) -> list[dict[str, Any]]:
+        """Every item's frames of every camera, decoded one (camera, file) group at a time."""
+        video_keys = list(episodes.files)
+        # Timestamps of the window frames, read for the whole batch at once.
+        window_timestamps: dict[tuple[int, str], list[float]] = {}
+        if query_indices is not None:
+            windowed = [key for key in video_keys if key in query_indices[0]]
+            if windowed:
+                flat = [
+                    self._relative(i, settings)
+                    for queries in query_indices
+                    for key in windowed
+                    for i in queries[key]
+                ]
+                stamps = settings.hf_dataset["timestamp"][flat]
+                values = [float(t.item()) for t in stamps]
+                cursor = 0
+                for position, queries in enumerate(query_indices):
+                    for key in windowed:
+                        width = len(queries[key])
+                        window_timestamps[(position, key)] = values[cursor : cursor + width]
+                        cursor += width
+
+        groups: dict[tuple[str, Path], _Group] = {}
+        for position, (item, episode) in enumerate(zip(items, episode_ids, strict=True)):
+            current = None
+            for key in video_keys:
+                stamps = window_timestamps.get((position, key))
+                if stamps is None:
+                    if current is None:
+                        current = float(item["timestamp"].item())
+                    stamps = [current]
+                offset = episodes.from_timestamps[key][episode]
+                path = episodes.video_path(episode, key)
+                group = groups.get((key, path))
+                if group is None:
+                    group = groups[(key, path)] = _Group(key, path, [])
+                group.queries.append((position, [offset + t for t in stamps]))
+
+        depth_keys = set(self._dataset.meta.depth_keys)
+        decoded = self._run_groups(list(groups.values()), settings, depth_keys)
+        frames: list[dict[str, Any]] = [{} for _ in items]
+        for group, (unique, stacked) in zip(groups.values(), decoded, strict=True):
+            where = {stamp: k for k, stamp in enumerate(unique)}
+            for position, stamps in group.queries:
+                picked = stacked[torch.tensor([where[s] for s in stamps], dtype=torch.long)]
+                if group.key in depth_keys:
+                    picked = self._dequantize(picked, group.key, settings)
+                frames[position][group.key] = picked.squeeze(0)
+        return frames
+
+    def _run_groups(
+        self, groups: list[_Group], settings: _ReaderSettings, depth_keys: set[str]
+    ) -> list[tuple[list[float], Any]]:
+        """Decode each group with one call to LeRobot's decoding function, on the pool."""
+        from lerobot.datasets import dataset_reader  # the module whose function dataset[i] calls
+
+        def decode(group: _Group) -> tuple[list[float], Any]:
+            unique = sorted({stamp for _, stamps in group.queries for stamp in stamps})
+            stacked = dataset_reader.decode_video_frames(
+                group.path,
+                unique,
+                settings.tolerance_s,
+                settings.backend,
+                return_uint8=settings.return_uint8,
+                is_depth=group.key in depth_keys,
+            )
+            return unique, stacked
+
+        threads = len(self._dataset.meta.video_keys)  # as many as LeRobot uses per item
+        if len(groups) == 1 or threads == 1:
+            return [decode(group) for group in groups]
+        pool = self._thread_pool(threads)
+        futures: list[Future[tuple[list[float], Any]]] = [
+            pool.submit(decode, group) for group in groups
+        ]
+        return [future.result() for future in futures]
+
+    def _thread_pool(self, size: int) -> ThreadPoolExecutor:
+        """This process's pool: made when first needed, and made again in a forked child (whose
+        copy of the parent's pool has no threads)."""
+        pid = os.getpid()
+        if self._pool is None or self._pool_pid != pid:
+            self._pool = ThreadPoolExecutor(size, thread_name_prefix="episampler-fetch")
+            self._pool_pid = pid
+        return self._pool
+
+    @staticmethod
+    def _dequantize(frames: Any, key: str, settings: _ReaderSettings) -> Any:
+        from lerobot.datasets.depth_utils import dequantize_depth
+
+        encoder = settings.depth_encoders[key]
+        return dequantize_depth(
+            frames,
+            depth_min=encoder.depth_min,
+            depth_max=encoder.depth_max,
+            shift=encoder.shift,
+            use_log=encoder.use_log,
+            output_unit=settings.depth_output_unit,
+        )
+
+    @staticmethod
+    def _finish(items: list[dict[str, Any]], meta: Any, settings: _ReaderSettings) -> None:
+        """What LeRobot does after decoding, per item in its order: image transforms (not on
+        depth), depth images to the output unit, the task string."""
+        transform = settings.image_transforms
+        depth_keys = set(meta.depth_keys)
+        cameras = [key for key in meta.camera_keys if key not in depth_keys]
+        if settings.image_depth_units:
+            from lerobot.configs import DEPTH_METER_UNIT
+            from lerobot.datasets.depth_utils import MM_PER_METRE
+        tasks = meta.tasks
+        names: dict[int, str] = {}
+        for item in items:
+            if transform is not None:
+                for key in cameras:
+                    item[key] = transform(item[key])
+            for key, unit in settings.image_depth_units.items():
+                if key in item and unit is not None and unit != settings.depth_output_unit:
+                    scale = MM_PER_METRE
+                    item[key] = item[key] * scale if unit == DEPTH_METER_UNIT else item[key] / scale
+            task = int(item["task_index"].item())
+            if task not in names:
+                names[task] = tasks.iloc[task].name
+            item["task"] = names[task]
