@@ -126,6 +126,10 @@ pub struct IoReport {
     pub mean_groups_per_batch: f64,
     /// Decoders each worker opens (`max(1, num_workers)` entries).
     pub worker_opens: Vec<u64>,
+    /// Samples each worker reads.
+    pub worker_samples: Vec<u64>,
+    /// Distinct groups (files) each worker reads.
+    pub worker_groups: Vec<u64>,
     /// Decoders opened, all workers together.
     pub decoder_opens: u64,
     /// Decoders an unbounded cache would open: each worker's distinct decoders, once each.
@@ -193,6 +197,7 @@ const CHUNK: usize = 4096;
 fn logical_many(order: &EpochOrder, positions: &mut [u64]) {
     match order {
         EpochOrder::Feistel(feistel) => feistel.apply_many(positions),
+        EpochOrder::Windowed(windowed) => windowed.logical_many(positions),
         _ => {
             for position in positions {
                 *position = order.logical(*position);
@@ -229,6 +234,8 @@ fn report_chunked(
     let mut group_stamp = vec![0u64; groups.num_groups];
     let (mut episodes_in_batches, mut groups_in_batches) = (0u64, 0u64);
     let mut worker_group_misses = vec![0u64; readers as usize];
+    let mut worker_samples = vec![0u64; readers as usize];
+    let mut worker_groups = vec![0u64; readers as usize];
     let (mut cold, mut max_distance) = (0u64, 0u64);
     let mut distances = StackDistances::new(groups.num_groups);
     // A chunk of a worker's samples (possibly from several of its batches): their positions,
@@ -240,7 +247,7 @@ fn report_chunked(
         let batches = (num_batches - worker).div_ceil(readers);
         let most_samples = batches.saturating_mul(batch_size);
         distances.reset(most_samples.min(groups.num_groups as u64) as usize);
-        let mut misses = 0u64;
+        let (mut misses, mut first_reads, mut read) = (0u64, 0u64, 0u64);
         let mut samples = (worker..num_batches)
             .step_by(readers as usize)
             .flat_map(|batch| {
@@ -260,6 +267,7 @@ fn report_chunked(
                 *stamp = batch + 1;
                 filled += 1;
             }
+            read += filled as u64;
             map_many(&mut positions[..filled]);
             // Episodes first, in a loop of their own: their look-ups are independent and
             // overlap, where the LRU's branches in between would keep them apart.
@@ -279,7 +287,7 @@ fn report_chunked(
                 }
                 match distances.access(group) {
                     None => {
-                        cold += 1;
+                        first_reads += 1;
                         misses += 1;
                     }
                     Some(distance) => {
@@ -290,6 +298,9 @@ fn report_chunked(
             }
         }
         worker_group_misses[worker as usize] = misses;
+        worker_samples[worker as usize] = read;
+        worker_groups[worker as usize] = first_reads;
+        cold += first_reads;
     }
 
     let per_group = setup.decoders_per_group;
@@ -317,6 +328,8 @@ fn report_chunked(
         cold_opens: cold.saturating_mul(per_group),
         opens_per_1000_samples: 1000.0 * ratio(decoder_opens, num_samples),
         worker_opens,
+        worker_samples,
+        worker_groups,
         mean_displacement: mean_displacement(index.num_frames(), &mut positions, map_many),
         needed_cache_size: if max_distance == 0 {
             1
@@ -627,6 +640,8 @@ mod tests {
         // Two workers: batches 0 and 2 (groups 0 1 1 0) and batch 1 (groups 0 0).
         let two = run(setup(2, 2, 1, 1));
         assert_eq!(two.worker_opens, vec![3, 1]);
+        assert_eq!(two.worker_samples, vec![4, 2]);
+        assert_eq!(two.worker_groups, vec![2, 1]);
         assert_eq!(two.needed_cache_size, 2);
         // A short last batch counts as one batch: episodes 0 1 2 | 0 1 | ... over 2 batches.
         let short = run(setup(4, 0, 100, 1));

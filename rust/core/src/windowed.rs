@@ -5,12 +5,22 @@
 //! smaller), and shuffles the frames inside each window, keyed per window. Windows are yielded
 //! in order, so a reader touches the files of a few units at a time.
 //!
+//! Worker-aware streams (`streams = K > 1`): the permuted units are dealt to `K` streams, each
+//! unit to the stream holding the fewest frames so far (ties to the lowest index); each stream is
+//! cut into windows and shuffled as above, and the epoch takes `block` positions from every stream
+//! that still has frames, in turn. With `block` = the DataLoader's batch size (times the
+//! data-parallel size) and `K` workers, batch `b` comes from stream `b mod K`: each worker reads
+//! its own stream's windows. The streams laid end to end (stream-major order) form an ordinary
+//! windowed order whose windows are numbered across streams; [`Interleave`] maps an epoch
+//! position to its stream-major position in O(log rounds * log K + K).
+//!
 //! Any position is found by a binary search over the window starts (O(log windows)): `"uniform"`
 //! windows are materialised as one table per epoch (as the global `"uniform"` order, at most 4
 //! bytes per frame), `"feistel"` windows keep O(kept episodes) memory and run a keyed Feistel
 //! network over the window's frames.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use crate::error::{try_filled, SamplerError, Zeroable};
 use crate::feistel::Feistel;
@@ -105,12 +115,27 @@ impl Units {
     }
 }
 
-/// A windowed order's configuration: the window size and the units.
+/// A windowed order's configuration: the window size, the units and the streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowSpec {
     window: u64,
     units: Units,
+    /// `None`: one stream (the windowed order of version 2, bit for bit).
+    streams: Option<Streams>,
 }
+
+/// Worker-aware streams: `count >= 2` streams read `block` positions at a time, in turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streams {
+    pub count: u64,
+    pub block: u64,
+}
+
+/// Streams accepted: far more than DataLoader workers on any machine; the interleave walks them.
+pub const MAX_STREAMS: u64 = 1 << 16;
+
+/// Tags the streams part of a fingerprint.
+const STREAMS_FINGERPRINT_TAG: u64 = 0x7374_7265_616D_7300; // "streams\0"
 
 /// Tags the windowed part of a fingerprint.
 const WINDOW_FINGERPRINT_TAG: u64 = 0x7769_6E64_6F77_0000; // "window\0\0"
@@ -120,7 +145,39 @@ impl WindowSpec {
         if window == 0 {
             return Err(SamplerError::invalid("window must be >= 1, got 0"));
         }
-        Ok(WindowSpec { window, units })
+        Ok(WindowSpec {
+            window,
+            units,
+            streams: None,
+        })
+    }
+
+    /// The same windows dealt to `streams` streams read `block` positions at a time. One stream
+    /// is the plain windowed order (`block` ignored); more need `block >= 1`.
+    pub fn with_streams(mut self, streams: u64, block: Option<u64>) -> Result<Self, SamplerError> {
+        self.streams = match (streams, block) {
+            (0, _) => return Err(SamplerError::invalid("streams must be >= 1, got 0")),
+            (1, _) => None,
+            (count, _) if count > MAX_STREAMS => {
+                return Err(SamplerError::invalid(format!(
+                    "streams must be <= {MAX_STREAMS}, got {count}"
+                )))
+            }
+            (_, None) => {
+                return Err(SamplerError::invalid(format!(
+                    "streams={streams} needs stream_block (the batch size times the \
+                     data-parallel size)"
+                )))
+            }
+            (_, Some(0)) => return Err(SamplerError::invalid("stream_block must be >= 1, got 0")),
+            (count, Some(block)) => Some(Streams { count, block }),
+        };
+        Ok(self)
+    }
+
+    /// The streams (`None`: one).
+    pub fn streams(&self) -> Option<Streams> {
+        self.streams
     }
 
     pub fn window(&self) -> u64 {
@@ -138,7 +195,13 @@ impl WindowSpec {
         for &unit in &self.units.unit_of {
             state = absorb(state, u64::from(unit));
         }
-        state
+        match self.streams {
+            // One stream leaves the version-2 fingerprint as it was.
+            None => state,
+            Some(Streams { count, block }) => {
+                absorb(absorb(absorb(state, STREAMS_FINGERPRINT_TAG), count), block)
+            }
+        }
     }
 
     /// The order of `epoch` for `seed`, with windows shuffled by `permutation`.
@@ -157,14 +220,34 @@ impl WindowSpec {
             let j = rng.below(i as u64 + 1) as usize;
             order.swap(i, j);
         }
-        // 2. Windows: consecutive permuted units, closed once they hold `window` frames.
+        // 2. Streams: each unit to the stream with the fewest frames so far (ties to the lowest
+        //    index), laid end to end; one stream keeps the permuted order as it is.
+        let (order, interleave) = match self.streams {
+            None => (order, None),
+            Some(streams) => {
+                let (order, lengths) = deal_to_streams(units, &order, streams.count);
+                (order, Some(Interleave::new(lengths, streams.block)))
+            }
+        };
+        // 3. Windows: consecutive units of a stream, closed once they hold `window` frames; a
+        //    stream's last window closes at its end.
+        let stream_ends = match &interleave {
+            None => vec![],
+            Some(interleave) => interleave.starts[1..].to_vec(),
+        };
+        let mut next_stream_end = stream_ends.iter().peekable();
         let mut window_starts = vec![0u64];
         let mut filled = 0u64;
         let mut position = 0u64;
         for &unit in &order {
             position += units.frames(unit as usize);
             filled += units.frames(unit as usize);
-            if filled >= self.window {
+            // Empty streams end where the previous one did.
+            let mut at_stream_end = false;
+            while let Some(&end) = next_stream_end.next_if(|&&end| end <= position) {
+                at_stream_end |= end == position;
+            }
+            if filled >= self.window || (at_stream_end && filled > 0) {
                 window_starts.push(position);
                 filled = 0;
             }
@@ -207,16 +290,170 @@ impl WindowSpec {
         Ok(WindowedOrder {
             window_starts,
             shuffle,
+            interleave,
         })
+    }
+}
+
+/// The permuted units dealt to `count` streams (each to the stream with the fewest frames so
+/// far, ties to the lowest index), laid end to end; and every stream's frames.
+fn deal_to_streams(units: &Units, permuted: &[u32], count: u64) -> (Vec<u32>, Vec<u64>) {
+    let count = count as usize;
+    let mut lightest: BinaryHeap<Reverse<(u64, usize)>> =
+        (0..count).map(|s| Reverse((0u64, s))).collect();
+    let mut stream_of = Vec::with_capacity(permuted.len());
+    let mut lengths = vec![0u64; count];
+    for &unit in permuted {
+        let Reverse((frames, s)) = lightest.pop().expect("at least one stream");
+        let frames = frames + units.frames(unit as usize);
+        lengths[s] = frames;
+        stream_of.push(s as u32);
+        lightest.push(Reverse((frames, s)));
+    }
+    // A stable counting sort by stream keeps each stream's units in permuted order.
+    let mut next = vec![0usize; count + 1];
+    for &s in &stream_of {
+        next[s as usize + 1] += 1;
+    }
+    for s in 0..count {
+        next[s + 1] += next[s];
+    }
+    let mut order = vec![0u32; permuted.len()];
+    for (&unit, &s) in permuted.iter().zip(&stream_of) {
+        order[next[s as usize]] = unit;
+        next[s as usize] += 1;
+    }
+    (order, lengths)
+}
+
+/// Epoch positions -> stream-major positions: in round `r` every stream `s` with
+/// `lengths[s] > r * block` contributes its positions `r * block ..` (at most `block` of them),
+/// streams in index order.
+#[derive(Debug, Clone)]
+pub struct Interleave {
+    block: u64,
+    lengths: Vec<u64>,
+    /// Stream-major start of every stream, then the end.
+    starts: Vec<u64>,
+    /// The lengths ascending, and their prefix sums (`sorted_sums[i]`: the `i` shortest).
+    sorted: Vec<u64>,
+    sorted_sums: Vec<u64>,
+    rounds: u64,
+}
+
+/// A run of consecutive epoch positions `first..first + len` that one stream contributes to one
+/// round: stream-major positions `stream_major..stream_major + len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub first: u64,
+    pub len: u64,
+    pub stream_major: u64,
+    pub stream: usize,
+}
+
+impl Segment {
+    #[inline]
+    fn holds(&self, position: u64) -> bool {
+        position.wrapping_sub(self.first) < self.len
+    }
+}
+
+impl Interleave {
+    fn new(lengths: Vec<u64>, block: u64) -> Self {
+        let mut starts = Vec::with_capacity(lengths.len() + 1);
+        starts.push(0);
+        for &length in &lengths {
+            starts.push(starts.last().unwrap() + length);
+        }
+        let mut sorted = lengths.clone();
+        sorted.sort_unstable();
+        let mut sorted_sums = Vec::with_capacity(sorted.len() + 1);
+        sorted_sums.push(0);
+        for &length in &sorted {
+            sorted_sums.push(sorted_sums.last().unwrap() + length);
+        }
+        let rounds = sorted.last().map_or(0, |&longest| longest.div_ceil(block));
+        Interleave {
+            block,
+            lengths,
+            starts,
+            sorted,
+            sorted_sums,
+            rounds,
+        }
+    }
+
+    /// Frames of every stream.
+    pub fn lengths(&self) -> &[u64] {
+        &self.lengths
+    }
+
+    /// Positions in rounds `0..round`: every stream's first `round * block` positions.
+    fn before_round(&self, round: u64) -> u64 {
+        let taken = round.saturating_mul(self.block);
+        let shorter = self.sorted.partition_point(|&length| length <= taken);
+        let longer = (self.sorted.len() - shorter) as u64;
+        self.sorted_sums[shorter] + taken * longer
+    }
+
+    /// The segment holding epoch position `position` (`<` the epoch's frames).
+    pub fn segment(&self, position: u64) -> Segment {
+        // The last round starting at or before `position`.
+        let (mut low, mut high) = (0u64, self.rounds);
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            if self.before_round(mid) <= position {
+                low = mid;
+            } else {
+                high = mid;
+            }
+        }
+        let base = low * self.block;
+        let mut first = self.before_round(low);
+        for (stream, &length) in self.lengths.iter().enumerate() {
+            let len = length.saturating_sub(base).min(self.block);
+            if position - first < len {
+                return Segment {
+                    first,
+                    len,
+                    stream_major: self.starts[stream] + base,
+                    stream,
+                };
+            }
+            first += len;
+        }
+        unreachable!("position {position} past the epoch's end")
+    }
+
+    /// The stream-major position of epoch position `position`.
+    #[inline]
+    pub fn stream_major(&self, position: u64) -> u64 {
+        let segment = self.segment(position);
+        segment.stream_major + (position - segment.first)
+    }
+
+    /// [`Interleave::stream_major`] of every entry, in place; a run of positions inside one
+    /// segment costs one search.
+    pub fn stream_major_many(&self, positions: &mut [u64]) {
+        let mut current: Option<Segment> = None;
+        for position in positions.iter_mut() {
+            let segment = match current {
+                Some(segment) if segment.holds(*position) => segment,
+                _ => *current.insert(self.segment(*position)),
+            };
+            *position = segment.stream_major + (*position - segment.first);
+        }
     }
 }
 
 /// One epoch of a windowed order over logical positions `0..num_frames`.
 #[derive(Debug, Clone)]
 pub struct WindowedOrder {
-    /// Start of every window, then the end of the epoch.
+    /// Start of every window (in stream-major positions), then the end of the epoch.
     window_starts: Vec<u64>,
     shuffle: WindowShuffle,
+    /// Epoch positions -> stream-major positions (`None`: one stream, the same positions).
+    interleave: Option<Interleave>,
 }
 
 #[derive(Debug, Clone)]
@@ -240,12 +477,18 @@ impl WindowedOrder {
         self.window_starts.len() - 1
     }
 
-    /// Start and end of window `w`.
+    /// The streams' interleave (`None`: one stream).
+    pub fn interleave(&self) -> Option<&Interleave> {
+        self.interleave.as_ref()
+    }
+
+    /// Start and end of window `w`, in stream-major positions (epoch positions with one
+    /// stream).
     pub fn window(&self, w: usize) -> (u64, u64) {
         (self.window_starts[w], self.window_starts[w + 1])
     }
 
-    /// The window holding `position`.
+    /// The window holding stream-major position `position`.
     #[inline]
     pub fn window_of(&self, position: u64) -> usize {
         self.window_starts
@@ -256,6 +499,16 @@ impl WindowedOrder {
     /// Logical position at global position `position`.
     #[inline]
     pub fn logical(&self, position: u64) -> u64 {
+        let position = match &self.interleave {
+            None => position,
+            Some(interleave) => interleave.stream_major(position),
+        };
+        self.logical_of_stream_major(position)
+    }
+
+    /// Logical position at stream-major position `position`.
+    #[inline]
+    fn logical_of_stream_major(&self, position: u64) -> u64 {
         match &self.shuffle {
             WindowShuffle::Table(table) => table.get(position),
             WindowShuffle::Feistel { key, .. } => {
@@ -270,11 +523,17 @@ impl WindowedOrder {
     /// [`WindowedOrder::logical`] of every entry, in place: one network per run of positions
     /// inside the same window, evaluated many at a time.
     pub fn logical_many(&self, positions: &mut [u64]) {
-        let WindowShuffle::Feistel { key, .. } = &self.shuffle else {
-            for position in positions.iter_mut() {
-                *position = self.logical(*position);
+        if let Some(interleave) = &self.interleave {
+            interleave.stream_major_many(positions);
+        }
+        let key = match &self.shuffle {
+            WindowShuffle::Table(table) => {
+                for position in positions.iter_mut() {
+                    *position = table.get(*position);
+                }
+                return;
             }
-            return;
+            WindowShuffle::Feistel { key, .. } => key,
         };
         let mut rest = positions;
         while let Some(&first) = rest.first() {
@@ -317,7 +576,11 @@ impl WindowedOrder {
 
     /// Bytes the order holds.
     pub fn bytes(&self) -> u64 {
-        let windows = 8 * self.window_starts.len() as u64;
+        let streams = self
+            .interleave
+            .as_ref()
+            .map_or(0, |interleave| 32 * interleave.lengths.len() as u64);
+        let windows = streams + 8 * self.window_starts.len() as u64;
         windows
             + match &self.shuffle {
                 WindowShuffle::Table(table) => table.bytes(),

@@ -237,7 +237,7 @@ fn chunks(
 #[pymethods]
 impl SamplerCore {
     #[new]
-    #[pyo3(signature = (from_indices, to_indices, episode_indices_to_use, drop_n_first_frames, drop_n_last_frames, shuffle, seed, permutation, window=None, episode_groups=None))]
+    #[pyo3(signature = (from_indices, to_indices, episode_indices_to_use, drop_n_first_frames, drop_n_last_frames, shuffle, seed, permutation, window=None, episode_groups=None, streams=1, stream_block=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -251,6 +251,8 @@ impl SamplerCore {
         permutation: &str,
         window: Option<u64>,
         episode_groups: Option<PyReadonlyArray1<'_, i64>>,
+        streams: u64,
+        stream_block: Option<u64>,
     ) -> PyResult<Self> {
         let permutation: Permutation = permutation.parse().map_err(value_error)?;
         let from = from_indices.as_slice()?;
@@ -279,7 +281,8 @@ impl SamplerCore {
                             Some(groups) => Units::from_groups(&index, groups)?,
                             None => Units::per_episode(&index),
                         };
-                        Some(Arc::new(WindowSpec::new(window, units)?))
+                        let spec = WindowSpec::new(window, units)?;
+                        Some(Arc::new(spec.with_streams(streams, stream_block)?))
                     }
                     None => None,
                 };

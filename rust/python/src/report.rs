@@ -63,6 +63,8 @@ pub fn io_report<'py>(
     out.set_item("decoder_opens", report.decoder_opens)?;
     out.set_item("cold_opens", report.cold_opens)?;
     out.set_item("worker_opens", report.worker_opens)?;
+    out.set_item("worker_samples", report.worker_samples)?;
+    out.set_item("worker_groups", report.worker_groups)?;
     out.set_item("opens_per_1000_samples", report.opens_per_1000_samples)?;
     out.set_item("mean_displacement", report.mean_displacement)?;
     out.set_item("needed_cache_size", report.needed_cache_size)?;
