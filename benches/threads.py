@@ -49,6 +49,8 @@ def epoch_indices(frames: int, threads: int, repeats: int) -> float:
 
 
 def interrupt_latency(frames: int, threads: int, repeats: int) -> float:
+    # Under nohup or `&` SIGINT arrives ignored and Python installs no handler for it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sampler = EpisodeAwareSampler([0], [frames], shuffle=True, num_threads=threads)
     delays = []
     for attempt in range(repeats):

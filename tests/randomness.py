@@ -743,7 +743,7 @@ FIGURE_SEEDS = 20_000
 def position_frequency_figure(target: Path) -> None:
     """Heat maps of how often value x lands at position p (n = 64, 20 000 seeds), relative to
     the uniform expectation, for every source: flat noise for a good permutation, structure
-    for a weak one. Needs matplotlib (`pip install "episampler[bench]"`)."""
+    for a weak one. Needs matplotlib (`pip install matplotlib`)."""
     import matplotlib
 
     matplotlib.use("Agg")

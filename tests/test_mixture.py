@@ -332,14 +332,14 @@ def test_balance_weights_multiplies_by_size():
     assert balance_weights([10, Rows(4, 0)]) == [10.0, 4.0]
     with pytest.raises(ValueError, match="one entry per item"):
         balance_weights(parts, [1, 2])
-    with pytest.raises(TypeError, match="samplers, datasets or sizes"):
+    with pytest.raises(TypeError, match="must be a sampler, a dataset or a size"):
         balance_weights([object()])
 
 
 def test_state_of_another_mixture_is_refused():
     state = mixture().state_dict()
-    assert set(state) == {"epoch", "start_index", "seed", "num_samples", "fingerprint",
-                          "algorithm_version"}  # fmt: skip
+    assert set(state) == {"epoch", "start_index", "sampler", "seed", "num_samples",
+                          "fingerprint", "algorithm_version"}  # fmt: skip
     others = {
         "seed": mixture(seed=1),
         "weights": mixture((5, 2, 4)),

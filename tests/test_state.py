@@ -90,6 +90,7 @@ def test_state_dict_is_a_fresh_plain_json_dict():
     assert set(state) == {
         "epoch",
         "start_index",
+        "sampler",
         "seed",
         "num_frames",
         "permutation",

@@ -202,6 +202,9 @@ def test_a_child_forked_while_a_thread_builds_an_epoch_uses_the_sampler():
 
 CTRL_C = """
     import os, signal, sys, threading, time
+    # A process started in the background by a non-interactive shell (nohup, &) inherits
+    # SIGINT as ignored, and Python then installs no KeyboardInterrupt handler: set it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from episampler import EpisodeAwareSampler
     s = EpisodeAwareSampler([0], [3 * 10**8], shuffle=True, num_threads=THREADS)
     delays = []

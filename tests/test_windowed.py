@@ -172,7 +172,10 @@ def test_fingerprint_covers_window_and_grouping():
 
 def test_window_none_is_the_global_order_groups_or_not(permutation):
     plain = make(FROM, TO, shuffle=True, seed=4, permutation=permutation)
-    grouped = make(FROM, TO, shuffle=True, seed=4, permutation=permutation, episode_groups=GROUPS)
+    with pytest.warns(UserWarning, match="episode_groups has no effect without window="):
+        grouped = EpisodeAwareSampler(
+            FROM, TO, shuffle=True, seed=4, permutation=permutation, episode_groups=GROUPS
+        )
     assert grouped.epoch_indices(2).tolist() == plain.epoch_indices(2).tolist()
     assert grouped.state_dict() == plain.state_dict()
 

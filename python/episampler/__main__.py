@@ -33,10 +33,18 @@ def consume(iterable, count: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m episampler", description=__doc__)
-    parser.add_argument("--frames", type=int, default=1_000_000, help="frames in the dataset")
-    parser.add_argument("--episodes", type=int, default=1_000, help="episodes in the dataset")
-    parser.add_argument("--samples", type=int, default=200_000, help="samples drawn per timing")
-    parser.add_argument("--repeats", type=int, default=7, help="runs per measurement (best kept)")
+    parser.add_argument(
+        "--frames", type=int, default=1_000_000, help="frames in the dataset (default: 1000000)"
+    )
+    parser.add_argument(
+        "--episodes", type=int, default=1_000, help="episodes in the dataset (default: 1000)"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=200_000, help="samples drawn per timing (default: 200000)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="runs per measurement, the best kept (default: 7)"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.episodes < args.frames:
         parser.error("need 1 <= --episodes < --frames")
@@ -90,11 +98,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nresume: state after {len(head):,} samples = {state}")
     print(f"resume: next 1,000 samples identical to the uninterrupted run: {exact}")
     print(
-        '\nNext, in the README: "Usage" (a sampler for your dataset), "Resuming training"\n'
-        '(one recipe per setup: torchdata, accelerate, DDP, lerobot-train), "Training with\n'
-        'LeRobot", "Read-local (windowed) order" (faster video loading), "Mixtures and\n'
-        'weights"; `make docs` builds the documentation site with the API reference;\n'
-        "`python -m episampler.bench` is the full benchmark."
+        '\nNext, on the documentation site (`make docs` builds it into site/): "Getting\n'
+        'started", then the guides "Resume exactly in any loop", "Train with lerobot-train",\n'
+        '"Faster video loading", "Several datasets" and "Distributed"; examples/ holds\n'
+        "scripts to copy. `python -m episampler.bench` is the full benchmark."
     )
 
 

@@ -11,8 +11,8 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise SystemExit(
-            "--plot needs matplotlib, an optional extra: pip install 'episampler[bench]' "
-            "(or pip install matplotlib)"
+            "--plot needs matplotlib: pip install matplotlib (from a checkout of episampler, "
+            "pip install '.[bench]' installs the same extra)"
         ) from None
 
 

@@ -5,6 +5,8 @@ the resume point through `ResumableSampler`, and leave the order to the Rust cor
 from __future__ import annotations
 
 import itertools
+import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,16 +31,18 @@ def _sharding(num_replicas: Any, rank: Any, drop_last: Any) -> dict[str, Any]:
     }
 
 
-def _size(item: Any) -> int:
+def _size(c: int, item: Any) -> int:
     if isinstance(item, ResumableSampler):
         return item._epoch_length
     if isinstance(item, (bool, np.bool_)):
-        raise TypeError("balance_weights takes samplers, datasets or sizes, got a bool")
+        raise TypeError(f"items[{c}] must be a sampler, a dataset or a size, got a bool")
     if isinstance(item, (int, np.integer)):
-        return as_int("size", item)
-    if hasattr(item, "__len__"):
+        return as_int(f"items[{c}]", item)
+    if hasattr(item, "__len__") and not isinstance(item, (str, bytes)):
         return len(item)
-    raise TypeError(f"balance_weights takes samplers, datasets or sizes, got {type(item).__name__}")
+    raise TypeError(
+        f"items[{c}] must be a sampler, a dataset or a size, got {type(item).__name__} {item!r}"
+    )
 
 
 def balance_weights(items: Sequence[Any], weights: Any = None) -> list[float]:
@@ -54,14 +58,46 @@ def balance_weights(items: Sequence[Any], weights: Any = None) -> list[float]:
         The weights `weights[c] * size[c]`, as floats.
 
     Raises:
-        TypeError: an item that has no size, or weights that are not numbers.
-        ValueError: weights of another length than `items`.
+        TypeError: `items` is not a sequence, an item has no size (a string is not a dataset),
+            or weights that are not numbers.
+        ValueError: a negative size, weights of another length than `items`, or a weight that
+            is negative, NaN or infinite.
     """
-    sizes = [_size(item) for item in items]
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        raise TypeError(
+            f"items must be a sequence of samplers, datasets or sizes, got {type(items).__name__}"
+        )
+    sizes = [_size(c, item) for c, item in enumerate(items)]
     factors = np.ones(len(sizes)) if weights is None else as_weights("weights", weights)
     if len(factors) != len(sizes):
         raise ValueError(f"weights must hold one entry per item ({len(sizes)}), got {len(factors)}")
+    bad = np.flatnonzero(~np.isfinite(factors) | (factors < 0))
+    if bad.size:
+        c = int(bad[0])
+        raise ValueError(f"weights[{c}] must be finite and >= 0, got {float(factors[c])!r}")
     return [float(f) * size for f, size in zip(factors.tolist(), sizes, strict=True)]
+
+
+def _no_slot(message: str, weights: np.ndarray, block_size: int) -> str:
+    """The core's "no slot in a block" error with advice that can be followed: the block size
+    that would give the component a slot, or, when none up to 2**32 would, only a larger weight
+    or a weight of 0."""
+    match = re.search(r"component (\d+)", message)
+    if match is None:
+        return message
+    c = int(match.group(1))
+    weight, total = float(weights[c]), float(weights.sum())
+    needed = math.ceil(total / weight) if total / weight < 2**63 else None
+    head = (
+        f"block_size={block_size} gives component {c} (weight {weight:.6g}) no slot in a "
+        f"block (the weights sum to {total:.6g}): "
+    )
+    if needed is not None and needed <= _MAX_BLOCK_SIZE:
+        return head + f"use a block_size of at least {needed} or give it a weight of 0"
+    return head + (
+        f"no block_size up to 2**32 gives it one; give it a weight of at least "
+        f"{total / _MAX_BLOCK_SIZE:.3g} (a share of 2**-32) or a weight of 0"
+    )
 
 
 class _DrawSampler(ResumableSampler):
@@ -197,7 +233,14 @@ class MixtureSampler(_DrawSampler):
             "seed": as_int("seed", seed, high=2**64),
             **_sharding(num_replicas, rank, drop_last),
         }
-        self._setup(config)
+        try:
+            self._setup(config)
+        except ValueError as error:
+            if "no slot in a block" not in str(error):
+                raise
+            raise ValueError(
+                _no_slot(str(error), config["weights"], config["block_size"])
+            ) from None
 
     def _setup(self, config: dict[str, Any], epoch: int = 0, start_index: int = 0) -> None:
         self._core = _core.DrawCore.mixture_of(

@@ -6,6 +6,7 @@ with identity checks, `set_epoch`, and pickling. Subclasses only say how to buil
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any, TypedDict
@@ -33,11 +34,15 @@ class SamplerState(_ResumePoint, total=False):
 
     `epoch` and `start_index` are always there (the resume point; `load_state_dict` needs only
     them, as LeRobot's and `compute_sampler_state`'s states have). The others identify the
-    sampler, so that a state of another one is refused: `seed`, `fingerprint` and
-    `algorithm_version` always; `num_frames` and `permutation` for an `EpisodeAwareSampler`;
-    `num_samples` (positions per epoch) for a `MixtureSampler` or `WeightedEpisodeSampler`.
+    sampler, so that a state of another one is refused: `sampler` (the kind:
+    `"EpisodeAwareSampler"`, `"MixtureSampler"` or `"WeightedEpisodeSampler"`), `seed`,
+    `fingerprint` and `algorithm_version` always; `num_frames` and `permutation` for an
+    `EpisodeAwareSampler`; `num_samples` (positions per epoch) for a `MixtureSampler` or
+    `WeightedEpisodeSampler`. A state without `sampler` (saved by an earlier release) still
+    loads.
     """
 
+    sampler: str
     seed: int
     num_frames: int
     num_samples: int
@@ -51,14 +56,23 @@ def check_iterable_epoch(epoch: int) -> None:
         raise ValueError(f"epoch {epoch} cannot be iterated: epochs must be < 2**63")
 
 
+def _a(name: str) -> str:
+    return f"an {name}" if name[0] in "AEIOU" else f"a {name}"
+
+
 def _same_entry(theirs: Any, mine: int | str) -> bool:
     """Whether a state entry equals ours, without trusting `theirs.__eq__` (a tensor or an
     array would answer with an array, or raise)."""
     if isinstance(mine, str):
         return isinstance(theirs, str) and theirs == mine
-    if isinstance(theirs, (bool, np.bool_)) or not isinstance(theirs, (int, np.integer)):
+    if isinstance(theirs, (bool, np.bool_)):
         return False
-    return int(theirs) == mine
+    try:
+        # Integers as the resume point takes them: ints, numpy integers, one-element integer
+        # tensors and arrays (`operator.index`), so `seed=torch.tensor(7)` loads as `epoch` does.
+        return operator.index(theirs) == mine
+    except TypeError:
+        return False
 
 
 class ResumableSampler(Sampler[int]):
@@ -96,6 +110,40 @@ class ResumableSampler(Sampler[int]):
     def _identity(self) -> dict[str, int | str]:
         """State entries that must match for a state to load (besides the resume point)."""
         raise NotImplementedError
+
+    def _kind(self) -> str:
+        """The public episampler class this sampler is (a user's subclass counts as its base),
+        recorded in the state so that a state of another kind is refused by name."""
+        return next(
+            k.__name__
+            for k in type(self).__mro__
+            if k.__module__.startswith("episampler") and not k.__name__.startswith("_")
+        )
+
+    def _check_kind(self, state_dict: Mapping[str, Any]) -> None:
+        """Refuse a state of another kind of sampler, naming it. States saved before the kind
+        was recorded are recognised by their entries (`num_frames` / `permutation` for an
+        `EpisodeAwareSampler`, `num_samples` for a mixture or weighted sampler)."""
+        mine = self._kind()
+        theirs = state_dict.get("sampler")
+        if theirs is None:
+            if "num_frames" in state_dict or "permutation" in state_dict:
+                theirs = "EpisodeAwareSampler"
+            elif "num_samples" in state_dict:
+                theirs = "MixtureSampler or a WeightedEpisodeSampler"
+            else:
+                return  # only a resume point (LeRobot's, compute_sampler_state's): any kind
+            if mine in theirs.split(" or a "):
+                return
+        elif not isinstance(theirs, str):
+            raise TypeError(
+                f"state_dict['sampler'] must be a str, got {type(theirs).__name__} {theirs!r}"
+            )
+        if theirs != mine:
+            raise ValueError(
+                f"this state is from {_a(theirs)}, not {_a(mine)}: load it into the kind of "
+                f"sampler that saved it"
+            )
 
     def _reset(self, config: dict[str, Any], epoch: int, start_index: int) -> None:
         self._config = config
@@ -269,7 +317,12 @@ class ResumableSampler(Sampler[int]):
             A `SamplerState` (a plain dict at run time).
         """
         epoch, start_index = self._live_resume_point()
-        state: dict[str, Any] = {"epoch": epoch, "start_index": start_index, **self._identity()}
+        state: dict[str, Any] = {
+            "epoch": epoch,
+            "start_index": start_index,
+            "sampler": self._kind(),
+            **self._identity(),
+        }
         return state  # type: ignore[return-value]
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -291,6 +344,7 @@ class ResumableSampler(Sampler[int]):
         for key in ("epoch", "start_index"):
             if key not in state_dict:
                 raise ValueError(f"state_dict has no {key!r} entry: {dict(state_dict)!r}")
+        self._check_kind(state_dict)
         mine = self._identity()
         differs = [
             f"{key} is {state_dict[key]!r} in the state but {mine[key]!r} here"

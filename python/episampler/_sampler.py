@@ -34,7 +34,8 @@ class EpisodeAwareSampler(ResumableSampler):
     A drop-in for LeRobot 0.6's `lerobot.datasets.sampler.EpisodeAwareSampler` (same positional
     arguments, same meaning). Only episode boundaries are stored; the order of an epoch is
     computed in Rust. Re-iterating starts the next epoch by itself; `state_dict()` /
-    `load_state_dict()` resume at the exact sample (see the README's "Resuming training").
+    `load_state_dict()` resume at the exact sample (the documentation's guide "Resume exactly
+    in any loop" has one recipe per training setup).
 
     Args:
         dataset_from_indices: first frame of every episode (any 1-D integer sequence: list,
@@ -64,6 +65,7 @@ class EpisodeAwareSampler(ResumableSampler):
             Needs `shuffle=True` to have an effect.
         episode_groups: one group id per episode of the boundary arrays (for example the video
             file that holds it): the episodes of one group form one unit of the windowed order.
+            Accepted without `window` but then without effect, with a `UserWarning`.
         num_threads: threads that build a `"uniform"` epoch's table and compute
             `epoch_indices` (None: the cores this process may use). The environment variable
             `EPISAMPLER_NUM_THREADS` caps it. The order never depends on it.
@@ -137,6 +139,13 @@ class EpisodeAwareSampler(ResumableSampler):
             if num_threads is None
             else as_int("num_threads", num_threads, low=1, high=2**16 + 1),
         }
+        if episode_groups is not None and window is None:
+            warnings.warn(
+                "episode_groups has no effect without window= (the global order ignores "
+                "groups); pass window=N for the read-local order, or drop episode_groups",
+                UserWarning,
+                stacklevel=2,
+            )
         self._setup(config)
         if self._core.num_skipped:
             self._report_skipped()

@@ -12,7 +12,7 @@ For every size N and method it measures (medians over `--repeats`):
 
 The machine's load changes absolute times from run to run; the ratios against the baselines,
 measured in the same run, are the numbers to read. `--plot PATH.png` draws them (needs
-matplotlib: `pip install "episampler[bench]"`).
+matplotlib: `pip install matplotlib`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ sampler's order, next to a global `"uniform"` shuffle of the same frames:
 
 `python -m episampler.inspect` prints these figures against window sizes of the windowed
 ("read-local") order, on synthetic episodes or on a LeRobot v3 dataset's episodes, and can plot
-them (`--plot PATH.png`, needs matplotlib: `pip install "episampler[bench]"`).
+them (`--plot PATH.png`, needs matplotlib: `pip install matplotlib`).
 """
 
 from __future__ import annotations
@@ -188,12 +188,22 @@ def io_report(
         TypeError: `sampler` is not an `EpisodeAwareSampler`, or an argument is not an int
             (or `groups` not a sequence of ints).
         ValueError: An argument is out of range (`num_workers` above 65536, `epoch` beyond
-            2**63 - 1), or `groups` does not hold one id per episode.
+            2**63 - 1, `decoders_per_group` times the epoch's positions at 2**64 or more, where
+            counts of decoder opens could no longer be exact), or `groups` does not hold one id
+            per episode.
         MemoryError: The uniform order of the epoch does not fit in memory.
     """
     if not isinstance(sampler, EpisodeAwareSampler):
         raise TypeError(f"sampler must be an EpisodeAwareSampler, got {type(sampler).__name__}")
     setup = _read_setup(batch_size, num_workers, decoder_cache_size, decoders_per_group)
+    positions = len(sampler) * sampler.num_replicas
+    if setup.decoders_per_group * max(positions, 1) >= 2**64:
+        # Counts of decoder opens reach decoders_per_group times the positions of an epoch:
+        # they must stay exact 64-bit counts, never saturate.
+        raise ValueError(
+            f"decoders_per_group must be at most {(2**64 - 1) // max(positions, 1)} "
+            f"((2**64 - 1) // the epoch's {positions} positions), got {setup.decoders_per_group}"
+        )
     ids = _groups_of(sampler, groups)
     epoch = sampler.epoch if epoch is None else as_int("epoch", epoch, high=EPOCH_LIMIT + 1)
     check_iterable_epoch(epoch)
@@ -443,7 +453,9 @@ def main(argv: list[str] | None = None) -> None:
     data.add_argument("--lerobot-root", metavar="DIR", help="a LeRobot v3 dataset's directory")
     data.add_argument("--repo-id", metavar="ID", help="its repo id (with --lerobot-root)")
     reading = parser.add_argument_group("reading")
-    reading.add_argument("--batch-size", type=_count, default=32, help="default: 32")
+    reading.add_argument(
+        "--batch-size", type=_count, default=32, help="samples per batch (default: 32)"
+    )
     reading.add_argument(
         "--num-workers",
         type=lambda text: _count(text, low=0),
@@ -473,9 +485,23 @@ def main(argv: list[str] | None = None) -> None:
         metavar="K,K,...",
         help="window sizes in frames, 0: the global shuffle (default: 0,256,1024,4096)",
     )
-    orders.add_argument("--seed", type=lambda text: _count(text, low=0), default=0)
-    orders.add_argument("--epoch", type=lambda text: _count(text, low=0), default=0)
-    parser.add_argument("--plot", metavar="PATH.png", help="also write a bar plot")
+    orders.add_argument(
+        "--seed",
+        type=lambda text: _count(text, low=0),
+        default=0,
+        help="the samplers' seed, in [0, 2**64) (default: 0)",
+    )
+    orders.add_argument(
+        "--epoch",
+        type=lambda text: _count(text, low=0),
+        default=0,
+        help="the epoch whose order is measured (default: 0)",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="PATH.png",
+        help="also write a bar plot (needs matplotlib: pip install matplotlib)",
+    )
     args = parser.parse_args(argv)
 
     if (args.lerobot_root is None) != (args.repo_id is None):
