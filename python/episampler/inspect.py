@@ -34,7 +34,7 @@ from episampler._baselines import synthetic_episodes
 from episampler._cli import count as _count
 from episampler._cli import require_matplotlib
 from episampler._inputs import as_index_array, as_int
-from episampler._lerobot import lerobot_groups
+from episampler._lerobot import auto_window, lerobot_groups
 from episampler._resumable import COUNT_LIMIT, EPOCH_LIMIT, check_iterable_epoch
 from episampler._sampler import EpisodeAwareSampler
 
@@ -237,6 +237,7 @@ class _Source:
     groups: np.ndarray
     decoders_per_group: int
     description: str
+    auto: str | None = None  # what window="auto" picks (LeRobot datasets)
 
 
 @dataclass
@@ -286,12 +287,15 @@ def _lerobot_source(args: argparse.Namespace) -> _Source:
     def build(**kwargs: Any) -> EpisodeAwareSampler:
         return EpisodeAwareSampler.from_lerobot(dataset, **kwargs)
 
+    cache = args.decoder_cache_size
+    auto = auto_window(dataset, "unbounded" if cache is None else cache)
     return _Source(
         build,
         groups,
         args.decoders_per_group or max(1, len(cameras)),
         f"LeRobot dataset {args.repo_id} at {args.lerobot_root}, {what}; "
         f"a group is an episode's tuple of video files",
+        auto.reason,
     )
 
 
@@ -536,6 +540,8 @@ def main(argv: list[str] | None = None) -> None:
     print(_table(rows, setup))
     print()
     print(_cache_advice(rows, setup))
+    if source.auto is not None:
+        print(f"\n{source.auto}")
     print(f"\nComputed in {elapsed:.2f} s.")
     if args.plot:
         write_plot(args.plot, rows, setup)

@@ -378,3 +378,17 @@ def test_auto_window_on_a_dataset_without_video_is_the_global_order(tmp_path, ca
         sampler = EpisodeAwareSampler.from_lerobot(load_plain, shuffle=True, window="auto")
     assert sampler.window is None and "no video feature" in caplog.text
     assert sorted(sampler) == list(range(len(dataset)))
+
+
+def test_inspect_prints_the_automatic_window(root):
+    import subprocess
+    import sys
+
+    from tests.support import REPOSITORY
+
+    choice = auto_window(load(root), 6)
+    command = [sys.executable, "-m", "episampler.inspect", "--lerobot-root", str(root),
+               "--repo-id", REPO_ID, "--decoder-cache-size", "6", "--windows", "0"]  # fmt: skip
+    result = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert choice.window is not None and choice.reason in result.stdout.splitlines()
