@@ -28,12 +28,6 @@ LENGTHS = [17, 21, 20]  # 58 frames: an epoch is 14 batches of 4 and one of 2
 BATCH_SIZE, SEED = 4, 7
 STEPS, CHECKPOINT = 32, 18  # one process: the checkpoint is 3 steps into epoch 1 (of 15 steps)
 STEPS_PER_EPOCH = -(-sum(LENGTHS) // BATCH_SIZE)
-WINDOW_OPTIONS = ("--episampler.window=10",)
-
-
-def sampler_keys(settings: dict) -> dict:
-    """The sampler arguments of saved settings (None values are the defaults)."""
-    return {key: value for key, value in settings.items() if value is not None}
 
 
 @pytest.fixture(scope="module")
@@ -166,16 +160,31 @@ def test_options_are_restored_on_resume_and_a_contradicting_flag_is_refused(data
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("num_workers", [0, 2])
-def test_window_and_batched_fetch_resume_exactly(dataset_root, tmp_path, num_workers):
-    options = WINDOW_OPTIONS
+@pytest.mark.parametrize(("window", "num_workers"), [("10", 0), ("10", 2), ("auto", 2)])
+def test_window_and_batched_fetch_resume_exactly(dataset_root, tmp_path, window, num_workers):
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from episampler._lerobot import auto_window, lerobot_groups
+
+    options = (f"--episampler.window={window}", "--episampler.batched_fetch=true")
     [uninterrupted], [resumed] = uninterrupted_and_resumed(
         dataset_root, tmp_path, "episampler", num_workers, options=options
     )
-    settings = saved_options(tmp_path / "episampler-stopped")["sampler"]
-    assert settings["window"] is not None
-    assert uninterrupted == episampler_batches(STEPS, **sampler_keys(settings))
-    assert uninterrupted != episampler_batches(STEPS)  # the windowed order, not the global one
+    saved = saved_options(tmp_path / "episampler-stopped")
+    assert saved["options"]["batched_fetch"] is True
+    settings = saved["sampler"]
+    dataset = LeRobotDataset("local/train", root=dataset_root)
+    if window == "auto":  # the choice is the dataset's, and kept by the checkpoint
+        choice = auto_window(dataset)
+        assert (settings["window"], settings["group_by"]) == (choice.window, choice.group_by)
+    else:
+        assert (settings["window"], settings["group_by"]) == (10, None)
+    arguments = {k: settings[k] for k in ("window", "streams", "stream_block") if settings[k]}
+    if settings["group_by"] is not None:
+        arguments["episode_groups"] = lerobot_groups(dataset, settings["group_by"])
+    assert uninterrupted == episampler_batches(STEPS, **arguments)
+    if settings["window"] is not None:
+        assert uninterrupted != episampler_batches(STEPS)  # windowed, not the global order
     assert resumed == uninterrupted
 
 

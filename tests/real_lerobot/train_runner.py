@@ -5,7 +5,8 @@
 MODE `episampler` goes through `episampler.integrations.lerobot.main` (the documented one step);
 MODE `lerobot` runs LeRobot alone. Each batch the training loop takes from its dataloader is
 appended to RECORD (`RECORD.rank<r>` for rank r of several processes) as one JSON line: the
-batch's `index` column (absolute frame indices).
+batch's `index` column (absolute frame indices), or with several datasets its
+`[dataset_index, index]` pairs.
 With `STOP_AFTER_STEPS=K` in the environment the process dies (`os._exit`, like a killed job)
 when the loop asks for the batch of step K + 1, after step K's checkpoint was written.
 """
@@ -32,8 +33,13 @@ def main() -> None:
         for taken, batch in enumerate(take_batches(dataloader)):
             if stop_after is not None and taken == int(stop_after):
                 os._exit(STOPPED_EXIT_CODE)
+            frames = batch["index"].tolist()
+            if "dataset_index" in batch:
+                frames = [
+                    list(p) for p in zip(batch["dataset_index"].tolist(), frames, strict=True)
+                ]
             with open(record, "a") as out:
-                out.write(json.dumps(batch["index"].tolist()) + "\n")
+                out.write(json.dumps(frames) + "\n")
             yield batch
 
     lerobot_train.cycle = recording_cycle

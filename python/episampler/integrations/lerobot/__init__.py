@@ -56,6 +56,7 @@ __all__ = [
 logger = logging.getLogger("episampler.lerobot")
 _TRAINING_STATE_DIR = "training_state"  # LeRobot's name for it, in 0.6.1 and 0.6.2
 _INSTALL_HINT = "pip install 'lerobot[dataset,training]=={}'"
+_SAMPLER_KEYS = ("window", "streams", "stream_block")
 
 
 def _lerobot_version() -> str:
@@ -74,6 +75,7 @@ def install(
     window: int | str | None = None,
     batched_fetch: bool | None = None,
     datasets: Any = None,
+    block_size: int | None = None,
 ) -> None:
     """Make `lerobot.scripts.lerobot_train` sample with episampler and resume exactly.
 
@@ -87,6 +89,7 @@ def install(
         batched_fetch: decode each batch file by file (`BatchedFetch`).
         datasets: several datasets: a JSON list, the path of a JSON file, or a list of
             `{"repo_id", "root", "weight"}` dicts.
+        block_size: positions per block of a mixture of several datasets.
 
     Safe to call more than once with the same arguments (other arguments are a `ValueError`).
 
@@ -99,6 +102,7 @@ def install(
         "window": window,
         "batched_fetch": batched_fetch,
         "datasets": datasets,
+        "block_size": block_size,
     }
     explicit = _options.checked({k: v for k, v in given.items() if v is not None})
     version = _lerobot_version()
@@ -172,14 +176,17 @@ class _Installation:
             if options.datasets is not None:
                 from episampler.integrations.lerobot.datasets import make_mixture_datasets
 
-                dataset, eval_dataset = make_mixture_datasets(cfg, options.datasets)
+                dataset, eval_dataset = make_mixture_datasets(cfg, options)
             else:
                 dataset, eval_dataset = make(cfg, *args, **kwargs)
             self.dataset = dataset
             if options.batched_fetch:
                 from episampler.integrations.lerobot.fetch import BatchedFetch
 
-                dataset = BatchedFetch(dataset)
+                if options.datasets is not None:  # each component fetches its own rows
+                    dataset.datasets = [BatchedFetch(part) for part in dataset.datasets]
+                else:
+                    dataset = BatchedFetch(dataset)
             return dataset, eval_dataset
 
         return make_train_eval_datasets
@@ -210,36 +217,41 @@ class _Installation:
 
     def episode_aware_sampler(self, *args: Any, **kwargs: Any) -> Any:
         options = self.options or _options.resolve(self.explicit, None, "")
-        settings = self.sampler_settings(options)
+        if options.datasets is not None:  # built with the datasets (their stats need it)
+            sampler = self.dataset.sampler
+            self.settings = {"block_counts": list(sampler.block_counts)}
+            return sampler
+        settings = self.sampler_settings(options, kwargs)
         self.settings = settings
-        extra = {k: v for k, v in settings.items() if v is not None and k != "window"}
-        if settings["window"] is not None:
-            extra["window"] = settings["window"]
-        if options.datasets is not None:
-            from episampler.integrations.lerobot.datasets import mixture_sampler
+        extra = {k: settings[k] for k in _SAMPLER_KEYS if settings.get(k) is not None}
+        if settings.get("group_by") is not None:
+            from episampler._lerobot import lerobot_groups
 
-            return mixture_sampler(self.dataset, options, kwargs, extra)
+            extra["episode_groups"] = lerobot_groups(self.dataset, settings["group_by"])
         sampler = EpisodeAwareSampler(*args, permutation=options.permutation, **extra, **kwargs)
         logger.info("episampler sampler: %r", sampler)
         return sampler
 
-    def sampler_settings(self, options: Options) -> dict[str, Any]:
-        """window / streams / stream_block: the checkpoint's when resuming, else chosen now."""
+    def sampler_settings(self, options: Options, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """window, group_by, streams, stream_block: the checkpoint's when resuming (the choice
+        of window="auto" is kept), else chosen now."""
         if self.saved_sampler:
             return dict(self.saved_sampler)
-        window = options.window
-        settings: dict[str, Any] = {"window": window, "streams": None, "stream_block": None}
-        if window == "auto":
-            from episampler._lerobot import auto_window  # type: ignore[attr-defined]
+        settings: dict[str, Any] = {"window": options.window, "group_by": None}
+        settings.update(streams=None, stream_block=None)
+        if options.window == "auto":
+            from episampler import stream_settings
+            from episampler._lerobot import auto_window
 
-            settings["window"] = auto_window(self.dataset)
+            choice = auto_window(
+                self.dataset, drop_n_last_frames=kwargs.get("drop_n_last_frames", 0)
+            )
+            logger.info("%s", choice.reason)
+            settings.update(window=choice.window, group_by=choice.group_by)
             num_workers = int(getattr(self.cfg, "num_workers", 0) or 0)
-            if settings["window"] is not None and num_workers > 0:
-                from episampler import stream_settings  # type: ignore[attr-defined]
-
-                settings.update(
-                    stream_settings(num_workers, int(self.cfg.batch_size), self.dp_world_size())
-                )
+            if choice.window is not None and num_workers > 0:
+                batch_size = int(self.cfg.batch_size)
+                settings.update(stream_settings(num_workers, batch_size, self.dp_world_size()))
         return settings
 
     def dp_world_size(self) -> int:

@@ -33,6 +33,10 @@ episampler options (everything else is lerobot-train's own, listed below):
         Train on several LeRobot v3 datasets in set proportions: a JSON list (or a file holding
         one) of {"repo_id": ..., "root": ..., "weight": ...}; without weights, each dataset is
         drawn in proportion to its frames. Replaces --dataset.repo_id / --dataset.root.
+        Items carry dataset_index; the normalisation stats are the mixture's.
+  --episampler.block_size=N
+        With several datasets: positions per block (default 1024); every block holds each
+        dataset's share of N exactly.
 These options are saved with every checkpoint; --resume=true restores them, and refuses a flag
 that contradicts the saved value.
 """
@@ -59,6 +63,7 @@ class Options:
     window: int | str | None = None  # None, "auto" or frames per window
     batched_fetch: bool = False
     datasets: tuple[DatasetSpec, ...] | None = None
+    block_size: int = 1024  # positions per block of a mixture
 
     def to_json(self) -> dict[str, Any]:
         """The options as JSON-ready values."""
@@ -76,6 +81,7 @@ class Options:
             window=data["window"],
             batched_fetch=data["batched_fetch"],
             datasets=None if datasets is None else tuple(DatasetSpec(**d) for d in datasets),
+            block_size=data["block_size"],
         )
 
 
@@ -186,11 +192,20 @@ def check_datasets(value: Any) -> tuple[DatasetSpec, ...] | None:
     return tuple(specs)
 
 
+def check_block_size(value: Any) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2**32:
+        return value
+    raise OptionsError(f"--episampler.block_size must be a number in [1, 2**32], got {value!r}")
+
+
 _CHECKS = {
     "permutation": check_permutation,
     "window": check_window,
     "batched_fetch": lambda v: check_bool("batched_fetch", v),
     "datasets": check_datasets,
+    "block_size": check_block_size,
 }
 
 
