@@ -1,0 +1,66 @@
+"""A LeRobot dataset in your own training loop: `EpisodeAwareSampler.from_lerobot` reads the
+episode boundaries (and selection) of a LeRobotDataset (v3, or v2.1), and the loop resumes
+exactly from its step, with DataLoader workers. (To keep LeRobot's own training script, run
+`episampler-lerobot-train` instead: see the guide "Train with lerobot-train".)
+
+Run: python examples/lerobot_dataset.py --repo-id USER/NAME [--root DIR]
+(needs: pip install "lerobot[dataset]"; without --root the dataset comes from the Hub cache)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def train(dataset, checkpoint, total_steps, crash_at=None):
+    seen, saved = {}, None
+    # --8<-- [start:lerobot]
+    from torch.utils.data import DataLoader
+
+    from episampler import EpisodeAwareSampler, compute_sampler_state
+
+    sampler = EpisodeAwareSampler.from_lerobot(
+        dataset, drop_n_last_frames=2, shuffle=True, seed=1234
+    )
+    loader = DataLoader(dataset, sampler=sampler, batch_size=8, num_workers=2)
+    step = 0 if checkpoint is None else checkpoint["step"]
+    sampler.load_state_dict(compute_sampler_state(step, sampler.num_frames, 8, 1))
+    while step < total_steps:
+        for batch in loader:  # LeRobot items: dicts of tensors, "index" is the frame's row
+            seen[step] = batch["index"].tolist()  # your training step
+            step += 1
+            if step % 5 == 0:
+                saved = {"step": step}  # your checkpoint
+            if step in (total_steps, crash_at):
+                break
+        if step == crash_at:
+            break
+    # --8<-- [end:lerobot]
+    return seen, saved, sampler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repo-id", required=True, help="the dataset's repo id")
+    parser.add_argument("--root", help="its local directory (default: LeRobot's cache)")
+    args = parser.parse_args(argv)
+    try:
+        from lerobot.datasets.lerobot_dataset import LeRobotDataset
+    except ImportError:  # LeRobot 0.3.x
+        from lerobot.common.datasets.lerobot_dataset import LeRobotDataset
+    dataset = LeRobotDataset(args.repo_id, root=args.root)
+
+    uninterrupted, _, sampler = train(dataset, None, 30)
+    _, checkpoint, _ = train(dataset, None, 30, crash_at=13)
+    resumed, _, _ = train(dataset, checkpoint, 30)
+    assert checkpoint == {"step": 10}
+    assert all(resumed[s] == uninterrupted[s] for s in range(10, 30))
+    per_epoch = -(-sampler.num_frames // 8)
+    first_epoch = [row for s in range(min(per_epoch, 30)) for row in uninterrupted[s]]
+    assert len(first_epoch) == len(set(first_epoch))  # no frame twice within an epoch
+    print(f"{args.repo_id}: {sampler.num_frames} frames kept; resumed at step 10 after a crash "
+          f"at step 13: steps 10..29 identical")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

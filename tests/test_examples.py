@@ -1,0 +1,118 @@
+"""The scripts in examples/ run and assert what they claim, and every Python code block in the
+README and on the documentation site is one of them (word for word) or a doctest that runs."""
+
+from __future__ import annotations
+
+import doctest
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import episampler
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+EXAMPLES = REPOSITORY / "examples"
+# Needs LeRobot: run by tests/real_lerobot/test_examples_lerobot.py in its virtualenvs.
+LEROBOT_EXAMPLES = {"lerobot_dataset.py"}
+SNIPPET = re.compile(
+    r"# --8<-- \[start:(?P<name>[\w-]+)\]\n(?P<body>.*?)\n\s*# --8<-- \[end:(?P=name)\]", re.S
+)
+BLOCK = re.compile(r"^```(?P<lang>\w*)\n(?P<body>.*?)^```", re.S | re.M)
+INCLUDE = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<name>[\w-]+))?"$', re.M)
+
+
+def markdown_files() -> list[Path]:
+    return [REPOSITORY / "README.md", *sorted((REPOSITORY / "docs").rglob("*.md"))]
+
+
+def snippets() -> dict[str, str]:
+    """Every marked section of every example, dedented, by `file:name`."""
+    found = {}
+    for path in sorted(EXAMPLES.glob("*.py")):
+        for match in SNIPPET.finditer(path.read_text()):
+            found[f"examples/{path.name}:{match['name']}"] = textwrap.dedent(match["body"])
+    return found
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in EXAMPLES.glob("*.py") if p.name not in LEROBOT_EXAMPLES)
+)
+@pytest.mark.timeout(300)
+def test_example_runs_and_its_assertions_hold(name):
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=EXAMPLES.parent,
+        env={**os.environ, "PYTHONWARNINGS": "default"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip(), "an example says what it showed"
+
+
+def test_every_example_has_a_docstring_with_its_command():
+    for path in EXAMPLES.glob("*.py"):
+        text = path.read_text()
+        assert text.startswith('"""'), path.name
+        assert f"python examples/{path.name}" in text, path.name
+
+
+def test_every_python_block_is_an_example_or_a_doctest():
+    sections = snippets()
+    for path in markdown_files():
+        for block in BLOCK.finditer(path.read_text()):
+            if block["lang"] != "python":
+                continue
+            body = block["body"]
+            if body.lstrip().startswith(">>>"):
+                continue  # run by test_doctest_blocks_run
+            if INCLUDE.fullmatch(body.strip()):
+                continue  # an example's section, included when the site is built
+            assert body.rstrip("\n") in sections.values(), (
+                f"{path.relative_to(REPOSITORY)}: a Python block that is neither a section of "
+                f"an example in examples/ nor a doctest:\n{body}"
+            )
+
+
+def test_every_included_snippet_exists():
+    sections = snippets()
+    for path in markdown_files():
+        for include in INCLUDE.finditer(path.read_text()):
+            key = f"{include['path']}:{include['name']}" if include["name"] else include["path"]
+            assert include["name"] is None or key in sections, f"{path.name}: {key}"
+            assert (REPOSITORY / include["path"]).is_file(), f"{path.name}: {include['path']}"
+
+
+def test_doctest_blocks_run():
+    parser, runner = (
+        doctest.DocTestParser(),
+        doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE),
+    )
+    for path in markdown_files():
+        for number, block in enumerate(BLOCK.finditer(path.read_text())):
+            if block["lang"] == "python" and block["body"].lstrip().startswith(">>>"):
+                globs = {name: getattr(episampler, name) for name in episampler.__all__}
+                test = parser.get_doctest(block["body"], globs, f"{path.name}#{number}", None, 0)
+                runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+
+
+def test_bash_blocks_name_commands_that_exist():
+    """`make X` targets exist; `python -m M` modules import."""
+    makefile = (REPOSITORY / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w-]+):", makefile, re.M))
+    for path in markdown_files():
+        for block in BLOCK.finditer(path.read_text()):
+            if block["lang"] not in ("bash", "sh", "shell"):
+                continue
+            for target in re.findall(r"^\s*make ([\w-]+)", block["body"], re.M):
+                assert target in targets, f"{path.name}: make {target}"
+            for module in re.findall(r"python3? -m (episampler[\w.]*)", block["body"]):
+                __import__(module)
