@@ -26,6 +26,7 @@ ORDERS = {
     "uniform": {"permutation": "uniform"},
     "feistel": {"permutation": "feistel"},
     "feistel windowed": {"permutation": "feistel", "window": 7, "episode_groups": [0, 1, 0]},
+    "feistel streams": {"permutation": "feistel", "window": 5, "streams": 2, "stream_block": 8},
     # Not EpisodeAwareSampler arguments: a mixture whose every epoch covers the 28 frames.
     "mixture": {},
 }

@@ -64,20 +64,24 @@ def mixture() -> MixtureSampler:
     )
 
 
-ORDERS = ("uniform", "feistel", "mixture")
+ORDERS = ("uniform", "feistel", "mixture", "streams")
+# Worker-aware streams: stream_block shapes the order, so it stays fixed across world sizes (an
+# elastic resume keeps the order; its locality then suits the first world size).
+STREAMS = {"window": 6, "streams": 2, "stream_block": 2 * BATCH_SIZE}
 
 
 def make_loader(permutation: str) -> DataLoader:
     if permutation == "mixture":
         return DataLoader(FrameDataset(), sampler=mixture(), batch_size=BATCH_SIZE)
+    options = STREAMS if permutation == "streams" else {"permutation": permutation}
     sampler = EpisodeAwareSampler(
         FROM,
         TO,
         shuffle=True,
         seed=SEED,
-        permutation=permutation,
         num_replicas=dist.get_world_size(),
         rank=dist.get_rank(),
+        **options,
     )
     return DataLoader(FrameDataset(), sampler=sampler, batch_size=BATCH_SIZE)
 

@@ -35,12 +35,15 @@ class FrameDataset(Dataset):
         return TO[-1]
 
 
-# The global orders, and windowed ones (windows of whole units: episodes 0 and 2 form one).
+# The global orders, windowed ones (windows of whole units: episodes 0 and 2 form one) and
+# worker-aware streams.
 ORDERS = {
     "uniform": {"permutation": "uniform"},
     "feistel": {"permutation": "feistel"},
     "uniform windowed": {"permutation": "uniform", "window": 7, "episode_groups": [0, 1, 0]},
     "feistel windowed": {"permutation": "feistel", "window": 7, "episode_groups": [0, 1, 0]},
+    # Worker-aware streams: each of 2 streams takes 4 positions per turn (the batch size).
+    "uniform streams": {"permutation": "uniform", "window": 5, "streams": 2, "stream_block": 4},
 }
 
 

@@ -1,7 +1,8 @@
 """Episode-aware, seekable, exactly resumable frame sampling for robot-learning datasets.
 
 - `EpisodeAwareSampler`: LeRobot's sampler, drop-in, with a seeded order that is a pure
-  function of `(seed, epoch)`, sharding, exact resume and a read-local (windowed) order.
+  function of `(seed, epoch)`, sharding, exact resume and a read-local (windowed) order;
+  `stream_settings` gives each DataLoader worker its own stream of windows.
 - `EpisodeAwareBatchSampler`: the batches `torch.utils.data.BatchSampler` would make, built in
   Rust.
 - `MixtureSampler`, `balance_weights`: several datasets in set proportions, exact per block.
@@ -17,7 +18,7 @@ from episampler._batch import EpisodeAwareBatchSampler
 from episampler._core import ALGORITHM_VERSION, __version__
 from episampler._mixture import MixtureSampler, WeightedEpisodeSampler, balance_weights
 from episampler._resumable import SamplerState
-from episampler._sampler import EpisodeAwareSampler
+from episampler._sampler import EpisodeAwareSampler, stream_settings
 from episampler._state import compute_sampler_state
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "__version__",
     "balance_weights",
     "compute_sampler_state",
+    "stream_settings",
 ]

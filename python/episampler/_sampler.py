@@ -14,6 +14,7 @@ from episampler._inputs import as_bool, as_index_array, as_int, rows_for_frames
 from episampler._resumable import COUNT_LIMIT, ResumableSampler
 
 PERMUTATIONS = ("uniform", "feistel")
+MAX_STREAMS = 2**16  # the core's limit: far more than DataLoader workers on any machine
 logger = logging.getLogger(__name__)
 
 
@@ -25,6 +26,67 @@ def _as_groups(episode_groups: Any, num_episodes: int) -> np.ndarray:
             f"({num_episodes}), got {len(groups)}"
         )
     return groups
+
+
+def _stream_config(streams: Any, stream_block: Any, window: Any) -> dict[str, Any]:
+    """The `streams` / `stream_block` entries of a configuration; `stream_block` is dropped
+    with one stream, so it never changes that order or its fingerprint."""
+    streams = as_int("streams", streams, low=1, high=MAX_STREAMS + 1)
+    if stream_block is not None:
+        stream_block = as_int("stream_block", stream_block, low=1, high=2**63)
+    if streams == 1:
+        return {"streams": 1, "stream_block": None}
+    if window is None:
+        raise ValueError(
+            f"streams={streams} needs window=N (streams deal the windowed order's units to "
+            "DataLoader workers); pass window, or streams=1"
+        )
+    if stream_block is None:
+        raise ValueError(
+            f"streams={streams} needs stream_block (the DataLoader's batch size times the "
+            "data-parallel size; stream_settings() computes both)"
+        )
+    return {"streams": streams, "stream_block": stream_block}
+
+
+def stream_settings(
+    num_workers: int, batch_size: int, num_processes: int = 1
+) -> dict[str, int | None]:
+    """`streams` and `stream_block` for a windowed order read by `num_workers` DataLoader
+    workers in batches of `batch_size`, on `num_processes` data-parallel processes.
+
+    A DataLoader deals batch `b` to worker `b % num_workers`. With sharding by position
+    (`num_replicas=P`), rank `r`'s `j`-th batch holds global positions `[j*B*P, (j+1)*B*P)`,
+    and under accelerate (one unsharded sampler, whole batches dealt to `P` processes) the
+    `P` batches of a step are `B*P` consecutive positions too: `stream_block = B * P` puts
+    every batch of every rank in one stream, and `streams = num_workers` gives every worker
+    its own stream. With no workers (`num_workers=0`) one reader reads everything: one stream.
+
+    Args:
+        num_workers: DataLoader workers per process, >= 0.
+        batch_size: the DataLoader's batch size per process, >= 1.
+        num_processes: data-parallel processes (ranks), >= 1.
+
+    Returns:
+        `{"streams": K, "stream_block": S}`, to pass on: `EpisodeAwareSampler(...,
+        window=k, **stream_settings(4, 64))`.
+
+    Raises:
+        TypeError: an argument is not an int.
+        ValueError: an argument is out of range.
+
+    Example:
+        >>> stream_settings(num_workers=4, batch_size=64, num_processes=2)
+        {'streams': 4, 'stream_block': 128}
+        >>> stream_settings(num_workers=0, batch_size=64)
+        {'streams': 1, 'stream_block': None}
+    """
+    workers = as_int("num_workers", num_workers, high=MAX_STREAMS + 1)
+    batch = as_int("batch_size", batch_size, low=1, high=COUNT_LIMIT)
+    processes = as_int("num_processes", num_processes, low=1, high=COUNT_LIMIT)
+    if workers <= 1:
+        return {"streams": 1, "stream_block": None}
+    return {"streams": workers, "stream_block": batch * processes}
 
 
 class EpisodeAwareSampler(ResumableSampler):
@@ -63,6 +125,15 @@ class EpisodeAwareSampler(ResumableSampler):
             (episodes, or groups of `episode_groups`) are permuted, cut into windows of at least
             `window` frames, and every window is shuffled: a worker reads few files at a time.
             Needs `shuffle=True` to have an effect.
+        streams: worker-aware streams of the windowed order (default 1: one stream, the
+            plain windowed order bit for bit). With `K > 1` (needs `window` and
+            `stream_block`), each permuted unit goes to the stream holding the fewest frames so
+            far, every stream is cut into windows and shuffled inside them, and the epoch takes
+            `stream_block` positions from each stream in turn: with `K` DataLoader workers and
+            `stream_block` = batch size x data-parallel size, every worker reads its own
+            stream's windows (see `stream_settings`).
+        stream_block: positions each stream contributes per turn, >= 1 (required with
+            `streams > 1`, ignored with one stream).
         episode_groups: one group id per episode of the boundary arrays (for example the video
             file that holds it): the episodes of one group form one unit of the windowed order.
             Accepted without `window` but then without effect, with a `UserWarning`.
@@ -101,6 +172,8 @@ class EpisodeAwareSampler(ResumableSampler):
         drop_last: bool = False,
         window: int | None = None,
         episode_groups: Any = None,
+        streams: int = 1,
+        stream_block: int | None = None,
         num_threads: int | None = None,
     ) -> None:
         """Build the sampler (every argument is described in the class docstring)."""
@@ -135,6 +208,7 @@ class EpisodeAwareSampler(ResumableSampler):
             "episode_groups": None
             if episode_groups is None
             else _as_groups(episode_groups, len(from_indices)),
+            **_stream_config(streams, stream_block, window),
             "num_threads": None
             if num_threads is None
             else as_int("num_threads", num_threads, low=1, high=2**16 + 1),
@@ -245,6 +319,8 @@ class EpisodeAwareSampler(ResumableSampler):
             config["permutation"],
             config.get("window"),  # absent from pickles of samplers older than windows
             config.get("episode_groups"),
+            config.get("streams", 1),
+            config.get("stream_block"),
         )
         if config["remap"] is not None:
             core = self._remapped(core, config["remap"])
@@ -287,6 +363,16 @@ class EpisodeAwareSampler(ResumableSampler):
         return self._config.get("window")
 
     @property
+    def streams(self) -> int:
+        """Worker-aware streams of the windowed order (1: one stream)."""
+        return self._config.get("streams", 1)
+
+    @property
+    def stream_block(self) -> int | None:
+        """Positions a stream contributes per turn (None with one stream)."""
+        return self._config.get("stream_block")
+
+    @property
     def episode_groups(self) -> np.ndarray | None:
         """The group id of every episode of the boundary arrays (a copy), or None."""
         groups = self._config.get("episode_groups")
@@ -309,6 +395,8 @@ class EpisodeAwareSampler(ResumableSampler):
 
     def __repr__(self) -> str:
         window = "" if self.window is None else f"window={self.window}, "
+        if self.streams > 1:
+            window += f"streams={self.streams}, stream_block={self.stream_block}, "
         return (
             f"{type(self).__name__}(num_frames={self.num_frames}, "
             f"num_episodes={self._core.num_episodes}, shuffle={self.shuffle}, "
