@@ -16,7 +16,6 @@ from torch.utils.data import Dataset
 
 EPISODE_STARTS = [0, 120, 250, 260, 400]  # first frame of every episode
 EPISODE_ENDS = [120, 250, 260, 400, 530]  # end (exclusive) of every episode
-BATCH_SIZE = 16
 
 
 class Frames(Dataset):
@@ -29,42 +28,48 @@ class Frames(Dataset):
         return torch.tensor(index)
 
 
+class Crash(Exception):
+    """Stands for the process dying (a preemption, an out-of-memory kill)."""
+
+
 def train(checkpoint: dict | None, total_steps: int, crash_at: int | None = None) -> tuple:
     """Trains until `total_steps` (or a simulated crash); returns the frames of every step and
     the last checkpoint saved."""
     dataset, seen, saved = Frames(), {}, None
+    starts, ends = EPISODE_STARTS, EPISODE_ENDS
 
     def train_step(batch):
+        if step == crash_at:
+            raise Crash
         seen[step] = batch.tolist()
 
     def save(state):
         nonlocal saved
         saved = dict(state)
 
-    # --8<-- [start:loop]
-    from torch.utils.data import DataLoader
+    try:
+        # --8<-- [start:loop]
+        from torch.utils.data import DataLoader
 
-    from episampler import EpisodeAwareSampler, compute_sampler_state
+        from episampler import EpisodeAwareSampler, compute_sampler_state
 
-    sampler = EpisodeAwareSampler(
-        EPISODE_STARTS, EPISODE_ENDS, drop_n_last_frames=7, shuffle=True, seed=1234
-    )
-    loader = DataLoader(dataset, sampler=sampler, batch_size=BATCH_SIZE, num_workers=2)
+        sampler = EpisodeAwareSampler(starts, ends, drop_n_last_frames=7, shuffle=True, seed=1)
+        loader = DataLoader(dataset, sampler=sampler, batch_size=16, num_workers=2)
 
-    step = 0 if checkpoint is None else checkpoint["step"]
-    # Resuming: the step alone gives the sampler's exact position, with or without workers.
-    sampler.load_state_dict(compute_sampler_state(step, sampler.num_frames, BATCH_SIZE, 1))
-    while step < total_steps:
-        for batch in loader:  # each pass over the loader is the next epoch, newly shuffled
-            train_step(batch)
-            step += 1
-            if step % 10 == 0:
-                save({"step": step})  # with your model's and optimiser's state
-            if step in (total_steps, crash_at):
-                break
-        if step == crash_at:
-            break
-    # --8<-- [end:loop]
+        step = checkpoint["step"] if checkpoint else 0
+        # The step alone gives the sampler's exact position, with or without workers:
+        sampler.load_state_dict(compute_sampler_state(step, sampler.num_frames, 16, 1))
+        while step < total_steps:
+            for batch in loader:  # each pass over the loader is the next epoch, reshuffled
+                train_step(batch)
+                step += 1
+                if step % 10 == 0:
+                    save({"step": step})  # with your model's and optimiser's state
+                if step == total_steps:
+                    break
+        # --8<-- [end:loop]
+    except Crash:
+        pass
     return seen, saved
 
 
