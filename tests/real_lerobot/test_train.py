@@ -202,6 +202,21 @@ def test_two_processes_resume_exactly_padding_included(dataset_root, tmp_path):
         assert resumed[rank] == uninterrupted[rank], rank
 
 
+if lerobot_version() != "0.6.1":  # 0.6.2 on: the loop's step counts micro-batches
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(900)
+    def test_gradient_accumulation_resumes_exactly(dataset_root, tmp_path):
+        """With 2 micro-batches per optimiser step, LeRobot 0.6.2 counts micro-batches in its
+        step, saves at step 18 (9 updates) and resumes from the same micro-batch."""
+        accumulate = ("--accelerator.gradient_accumulation.steps=2",)
+        [uninterrupted], [resumed] = uninterrupted_and_resumed(
+            dataset_root, tmp_path, "episampler", 0, options=accumulate
+        )
+        assert uninterrupted == episampler_batches(STEPS)
+        assert resumed == uninterrupted
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_lerobot_alone_replays_epoch_0_after_a_resume_in_epoch_1(dataset_root, tmp_path):

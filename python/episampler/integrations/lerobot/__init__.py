@@ -47,8 +47,6 @@ from episampler.integrations.lerobot.fetch import BatchedFetch
 __all__ = [
     "TESTED_LEROBOT_VERSIONS",
     "BatchedFetch",
-    "Options",
-    "OptionsError",
     "install",
     "main",
 ]

@@ -57,7 +57,17 @@ class DatasetSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """The integration's options (defaults: LeRobot's own order with episampler's sampler)."""
+    """The integration's options, saved with every checkpoint (the defaults: a global shuffle
+    read item by item, as LeRobot reads).
+
+    Args:
+        permutation: `"uniform"` or `"feistel"` (`--episampler.permutation`).
+        window: None, `"auto"` or frames per window of the read-local order
+            (`--episampler.window`).
+        batched_fetch: decode each batch per video file (`--episampler.batched_fetch`).
+        datasets: several datasets (`--episampler.datasets`), None for LeRobot's one.
+        block_size: positions per block of a mixture (`--episampler.block_size`).
+    """
 
     permutation: str = "uniform"
     window: int | str | None = None  # None, "auto" or frames per window

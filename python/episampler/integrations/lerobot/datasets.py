@@ -41,6 +41,8 @@ class _MixtureMeta:
         self.total_episodes = sum(int(m.total_episodes) for m in metas)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_first":  # copy and pickle look these up first
+            raise AttributeError(name)
         return getattr(self._first, name)
 
 
