@@ -106,6 +106,13 @@ def reference_figures(
             **window_arguments(sampler),
         )
     global_order = unsharded.epoch_indices(epoch).tolist()
+    # Samples and distinct groups of every worker: batch i to worker i % readers.
+    readers = max(1, num_workers)
+    worker_samples, worker_groups = [0] * readers, [set() for _ in range(readers)]
+    for number, i in enumerate(batches):
+        worker_samples[number % readers] += len(stream[i : i + batch_size])
+        worker_groups[number % readers].update(sample_groups[i : i + batch_size])
+    rates = [1000 * len(g) / n for g, n in zip(worker_groups, worker_samples, strict=True) if n]
     boundary_position = {frame: p for p, frame in enumerate(unsharded.indices)}
     n = len(global_order)
     moved = sum(abs(p - boundary_position[frame]) for p, frame in enumerate(global_order))
@@ -119,6 +126,9 @@ def reference_figures(
             [len(set(sample_groups[i : i + batch_size])) for i in batches]
         ),
         "worker_opens": opens,
+        "worker_samples": worker_samples,
+        "worker_groups": [len(g) for g in worker_groups],
+        "files_per_worker_per_1000_samples": np.mean(rates) if rates else 0.0,
         "decoder_opens": sum(opens),
         "cold_opens": sum(cold),
         "opens_per_1000_samples": 1000 * sum(opens) / len(stream),
@@ -132,7 +142,12 @@ def window_arguments(sampler) -> dict:
     window = getattr(sampler, "window", None)
     if window is None:
         return {}
-    return {"window": window, "episode_groups": sampler.episode_groups}
+    return {
+        "window": window,
+        "episode_groups": sampler.episode_groups,
+        "streams": sampler.streams,
+        "stream_block": sampler.stream_block,
+    }
 
 
 def assert_figures_equal(got: dict, expected: dict) -> None:
@@ -273,9 +288,11 @@ def test_report_equals_the_reference_on_random_cases(
 
 @needs_windows
 @pytest.mark.parametrize("window", [1, 6, 25])
-def test_report_of_a_windowed_order_equals_the_reference(window, permutation):
+@pytest.mark.parametrize("streams", [1, 2])
+def test_report_of_a_windowed_order_equals_the_reference(window, streams, permutation):
     groups = GROUP_LAYOUTS["pairs"]
-    sampler = make_sampler(True, permutation, window=window, groups=groups)
+    extra = {} if streams == 1 else {"streams": streams, "stream_block": 4}
+    sampler = make_sampler(True, permutation, window=window, groups=groups, **extra)
     report = io_report(
         sampler, batch_size=4, num_workers=2, decoder_cache_size=2, decoders_per_group=2, epoch=1
     )
@@ -455,13 +472,15 @@ def test_cli_prints_the_table_against_window_sizes():
     assert "| order | episodes / batch | groups / batch | decoder opens / 1k samples" in output
     rows = table_rows(output)
     boundary, uniform = rows["boundary"], rows["global (uniform)"]
-    assert boundary[4] == "0.0000"  # displacement
-    assert float(uniform[4]) == pytest.approx(1 / 3, abs=0.02)
+    assert boundary[5] == "0.0000"  # displacement
+    assert float(uniform[5]) == pytest.approx(1 / 3, abs=0.02)
     # 20 groups of 5 episodes: a global shuffle needs all 20 in a cache of 10.
-    assert uniform[5:] == ["20", "NO"]
-    assert boundary[5:] == ["1", "yes"]
+    assert uniform[6:] == ["20", "NO"]
+    assert boundary[6:] == ["1", "yes"]
     if WINDOWS:
-        assert {"window 256", "window 1,024"} <= set(rows)
+        assert {"window 256", "window 1,024", "window 1,024, 2 streams"} <= set(rows)
+        # Files per worker per 1k samples: each worker reads its own stream's files only.
+        assert float(rows["window 1,024, 2 streams"][4]) < 0.7 * float(rows["window 1,024"][4])
         assert "need the windowed order" not in output
     else:
         assert "Window sizes 256, 1024 need the windowed order" in output

@@ -36,7 +36,7 @@ from episampler._cli import require_matplotlib
 from episampler._inputs import as_index_array, as_int
 from episampler._lerobot import auto_window, lerobot_groups
 from episampler._resumable import COUNT_LIMIT, EPOCH_LIMIT, check_iterable_epoch
-from episampler._sampler import EpisodeAwareSampler
+from episampler._sampler import EpisodeAwareSampler, stream_settings
 
 __all__ = ["io_report", "main"]
 
@@ -108,6 +108,13 @@ def _figures(
     )
     cache = setup.decoder_cache_size
     figures["fits_cache"] = cache is None or figures["needed_cache_size"] <= cache
+    # Each worker's distinct files per 1,000 of its samples, averaged over the workers that read.
+    rates = [
+        1000 * files / samples
+        for files, samples in zip(figures["worker_groups"], figures["worker_samples"], strict=True)
+        if samples
+    ]
+    figures["files_per_worker_per_1000_samples"] = sum(rates) / len(rates) if rates else 0.0
     return figures
 
 
@@ -173,6 +180,10 @@ def io_report(
         in a batch, averaged over the batches, the short last one included;
         - `decoder_opens`: decoders opened, all workers together, and `worker_opens`, per
         worker (`max(1, num_workers)` entries);
+        - `worker_samples`, `worker_groups`: samples and distinct groups (files) each worker
+        reads, and `files_per_worker_per_1000_samples`: `1000 * worker_groups /
+        worker_samples`, averaged over the workers (with worker-aware `streams`, each worker
+        reads only its own stream's files);
         - `opens_per_1000_samples`: `1000 * decoder_opens / num_samples`, each worker's rate
         weighted by its samples;
         - `cold_opens`: what an unbounded cache opens (each worker's distinct decoders once);
@@ -306,14 +317,21 @@ def _rows(
     orders: list[tuple[str, int | None]] = [("boundary", None)]
     for window in windows:
         orders.append(("global (uniform)", 0) if window == 0 else (f"window {window:,}", window))
+    streams = stream_settings(setup.num_workers, setup.batch_size)
     rows = []
     for label, window in orders:
         kwargs: dict[str, Any] = {"shuffle": window is not None, "seed": args.seed}
+        variants = [(label, {})]
         if window:
             kwargs.update(window=window, episode_groups=source.groups)
-        sampler = source.build(**kwargs)
-        figures = _figures(sampler._core, sampler._shard_args(), source.groups, args.epoch, setup)
-        rows.append(_Row(label, window, figures))
+            if streams["streams"] > 1:  # one window per worker
+                variants.append((f"{label}, {streams['streams']} streams", streams))
+        for name, extra in variants:
+            sampler = source.build(**kwargs, **extra)
+            figures = _figures(
+                sampler._core, sampler._shard_args(), source.groups, args.epoch, setup
+            )
+            rows.append(_Row(name, window, figures))
     return rows
 
 
@@ -324,8 +342,9 @@ def _cache_words(size: int | None) -> str:
 def _table(rows: Sequence[_Row], setup: _ReadSetup) -> str:
     lines = [
         "| order | episodes / batch | groups / batch | decoder opens / 1k samples "
-        "| cold opens / 1k samples | displacement | cache needed | fits |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| cold opens / 1k samples | files / worker / 1k samples | displacement "
+        "| cache needed | fits |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         figures = row.figures
@@ -335,6 +354,7 @@ def _table(rows: Sequence[_Row], setup: _ReadSetup) -> str:
             f"| {figures['mean_groups_per_batch']:.2f} "
             f"| {figures['opens_per_1000_samples']:.2f} "
             f"| {1000 * figures['cold_opens'] / samples:.2f} "
+            f"| {figures['files_per_worker_per_1000_samples']:.2f} "
             f"| {figures['mean_displacement']:.4f} "
             f"| {figures['needed_cache_size']:,} | {'yes' if figures['fits_cache'] else 'NO'} |"
         )
