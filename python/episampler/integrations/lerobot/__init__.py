@@ -104,7 +104,15 @@ def install(
     }
     explicit = _options.checked({k: v for k, v in given.items() if v is not None})
     version = _lerobot_version()
-    from lerobot.scripts import lerobot_train
+    try:
+        from lerobot.scripts import lerobot_train
+    except ImportError as error:
+        raise RuntimeError(
+            f"episampler's lerobot-train integration supports lerobot "
+            f"{', '.join(TESTED_LEROBOT_VERSIONS)}, not {version}, whose training script "
+            f"does not import ({error}). Install a supported version: "
+            + _INSTALL_HINT.format(TESTED_LEROBOT_VERSIONS[0])
+        ) from None
 
     installed = getattr(lerobot_train, "_episampler_installation", None)
     if installed is not None:
