@@ -162,16 +162,26 @@ def test_options_are_restored_on_resume_and_a_contradicting_flag_is_refused(data
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize(("window", "num_workers"), [("10", 0), ("10", 2), ("auto", 2)])
 def test_window_and_batched_fetch_resume_exactly(dataset_root, tmp_path, window, num_workers):
+    """The read-local order, and the batched fetch where LeRobot's version supports it."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     from episampler._lerobot import auto_window, lerobot_groups
+    from episampler.integrations.lerobot.fetch import FETCH_TESTED_VERSIONS
 
-    options = (f"--episampler.window={window}", "--episampler.batched_fetch=true")
+    fetch = lerobot_version() in FETCH_TESTED_VERSIONS
+    if not fetch:  # the batched fetch refuses this version, before anything trains
+        out = tmp_path / "refused"
+        error = train(tmp_path / "refused.jsonl", "episampler", "--episampler.batched_fetch=true",
+                      *new_run_arguments(dataset_root, out, num_workers, STEPS, CHECKPOINT),
+                      returncode=1)  # fmt: skip
+        assert "--episampler.batched_fetch=true: " in error and "Traceback" not in error
+        assert not (tmp_path / "refused.jsonl").exists()
+    options = (f"--episampler.window={window}", f"--episampler.batched_fetch={str(fetch).lower()}")
     [uninterrupted], [resumed] = uninterrupted_and_resumed(
         dataset_root, tmp_path, "episampler", num_workers, options=options
     )
     saved = saved_options(tmp_path / "episampler-stopped")
-    assert saved["options"]["batched_fetch"] is True
+    assert saved["options"]["batched_fetch"] is fetch
     settings = saved["sampler"]
     dataset = LeRobotDataset("local/train", root=dataset_root)
     if window == "auto":  # the choice is the dataset's, and kept by the checkpoint

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.real_lerobot.conftest import require_lerobot
+from tests.real_lerobot.conftest import lerobot_version, require_lerobot
 
 require_lerobot("0.6")
 
@@ -56,9 +56,19 @@ def datasets_option(roots, weights=WEIGHTS) -> str:
     return "--episampler.datasets=" + json.dumps(specs)
 
 
+def read_options(num_workers: int) -> list[str]:
+    """With workers, the read-local window and (where supported) the batched fetch, per dataset."""
+    from episampler.integrations.lerobot.fetch import FETCH_TESTED_VERSIONS
+
+    if num_workers == 0:
+        return []
+    fetch = str(lerobot_version() in FETCH_TESTED_VERSIONS).lower()
+    return ["--episampler.window=10", f"--episampler.batched_fetch={fetch}"]
+
+
 def run_arguments(roots, out: Path, num_workers: int, steps: int, checkpoint: int) -> list[str]:
     return [
-        datasets_option(roots), f"--episampler.block_size={BLOCK}",
+        datasets_option(roots), f"--episampler.block_size={BLOCK}", *read_options(num_workers),
         "--policy.type=act", "--policy.pretrained_backbone_weights=null",
         "--policy.dim_model=64", "--policy.n_heads=2", "--policy.dim_feedforward=128",
         "--policy.n_encoder_layers=1", "--policy.n_decoder_layers=1",
@@ -127,6 +137,7 @@ def test_mixture_run_resumes_exactly_with_exact_block_counts(roots, tmp_path, nu
     )
     assert [d["weight"] for d in saved["options"]["datasets"]] == [0.7, 0.3]
     assert saved["sampler"]["block_counts"] == [7, 3]
+    assert saved["options"]["window"] == (10 if num_workers else None)
 
 
 @pytest.mark.slow

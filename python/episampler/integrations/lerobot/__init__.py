@@ -189,10 +189,13 @@ class _Installation:
             if options.batched_fetch:
                 from episampler.integrations.lerobot.fetch import BatchedFetch
 
-                if options.datasets is not None:  # each component fetches its own rows
-                    dataset.datasets = [BatchedFetch(part) for part in dataset.datasets]
-                else:
-                    dataset = BatchedFetch(dataset)
+                try:
+                    if options.datasets is not None:  # each component fetches its own rows
+                        dataset.datasets = [BatchedFetch(part) for part in dataset.datasets]
+                    else:
+                        dataset = BatchedFetch(dataset)
+                except (RuntimeError, TypeError) as error:  # e.g. an untested LeRobot version
+                    raise OptionsError(f"--episampler.batched_fetch=true: {error}") from error
             return dataset, eval_dataset
 
         return make_train_eval_datasets
