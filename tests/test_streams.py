@@ -259,6 +259,27 @@ def test_each_dataloader_worker_reads_only_its_own_streams_files(num_workers):
     assert any(a & b for a, b in itertools.combinations(shared.values(), 2))
 
 
+@pytest.mark.parametrize("resume_batches", [4, 5])
+def test_a_resume_at_a_batch_boundary_keeps_one_stream_per_worker(resume_batches):
+    """Resumed after `k` batches (a step-based state, `start_index = k * batch_size`), a fresh
+    DataLoader deals its first batch to worker 0: worker `w` now reads stream `(k + w) mod K`,
+    still one stream per worker (with a cold decoder cache)."""
+    workers, batch_size = 2, 4
+    settings = stream_settings(num_workers=workers, batch_size=batch_size)
+    lengths = [len(units) for units in reference_streams("uniform", 3, 0, workers, True)]
+    all_streams_batches = min(lengths) // batch_size * workers
+    sampler = make(FROM, TO, shuffle=True, seed=3, window=12, episode_groups=GROUPS, **settings)
+    sampler.load_state_dict({"epoch": 0, "start_index": resume_batches * batch_size})
+    loader = DataLoader(WorkerRows(), sampler=sampler, batch_size=batch_size,
+                        num_workers=workers)  # fmt: skip
+    read: dict[int, set[int]] = {}
+    for rows, worker_ids in itertools.islice(loader, all_streams_batches - resume_batches):
+        read.setdefault(int(worker_ids[0]), set()).update(GROUPS[episode_of(int(r))] for r in rows)
+    assert len(read) == workers
+    for a, b in itertools.combinations(read.values(), 2):
+        assert not (a & b)
+
+
 def test_io_report_counts_each_worker_reading_its_own_stream():
     ends = np.cumsum(np.full(400, 50))
     starts = ends - 50
