@@ -46,14 +46,14 @@ test-lerobot: lerobot-envs
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
-	$(PYTHON) -m ruff check python tests benches
-	$(PYTHON) -m ruff format --check python tests benches
+	$(PYTHON) -m ruff check python tests benches examples
+	$(PYTHON) -m ruff format --check python tests benches examples
 	$(PYTHON) -m mypy --strict --follow-imports=silent tests/typing/usage.py
 
 format:
 	cargo fmt --all
-	$(PYTHON) -m ruff format python tests benches
-	$(PYTHON) -m ruff check --fix python tests benches
+	$(PYTHON) -m ruff format python tests benches examples
+	$(PYTHON) -m ruff check --fix python tests benches examples
 
 ## docs: the documentation site (mkdocs, API reference from the docstrings) into site/, strict
 docs:
