@@ -125,3 +125,57 @@ def test_inspect_reports_on_a_recorded_dataset(root):
     }
     assert {"boundary", "global (uniform)", "window 50"} <= set(rows)
     assert rows["boundary"][2] == f"{1000 * len(files) / len(dataset):.2f}"
+
+
+def test_worker_streams_give_each_dataloader_worker_its_own_files(root):
+    """`from_lerobot(..., streams=2, stream_block=B)` read by 2 real DataLoader workers in
+    batches of B: every row loads as the frame the order names, and while both streams have
+    frames, no video file is read by both workers (a plain window shares its files)."""
+    from collections import Counter
+
+    import torch
+    from torch.utils.data import DataLoader, get_worker_info
+
+    from episampler import stream_settings
+
+    class WithWorker(torch.utils.data.Dataset):
+        def __init__(self, dataset):
+            self.dataset = dataset
+
+        def __len__(self):
+            return len(self.dataset)
+
+        def __getitem__(self, row):
+            item = self.dataset[row]
+            return row, int(item["episode_index"]), int(item["frame_index"]), get_worker_info().id
+
+    dataset = LeRobotDataset(REPO_ID, root=root)
+    files = file_of_each_episode(dataset, "video_file")
+    batch = 5
+    settings = stream_settings(num_workers=2, batch_size=batch)
+    sampler = EpisodeAwareSampler.from_lerobot(
+        dataset, shuffle=True, seed=2, window=WINDOW, group_by="video_file", **settings
+    )
+    assert (sampler.streams, sampler.stream_block) == (2, batch)
+    order = sampler.epoch_indices(0).tolist()
+    assert sorted(order) == list(range(len(dataset)))
+    table = dataset.hf_dataset
+    # Units (files) go to the lighter stream, so the streams' lengths differ by at most the
+    # largest file's frames: both have frames for at least this many rounds of 2 batches.
+    largest = max(Counter(files[int(e)] for e in table["episode_index"]).values())
+    rounds = (len(dataset) - largest) // 2 // batch
+    assert rounds >= 2
+    loader = DataLoader(WithWorker(dataset), sampler=sampler, batch_size=batch, num_workers=2)
+    read: dict[int, set[str]] = {}
+    seen = []
+    for rows, episodes, frames, workers in loader:
+        for row, episode, frame in zip(rows.tolist(), episodes.tolist(), frames.tolist(),
+                                       strict=True):  # fmt: skip
+            assert (episode, frame) == (int(table[row]["episode_index"]),
+                                        int(table[row]["frame_index"]))  # fmt: skip
+            seen.append(row)
+        if len(seen) <= 2 * rounds * batch:
+            read.setdefault(int(workers[0]), set()).update(files[e] for e in episodes.tolist())
+    assert seen == order
+    assert len(read) == 2 and not (read[0] & read[1])
+    assert len(read[0] | read[1]) >= 3
