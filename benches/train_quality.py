@@ -1,4 +1,4 @@
-"""Does the read-local (windowed) order train as well as a global shuffle? (issue 9)
+"""Does the read-local (windowed) order train as well as a global shuffle?
 
 What it measures
 ----------------
@@ -19,12 +19,17 @@ The frames are a map-style dataset with episode boundaries; the same MLP (Adam, 
     recommended windows (`--windows`: the ones benches/lerobot_video.py recommends for a
     60-decoder and for LeRobot's default 100-decoder cache with 3 cameras, i.e. about 16 and
     32 of the 64 groups) and, for context, a smaller one (`--extra-windows`);
+(d) worker-aware windows (`--worker-streams W:k,...`): the windowed order with `streams=W`,
+    `stream_block=64` (the batch size), i.e. what `W` DataLoader workers read with one window
+    each. The DataLoader hands batches back in sampler order whatever the number of workers,
+    so the model sees exactly this order; it is trained in the main process;
 
 and reports the final held-out MSE (on held-out episodes of every group, drawn from the same
 process) as mean ± std over `--seeds` seeds (the seed sets the model's initialisation and the
 sampler's seed; the data are fixed; every order of one seed starts from the same weights), the
 relative difference of each order's mean to the global shuffle's, and the same difference
-paired by seed (mean ± std over seeds) with the number of seeds on which the order did worse.
+paired by seed (mean ± standard error over seeds) with the number of seeds on which the order
+did worse.
 The experiment can tell orders apart if (a) is clearly worse than (b). The layout mirrors
 benches/lerobot_video.py's datasets: 64 groups of 20 episodes of 12-20 frames.
 
@@ -47,7 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from episampler import EpisodeAwareSampler
+from episampler import EpisodeAwareSampler, stream_settings
 
 BATCH_SIZE = 64
 INPUT_DIM = 8
@@ -149,6 +154,7 @@ class Order:
     label: str
     shuffle: bool
     window: int | None = None
+    workers: int = 1  # worker-aware streams: one per DataLoader worker
 
     def sampler(self, data: Data, seed: int) -> EpisodeAwareSampler:
         if self.window is None:
@@ -160,6 +166,7 @@ class Order:
             seed=seed,
             window=self.window,
             episode_groups=data.groups,
+            **stream_settings(num_workers=self.workers, batch_size=BATCH_SIZE),
         )
 
 
@@ -236,8 +243,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--extra-windows",
         type=lambda s: [int(k) for k in s.split(",") if k],
-        default=[1280],
-        help="smaller windows shown for context (default: %(default)s)",
+        default=[1280, 2560],
+        help="smaller windows shown for context, 2560 being the plain counterpart of the "
+        "8-worker streams (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--worker-streams",
+        type=lambda s: [tuple(int(v) for v in part.split(":")) for part in s.split(",") if part],
+        default=[(2, 5120), (4, 5120), (8, 2560), (4, 10240)],
+        metavar="W:k,...",
+        help="worker-aware windows: W DataLoader workers, each reading its own windows of k "
+        "frames (default: 2:5120,4:5120,8:2560,4:10240)",
     )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--hidden", type=int, default=128)
@@ -261,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     orders += [
         Order(f"window {k} (~{k / per_group:.0f} groups)", True, k) for k in args.extra_windows
     ]
+    orders += [
+        Order(f"(d) window {k} (~{k / per_group:.0f} groups), {w} workers", True, k, w)
+        for w, k in args.worker_streams
+    ]
     losses: dict[str, list[float]] = {order.label: [] for order in orders}
     for seed in range(args.seeds):  # orders interleaved per seed
         for order in orders:
@@ -273,11 +293,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{per_group:.0f} per group), {args.held_out_per_group} held-out episodes per "
         f"group ({len(data.test_x):,} frames); MLP {INPUT_DIM}-{args.hidden}-{args.hidden}-1, "
         f"Adam lr {args.lr} with cosine decay, batch {BATCH_SIZE}, {args.epochs} epochs; "
+        f"scene spread {args.scene_spread}, task spread {args.task_spread}; "
         f"{args.seeds} seeds (model initialisation and sampler seed), torch "
         f"{torch.__version__}; {time.perf_counter() - start:.0f} s",
         "",
         "| order | groups per 1,000 consecutive samples | held-out MSE (mean ± std) | "
-        "vs global shuffle (means) | paired, per seed (mean ± std) | seeds worse than (b) |",
+        "vs global shuffle (means) | paired, per seed (mean ± s.e.) | seeds worse than (b) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for order in orders:
@@ -285,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mean, std = statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
         locality = mean_distinct_groups(data, order, 0, 1000)
         paired = [100 * (v / g - 1) for v, g in zip(values, losses[orders[1].label], strict=True)]
-        spread = statistics.stdev(paired) if len(paired) > 1 else 0.0
+        spread = statistics.stdev(paired) / len(paired) ** 0.5 if len(paired) > 1 else 0.0
         worse = sum(p > 0 for p in paired)
         lines.append(
             f"| {order.label} | {locality:.1f} | {mean:.5f} ± {std:.5f} | "
