@@ -1,6 +1,7 @@
 """The read-local (windowed) order on a video-like layout: episodes are stored several to a
 video file, and a window keeps each stretch of the epoch inside a few files, so a DataLoader
-worker opens few decoders, while every batch still mixes several episodes.
+worker opens few decoders, while every batch still mixes several episodes. With one stream of
+windows per worker, each worker reads its own files.
 
 Run: python examples/windowed_video.py
 """
@@ -70,6 +71,24 @@ def main() -> None:
     assert report["sampler"]["decoder_opens"] < report["uniform"]["decoder_opens"] / 10
     print(f"measured through a DataLoader: {files_w:.1f} files per batch windowed, "
           f"{files_g:.1f} global; {episodes_w:.1f} episodes per batch windowed")  # fmt: skip
+
+    # --8<-- [start:streams]
+    from episampler import stream_settings
+
+    per_worker = EpisodeAwareSampler(
+        STARTS, ENDS, shuffle=True, seed=0, window=400, episode_groups=FILE_OF_EPISODE,
+        **stream_settings(num_workers=2, batch_size=32),  # one stream of windows per worker
+    )  # fmt: skip
+    # --8<-- [end:streams]
+    files_s, episodes_s, frames_s = files_and_episodes_per_batch(per_worker)
+    assert sorted(frames_s) == sorted(frames_w)  # every frame once, as before
+    assert abs(files_s - files_w) < 1 and episodes_s > 0.8 * episodes_w  # batches as diverse
+    plain = io_report(windowed, batch_size=32, num_workers=2, decoder_cache_size=10)["sampler"]
+    mine = io_report(per_worker, batch_size=32, num_workers=2, decoder_cache_size=10)["sampler"]
+    # Each worker reads its own stream's files: about half the files per worker.
+    assert sum(mine["worker_groups"]) < 0.7 * sum(plain["worker_groups"]), mine
+    print(f"one stream per worker: {mine['worker_groups']} files per worker "
+          f"(plain window: {plain['worker_groups']})")  # fmt: skip
 
 
 if __name__ == "__main__":
