@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from episampler import _core
 from episampler._inputs import as_bool, as_index_array, as_int, as_weights
@@ -45,7 +46,7 @@ def _size(c: int, item: Any) -> int:
     )
 
 
-def balance_weights(items: Sequence[Any], weights: Any = None) -> list[float]:
+def balance_weights(items: Sequence[Any], weights: npt.ArrayLike | None = None) -> list[float]:
     """Mixture weights proportional to size (times `weights`, if given), as Octo's
     `balance_weights` makes them: each frame of every dataset is then drawn about equally often.
 
@@ -207,9 +208,9 @@ class MixtureSampler(_DrawSampler):
     def __init__(
         self,
         samplers: Sequence[EpisodeAwareSampler],
-        weights: Any,
+        weights: npt.ArrayLike,
         *,
-        offsets: Any,
+        offsets: npt.ArrayLike,
         block_size: int = 1024,
         samples_per_epoch: int | None = None,
         seed: int = 0,
@@ -255,7 +256,11 @@ class MixtureSampler(_DrawSampler):
 
     @classmethod
     def for_concat(
-        cls, dataset: Any, samplers: Sequence[EpisodeAwareSampler], weights: Any, **kwargs: Any
+        cls,
+        dataset: Any,
+        samplers: Sequence[EpisodeAwareSampler],
+        weights: npt.ArrayLike,
+        **kwargs: Any,
     ) -> MixtureSampler:
         """A mixture over `dataset`, a `torch.utils.data.ConcatDataset`, whose `datasets[c]` the
         sampler `samplers[c]` reads; the offsets come from the `ConcatDataset`.
@@ -295,7 +300,7 @@ class MixtureSampler(_DrawSampler):
     def from_lerobot(
         cls,
         datasets: Any,
-        weights: Any,
+        weights: npt.ArrayLike,
         *,
         shuffle: bool = True,
         component_options: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
@@ -430,13 +435,13 @@ class WeightedEpisodeSampler(_DrawSampler):
 
     def __init__(
         self,
-        dataset_from_indices: Any,
-        dataset_to_indices: Any,
-        weights: Any,
+        dataset_from_indices: npt.ArrayLike,
+        dataset_to_indices: npt.ArrayLike,
+        weights: npt.ArrayLike,
         num_samples: int,
         *,
         per: str = "episode",
-        episode_indices_to_use: Any = None,
+        episode_indices_to_use: npt.ArrayLike | None = None,
         drop_n_first_frames: int = 0,
         drop_n_last_frames: int = 0,
         seed: int = 0,
@@ -484,7 +489,7 @@ class WeightedEpisodeSampler(_DrawSampler):
     def from_lerobot(
         cls,
         dataset: Any,
-        weights: Any,
+        weights: npt.ArrayLike,
         num_samples: int,
         *,
         per: str = "episode",

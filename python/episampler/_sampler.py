@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from episampler import _core
 from episampler._inputs import as_bool, as_index_array, as_int, rows_for_frames
@@ -157,21 +159,21 @@ class EpisodeAwareSampler(ResumableSampler):
 
     def __init__(
         self,
-        dataset_from_indices: Any,
-        dataset_to_indices: Any,
-        episode_indices_to_use: Any = None,
+        dataset_from_indices: npt.ArrayLike,
+        dataset_to_indices: npt.ArrayLike,
+        episode_indices_to_use: npt.ArrayLike | None = None,
         drop_n_first_frames: int = 0,
         drop_n_last_frames: int = 0,
         shuffle: bool = False,
         seed: int = 0,
-        absolute_to_relative_idx: Any = None,
+        absolute_to_relative_idx: Mapping[int, int] | npt.ArrayLike | None = None,
         *,
         permutation: str = "uniform",
         num_replicas: int = 1,
         rank: int = 0,
         drop_last: bool = False,
         window: int | None = None,
-        episode_groups: Any = None,
+        episode_groups: npt.ArrayLike | None = None,
         streams: int = 1,
         stream_block: int | None = None,
         num_threads: int | None = None,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from episampler import _core
 from episampler._baselines import synthetic_episodes
@@ -140,7 +141,7 @@ def io_report(
     num_workers: int,
     decoder_cache_size: int | None = DEFAULT_DECODER_CACHE_SIZE,
     decoders_per_group: int = 1,
-    groups: Any = None,
+    groups: npt.ArrayLike | None = None,
     epoch: int | None = None,
 ) -> dict[str, Any]:
     """The quality and I/O report of one epoch of `sampler`'s order, next to the same figures
