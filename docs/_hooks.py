@@ -1,5 +1,6 @@
-"""mkdocs hook: pages include sections of the README (and whole benchmark result files), so
-each text lives in one place. A page line `<!-- include README.md#name -->` becomes the
+"""mkdocs hook: pages include sections of the README (the intro, the feature table, install and
+the two commands) and whole benchmark result files, so each text lives in one place (code comes
+from examples/ through pymdownx.snippets). A page line `<!-- include README.md#name -->` becomes the
 README's text between `<!-- section: name -->` and `<!-- end: name -->`; `<!-- include
 benches/x.md -->` becomes that whole file. Links are rewritten from the including file's
 folder to the docs' layout; an unknown section or file fails the build."""
@@ -14,18 +15,6 @@ INCLUDE = re.compile(r"^<!-- include (?P<path>[\w./-]+?)(?:#(?P<section>[\w-]+))
 LINK = re.compile(r"\]\((?P<target>[^)#\s]+)(?P<anchor>#[^)\s]*)?\)")
 # Repository paths -> paths in the docs folder.
 MOVED = {"docs/": "", "benches/results": "benchmarks/results"}
-# README headings -> the pages that hold those sections.
-PAGES = {
-    "#install-and-the-two-commands": "getting-started.md",
-    "#usage": "getting-started.md#usage",
-    "#read-local-windowed-order": "windowed.md",
-    "#mixtures-and-weights": "several-datasets.md",
-    "#resuming-training": "resuming.md",
-    "#training-with-lerobot-lerobot-train": "lerobot.md",
-    "#semantics": "semantics.md",
-    "#threads-fork-and-ctrl-c": "threads.md",
-    "#performance": "performance.md",
-}
 
 
 def _section(text: str, name: str, source: str) -> str:
@@ -46,13 +35,10 @@ def _rewrite_links(text: str, depth: int) -> str:
             return match.group(0)
         for old, new in MOVED.items():
             if target.startswith(old):
-                return f"]({up}{new}{target[len(old):]}{anchor})"
+                return f"]({up}{new}{target[len(old) :]}{anchor})"
         return match.group(0)
 
-    text = LINK.sub(fix, text)
-    for anchor, page in PAGES.items():
-        text = text.replace(f"]({anchor})", f"]({up}{page})")
-    return text
+    return LINK.sub(fix, text)
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
