@@ -57,6 +57,7 @@ window.addEventListener("load", () => setTimeout(() => {
   }
   const pre = document.createElement("pre");
   pre.id = "episampler-site-check";
+  pre.style.display = "none";  // in the DOM for --dump-dom, not in the screenshot
   pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
 }, 200));
