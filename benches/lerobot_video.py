@@ -351,6 +351,7 @@ def files_per_window(order: np.ndarray, ends: np.ndarray, groups: np.ndarray) ->
 # --- Loading ----------------------------------------------------------------------------------
 
 _OPENS = 0  # decoders this worker process created (set up by `_worker_init`)
+_CALLS = 0  # calls of LeRobot's decoding function in this worker (set up by `_worker_init`)
 
 
 def _worker_init(cache_size: int, _worker_id: int) -> None:
@@ -373,6 +374,31 @@ def _worker_init(cache_size: int, _worker_id: int) -> None:
     # VideoDecoderCache.get_decoder imports the class from this module on every miss.
     torchcodec.decoders.VideoDecoder = counting_decoder
 
+    # dataset[i] (and BatchedFetch) call the decoding function through this module's name.
+    from lerobot.datasets import dataset_reader
+
+    real_decode = dataset_reader.decode_video_frames
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        global _CALLS
+        _CALLS += 1
+        return real_decode(*args, **kwargs)
+
+    dataset_reader.decode_video_frames = counting_decode
+
+
+def _marked(item: dict[str, Any]) -> dict[str, Any]:
+    """`item` with the worker id and its counters so far (decoders opened, decoding calls,
+    CPU seconds of the whole worker process, all its threads)."""
+    import torch.utils.data
+
+    info = torch.utils.data.get_worker_info()
+    item["bench_worker"] = -1 if info is None else info.id
+    item["bench_opens"] = _OPENS
+    item["bench_calls"] = _CALLS
+    item["bench_cpu"] = time.process_time()
+    return item
+
 
 class CountingDataset:
     """Map-style view of a LeRobotDataset adding, to every item, the worker id and the decoders
@@ -385,19 +411,34 @@ class CountingDataset:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        import torch.utils.data
+        return _marked(self.dataset[index])
 
-        info = torch.utils.data.get_worker_info()
-        item = self.dataset[index]
-        item["bench_worker"] = -1 if info is None else info.id
-        item["bench_opens"] = _OPENS
-        return item
+
+class CountingFetch:
+    """`episampler.integrations.lerobot.BatchedFetch` over a LeRobotDataset, with the same marks
+    as `CountingDataset` on every item (the DataLoader calls `__getitems__`)."""
+
+    def __init__(self, dataset: Any) -> None:
+        from episampler.integrations.lerobot import BatchedFetch
+
+        self.fetch = BatchedFetch(dataset)
+
+    def __len__(self) -> int:
+        return len(self.fetch)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return _marked(self.fetch[index])
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        return [_marked(item) for item in self.fetch.__getitems__(indices)]
 
 
 @dataclass
 class Measurement:
     frames_per_s: float
     opens_per_1000: float
+    calls_per_1000: float = float("nan")
+    cpu_ms_per_sample: float = float("nan")
 
 
 def measure(
@@ -408,42 +449,58 @@ def measure(
     warmup_batches: int,
     timed_batches: int,
     profile_to: Path | None = None,
+    fetch: bool = False,
 ) -> Measurement:
-    """Frames/s and decoder opens per 1,000 samples per worker over `timed_batches` batches of
-    a fresh 2-worker DataLoader, after `warmup_batches` (worker start-up included)."""
+    """Frames/s, and per 1,000 samples the decoder opens and decoding calls, and the workers'
+    CPU time per sample, over `timed_batches` batches of a fresh 2-worker DataLoader, after
+    `warmup_batches` (worker start-up included). `fetch`: items through `BatchedFetch`."""
     import functools
 
     import torch.utils.data
 
     loader = torch.utils.data.DataLoader(
-        CountingDataset(dataset),
+        CountingFetch(dataset) if fetch else CountingDataset(dataset),
         batch_size=BATCH_SIZE,
         sampler=sampler,
         num_workers=NUM_WORKERS,
         worker_init_fn=functools.partial(_worker_init, cache_size),
     )
+    counters = ("bench_opens", "bench_calls", "bench_cpu")
+
+    def read(batch: dict[str, Any]) -> tuple[int, tuple[float, ...]]:
+        return int(batch["bench_worker"][0]), tuple(float(batch[c].max()) for c in counters)
+
     batches = iter(loader)
-    opens_before: dict[int, int] = {}
+    before: dict[int, tuple[float, ...]] = {}
     for _ in range(warmup_batches):
-        batch = next(batches)
-        worker = int(batch["bench_worker"][0])
-        opens_before[worker] = int(batch["bench_opens"].max())
-    opens_after: dict[int, int] = {}
+        worker, values = read(next(batches))
+        before[worker] = values
+    after: dict[int, tuple[float, ...]] = {}
     samples: dict[int, int] = {}
     spy = None if profile_to is None else start_py_spy(profile_to)
     start = time.perf_counter()
     for _ in range(timed_batches):
         batch = next(batches)
-        worker = int(batch["bench_worker"][0])
-        opens_after[worker] = int(batch["bench_opens"].max())
+        worker, values = read(batch)
+        after[worker] = values
         samples[worker] = samples.get(worker, 0) + len(batch["bench_worker"])
     elapsed = time.perf_counter() - start
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=60)
     del batches  # shuts the workers down
-    opens = sum(opens_after[w] - opens_before.get(w, 0) for w in opens_after)
-    return Measurement(timed_batches * BATCH_SIZE / elapsed, 1000 * opens / sum(samples.values()))
+    # A worker's last warm-up batch marks its start (none: it counted from its birth).
+    totals = [
+        sum(after[w][c] - before.get(w, (0.0, 0.0, 0.0))[c] for w in after)
+        for c in range(len(counters))
+    ]
+    total = sum(samples.values())
+    return Measurement(
+        timed_batches * BATCH_SIZE / elapsed,
+        1000 * totals[0] / total,
+        1000 * totals[1] / total,
+        1000 * totals[2] / total,
+    )
 
 
 # --- The benchmark ----------------------------------------------------------------------------
@@ -840,6 +897,206 @@ def profile(args: argparse.Namespace, log: Callable[[str], None]) -> str:
     return "\n\n".join(out)
 
 
+# --- BatchedFetch and window="auto" against LeRobot's own loading (--fetch) ----------------
+
+
+@dataclass(frozen=True)
+class FetchSetup:
+    """One row of the --fetch comparison: an order and how items are built."""
+
+    label: str
+    order: str  # "random": torch's RandomSampler (LeRobot's shuffle=True); "auto": window="auto"
+    fetch: bool  # items through BatchedFetch (else LeRobot's dataset[i])
+
+
+FETCH_SETUPS = (
+    FetchSetup("LeRobot: dataset[i], shuffled (baseline)", "random", False),
+    FetchSetup("BatchedFetch, shuffled", "random", True),
+    FetchSetup('window="auto", dataset[i]', "auto", False),
+    FetchSetup('window="auto" + BatchedFetch', "auto", True),
+)
+
+
+@dataclass
+class FetchRow:
+    setup: FetchSetup
+    frames_per_s: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)  # to the baseline, same repeat
+    calls: list[float] = field(default_factory=list)
+    opens: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    cpu_ratios: list[float] = field(default_factory=list)  # to the baseline, same repeat
+    episodes: list[float] = field(default_factory=list)
+    files: list[float] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)  # 1-minute load average before each
+
+
+def fetch_sampler(setup: FetchSetup, dataset: Any, seed: int, start: int) -> Any:
+    """The sampler of `setup`: LeRobot's default shuffle (a DataLoader with `shuffle=True`
+    draws from torch's RandomSampler), or episampler's window="auto" resumed at `start`."""
+    import torch
+
+    if setup.order == "random":
+        generator = torch.Generator().manual_seed(seed)
+        return torch.utils.data.RandomSampler(range(len(dataset)), generator=generator)
+    from episampler import EpisodeAwareSampler
+
+    sampler = EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, seed=seed, window="auto")
+    if start:
+        sampler.load_state_dict({**sampler.state_dict(), "start_index": start})
+    return sampler
+
+
+def per_batch(order: np.ndarray, ends: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """Mean distinct episodes and distinct file groups (per camera) per full batch."""
+    episodes = np.searchsorted(ends, order, side="right")
+    full = len(episodes) // BATCH_SIZE * BATCH_SIZE
+    rows = episodes[:full].reshape(-1, BATCH_SIZE)
+    distinct_files = np.mean([len(np.unique(groups[row])) for row in rows])
+    return distinct_episodes_per_batch(order, ends, BATCH_SIZE), float(distinct_files)
+
+
+def run_fetch(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[list[FetchRow], str]:
+    """Every setup of FETCH_SETUPS on the first recorded dataset, LeRobot's default decoder
+    cache, interleaved and rotated repeats; returns the rows and the automatic window's
+    reason."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from episampler._lerobot import auto_window
+
+    recording = Recording(
+        args.gops[0],
+        args.episodes,
+        args.episodes_per_file,
+        args.min_length,
+        args.max_length,
+        args.size,
+        args.record_seed,
+    )
+    dataset = LeRobotDataset(REPO_ID, root=record(args.out, recording, log=log))
+    os.environ.pop("LEROBOT_VIDEO_DECODER_CACHE_SIZE", None)  # LeRobot's default cache
+    choice = auto_window(dataset)
+    log(choice.reason)
+    ends = np.asarray(dataset.meta.episodes["dataset_to_index"], dtype=np.int64)
+    groups = video_file_groups(dataset)
+    rows = [FetchRow(setup) for setup in FETCH_SETUPS]
+    for seed in range(args.repeats):
+        for row in rows:
+            order = np.fromiter(iter(fetch_sampler(row.setup, dataset, seed, 0)), dtype=np.int64)
+            episodes, files = per_batch(order, ends, groups)
+            row.episodes.append(episodes)
+            row.files.append(files)
+    needed = (args.warmup_batches + args.timed_batches) * BATCH_SIZE
+    for repeat in range(args.repeats):
+        start = int(
+            np.random.default_rng((args.record_seed, repeat)).integers(
+                0, max(1, len(dataset) - needed)
+            )
+        )
+        shift = repeat % len(rows)
+        results: dict[str, Measurement] = {}
+        for row in rows[shift:] + rows[:shift]:
+            row.loads.append(os.getloadavg()[0])
+            result = measure(
+                dataset,
+                fetch_sampler(row.setup, dataset, repeat, start),
+                cache_size=LEROBOT_DEFAULT_CACHE,
+                warmup_batches=args.warmup_batches,
+                timed_batches=args.timed_batches,
+                fetch=row.setup.fetch,
+            )
+            results[row.setup.label] = result
+            log(
+                f"repeat {repeat} {row.setup.label}: {result.frames_per_s:,.0f} frames/s, "
+                f"{result.calls_per_1000:,.0f} calls, {result.opens_per_1000:,.0f} opens "
+                f"per 1000 samples, {result.cpu_ms_per_sample:.2f} CPU ms/sample"
+            )
+        baseline = results[FETCH_SETUPS[0].label]
+        for row in rows:
+            result = results[row.setup.label]
+            row.frames_per_s.append(result.frames_per_s)
+            row.ratios.append(result.frames_per_s / baseline.frames_per_s)
+            row.calls.append(result.calls_per_1000)
+            row.opens.append(result.opens_per_1000)
+            row.cpu_ms.append(result.cpu_ms_per_sample)
+            row.cpu_ratios.append(result.cpu_ms_per_sample / baseline.cpu_ms_per_sample)
+    return rows, choice.reason
+
+
+FETCH_BEGIN = "<!-- batched-fetch: begin (written by benches/lerobot_video.py --fetch) -->"
+FETCH_END = "<!-- batched-fetch: end -->"
+
+
+def fetch_markdown(rows: Sequence[FetchRow], header: str, reason: str, command: str) -> str:
+    lines = [
+        FETCH_BEGIN,
+        "## Batched fetch and the automatic window, at LeRobot's defaults",
+        "",
+        "Measured with `benches/lerobot_video.py --fetch`, which records its dataset with "
+        "LeRobot's own writer (the same recorder as above, fewer episodes and 5 per file so "
+        "that the files outnumber the cache) and wrote this section:",
+        "",
+        f"    .venv-lerobot-0.6/bin/python benches/lerobot_video.py {command}",
+        "",
+        "Every row against LeRobot 0.6.1's own path in the same run: `dataset[i]` per item "
+        "under LeRobot's default shuffle (a DataLoader with `shuffle=True` draws from torch's "
+        "`RandomSampler`), with LeRobot's default decoder cache (100 per worker, not "
+        "emulated) in every row. LeRobot's training script defaults to 4 DataLoader workers; "
+        "on 2 cores this uses 2. Decoding calls count calls of LeRobot's decoding function "
+        "(`decode_video_frames`); opens count the decoders LeRobot's cache creates; worker CPU "
+        "is the process time of the DataLoader workers (all their threads) over the timed "
+        "samples.",
+        "",
+        header,
+        "",
+        f"Automatic window: {reason}",
+        "",
+        "| loading | frames/s (median, min to max) | vs LeRobot (median of per-repeat "
+        "ratios) | worker CPU ms / sample (median) | vs LeRobot | decoding calls / 1,000 "
+        "samples | decoder opens / 1,000 samples | distinct episodes / batch of 64 | distinct "
+        "files / batch (per camera) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        fps = row.frames_per_s
+        lines.append(
+            f"| {row.setup.label} | {fmt(median(fps))} ({fmt(min(fps))} to {fmt(max(fps))}) | "
+            f"{fmt(median(row.ratios), 2)}x | {fmt(median(row.cpu_ms), 2)} | "
+            f"{fmt(median(row.cpu_ratios), 2)}x | {fmt(mean(row.calls), 1)} | "
+            f"{fmt(mean(row.opens), 1)} | {fmt(median(row.episodes), 1)} | "
+            f"{fmt(median(row.files), 1)} |"
+        )
+    fetch_alone, window_alone, both = rows[1], rows[2], rows[3]
+    loads = [load for row in rows for load in row.loads]
+    lines += [
+        "",
+        f"Gain of each piece (medians of per-repeat ratios to LeRobot's path): BatchedFetch "
+        f"alone {fmt(median(fetch_alone.ratios), 2)}x the frames/s and "
+        f"{fmt(median(fetch_alone.cpu_ratios), 2)}x the worker CPU per sample; the automatic "
+        f"window alone {fmt(median(window_alone.ratios), 2)}x and "
+        f"{fmt(median(window_alone.cpu_ratios), 2)}x; both {fmt(median(both.ratios), 2)}x and "
+        f"{fmt(median(both.cpu_ratios), 2)}x. The machine's 1-minute load average before the "
+        f"measurements ranged from {fmt(min(loads, default=float('nan')), 1)} to "
+        f"{fmt(max(loads, default=float('nan')), 1)} on its 2 cores (other jobs ran beside "
+        "this one), so frames/s moved widely from repeat to repeat; the CPU time per sample, "
+        "which other jobs move far less, is the steadier figure.",
+        FETCH_END,
+    ]
+    return "\n".join(lines)
+
+
+def write_fetch_section(path: Path, section: str) -> None:
+    """Replace the batched-fetch section of `path` (or append it)."""
+    text = path.read_text() if path.exists() else ""
+    if FETCH_BEGIN in text and FETCH_END in text:
+        before, rest = text.split(FETCH_BEGIN, 1)
+        after = rest.split(FETCH_END, 1)[1]
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -892,6 +1149,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--record-only", action="store_true")
     parser.add_argument(
+        "--fetch",
+        action="store_true",
+        help="instead of the order table: BatchedFetch and window='auto' against LeRobot's "
+        "own loading (default cache, first --gops entry); --markdown then replaces that "
+        "section of the file",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="instead of the table, py-spy the workers for each shuffled order",
@@ -917,6 +1181,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.profile:
         print(profile(args, log))
+        return 0
+    if args.fetch:
+        start = time.perf_counter()
+        fetch_rows, reason = run_fetch(args, log)
+        header = describe(args, time.perf_counter() - start)
+        results = args.out / "fetch-results.json"
+        results.write_text(
+            json.dumps(
+                {
+                    "header": header,
+                    "reason": reason,
+                    "rows": [
+                        {
+                            "setup": row.setup.__dict__,
+                            **{k: v for k, v in row.__dict__.items() if k != "setup"},
+                        }
+                        for row in fetch_rows
+                    ],
+                }
+            )
+        )
+        command = " ".join(arg for arg in (argv if argv is not None else sys.argv[1:]))
+        section = fetch_markdown(fetch_rows, header, reason, command)
+        print(section)
+        if args.markdown:
+            write_fetch_section(args.markdown, section)
         return 0
     if args.from_results:
         saved = json.loads(args.from_results.read_text())

@@ -2,8 +2,8 @@
 cameras, several video files each holding several episodes. Every item it builds must equal
 `dataset[i]` (same keys in the same order, dtypes, shapes and values, compared with
 `torch.equal`), for plain items, `delta_timestamps` windows padded at episode edges, image
-transforms, `return_uint8`, filtered datasets and real DataLoader worker processes; and a batch
-must cost one decoding call per (camera, video file) it touches."""
+transforms, `return_uint8`, depth maps, filtered datasets and real DataLoader worker processes;
+and a batch must cost one decoding call per (camera, video file) it touches."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 from tests.real_lerobot.conftest import require_lerobot
 
-require_lerobot("0.6")
+VERSION = require_lerobot("0.6")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 
@@ -42,6 +42,7 @@ from tests.real_lerobot.record import (  # noqa: E402
 
 REPO_ID = "episampler/batched"
 CAMERA2 = "observation.images.wrist"
+DEPTH = "observation.images.depth"
 FPS = 10
 LENGTHS = [14, 9, 17, 12, 20, 11, 16, 13]
 TASKS = ["pick", "place", "pick", "stack", "place", "pick", "stack", "place"]
@@ -83,6 +84,14 @@ def root(tmp_path_factory) -> Path:
         dataset.meta.update_chunk_settings(video_files_size_in_mb=200)
         dataset.finalize()
     return root
+
+
+@pytest.fixture(autouse=True)
+def tested_version(request):
+    """On a LeRobot 0.6 release BatchedFetch was not tested with, only the refusal runs."""
+    untested = VERSION not in fetch_module.FETCH_TESTED_VERSIONS
+    if untested and request.function is not test_an_untested_lerobot_version_is_refused:
+        pytest.skip(f"BatchedFetch refuses lerobot {VERSION} (not tested with it)")
 
 
 @pytest.fixture(autouse=True)
@@ -176,6 +185,49 @@ def test_filtered_dataset_rows_equal_dataset_items(root):
     dataset = load(root, episodes=SELECTION, delta_timestamps=DELTAS)
     assert len(dataset) == sum(LENGTHS[e] for e in set(SELECTION))
     assert_epoch_equal(dataset, batch=10)
+
+
+@pytest.fixture(scope="module")
+def depth_root(tmp_path_factory) -> Path:
+    """A color camera and a depth camera (LeRobot encodes depth as 12-bit HEVC and decodes it
+    with PyAV), three episodes in one file per camera."""
+    import datasets
+
+    spec = features(video=True)
+    spec[DEPTH] = {
+        "dtype": "video",
+        "shape": (IMAGE_SIZE, IMAGE_SIZE, 1),
+        "names": ["height", "width", "channels"],
+        "info": {"is_depth_map": True},
+    }
+    root = tmp_path_factory.mktemp("depth") / "episampler/depth"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path_factory.mktemp("cache"))
+        dataset = LeRobotDataset.create(
+            "episampler/depth", FPS, features=spec, root=root, use_videos=True
+        )
+        for episode, length in enumerate(LENGTHS[:3]):
+            for frame in range(length):
+                values = frame_values(episode, frame, video=True)
+                metres = 0.5 + 0.1 * episode + 0.02 * frame
+                values[DEPTH] = np.full((IMAGE_SIZE, IMAGE_SIZE, 1), metres, dtype=np.float32)
+                dataset.add_frame({**values, "task": "t"})
+            dataset.save_episode()
+        dataset.finalize()
+    return root
+
+
+@pytest.mark.parametrize("unit", ["mm", "m"])
+def test_depth_maps_equal_dataset_items(depth_root, unit):
+    deltas = {DEPTH: [-0.1, 0.0, 0.1], CAMERA: [0.0, 0.1]}
+    dataset = LeRobotDataset(
+        "episampler/depth", root=depth_root, delta_timestamps=deltas, depth_output_unit=unit
+    )
+    assert dataset.meta.depth_keys == [DEPTH]
+    item = dataset[4]
+    assert item[DEPTH].shape == (3, 1, IMAGE_SIZE, IMAGE_SIZE)
+    assert item[DEPTH].dtype == torch.float32
+    assert_epoch_equal(dataset, batch=9)
 
 
 def test_one_decoding_call_per_camera_and_file_of_a_batch(root, monkeypatch):
@@ -312,9 +364,30 @@ def test_bad_input_is_refused_clearly(root, monkeypatch):
         fetch.__getitems__([True])
     with pytest.raises(TypeError, match="must be a LeRobotDataset"):
         BatchedFetch(torch.utils.data.TensorDataset(torch.zeros(3)))
-    monkeypatch.setattr(fetch_module, "FETCH_TESTED_VERSIONS", ("0.0.1", "0.0.2"))
-    with pytest.raises(RuntimeError, match=r"supports lerobot 0\.0\.1, 0\.0\.2, not 0\.6\.1"):
+
+
+def test_an_untested_lerobot_version_is_refused(root, monkeypatch):
+    dataset = load(root)
+    if VERSION in fetch_module.FETCH_TESTED_VERSIONS:
+        monkeypatch.setattr(fetch_module, "FETCH_TESTED_VERSIONS", ("0.0.1", "0.0.2"))
+    supported = ", ".join(fetch_module.FETCH_TESTED_VERSIONS)
+    with pytest.raises(RuntimeError, match=f"supports lerobot {supported}, not {VERSION}:"):
         BatchedFetch(dataset)
+
+
+def test_a_decoding_failure_is_lerobots_error_naming_the_file(root):
+    """With no tolerance at all every frame is "too far" from its timestamp: LeRobot's own
+    error, naming the video file and the timestamps, comes out of the batch too."""
+    dataset = load(root, tolerance_s=0.0)
+    with pytest.raises(video_utils.FrameTimestampError) as expected:
+        dataset[3]
+    with pytest.raises(video_utils.FrameTimestampError) as got:
+        BatchedFetch(dataset).__getitems__([3, 50])
+    assert "queried timestamps" in str(got.value) and "video: " in str(got.value)
+    assert str(expected.value).split("video: ")[1] in {
+        str(dataset.root / video_files(dataset, key)[0]) for key in (CAMERA, CAMERA2)
+    }
+    assert str(got.value).split("video: ")[1].startswith(str(dataset.root))
 
 
 def test_a_dataset_being_recorded_is_refused(tmp_path):
