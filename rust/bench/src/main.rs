@@ -101,6 +101,12 @@ struct Args {
     /// With --window: consecutive episodes grouped G to a unit
     #[arg(long, value_name = "G", default_value = "1", value_parser = parse_positive)]
     episodes_per_group: u64,
+    /// With --window: also measure worker-aware windows, K streams (K >= 2)
+    #[arg(long, value_name = "K", value_parser = parse_positive)]
+    streams: Option<u64>,
+    /// With --streams: positions each stream contributes per turn
+    #[arg(long, value_name = "S", default_value = "64", value_parser = parse_positive)]
+    stream_block: u64,
 }
 
 /// A comma list of counts (its own type, so that clap takes the whole list as one value).
@@ -125,6 +131,8 @@ struct Config {
     map_samples: u64,
     window: Option<u64>,
     episodes_per_group: u64,
+    streams: Option<u64>,
+    stream_block: u64,
 }
 
 impl Config {
@@ -155,7 +163,12 @@ impl Config {
             map_samples: args.map_samples,
             window: args.window,
             episodes_per_group: args.episodes_per_group,
+            streams: args.streams,
+            stream_block: args.stream_block,
         };
+        if config.streams.is_some() && config.window.is_none() {
+            return Err("--streams needs --window".into());
+        }
         if let Some(&frames) = config.frames.iter().find(|&&n| i64::try_from(n).is_err()) {
             // Boundaries are i64 in `EpisodeSpec`.
             return Err(format!(
@@ -288,6 +301,7 @@ enum Order {
     Sequential,
     Shuffled(Permutation),
     Windowed(Permutation),
+    Streamed(Permutation),
 }
 
 impl Order {
@@ -298,6 +312,8 @@ impl Order {
             Order::Shuffled(Permutation::Feistel) => "feistel",
             Order::Windowed(Permutation::Uniform) => "uniform windowed",
             Order::Windowed(Permutation::Feistel) => "feistel windowed",
+            Order::Streamed(Permutation::Uniform) => "uniform streams",
+            Order::Streamed(Permutation::Feistel) => "feistel streams",
         }
     }
 
@@ -305,7 +321,9 @@ impl Order {
     fn skip_reason(self, frames: u64, config: &Config) -> Option<String> {
         let table = matches!(
             self,
-            Order::Shuffled(Permutation::Uniform) | Order::Windowed(Permutation::Uniform)
+            Order::Shuffled(Permutation::Uniform)
+                | Order::Windowed(Permutation::Uniform)
+                | Order::Streamed(Permutation::Uniform)
         );
         (table && frames > config.max_table_frames)
             .then(|| format!("table above --max-table-frames {}", config.max_table_frames))
@@ -314,7 +332,9 @@ impl Order {
     fn sampler(self, index: &EpisodeIndex, config: &Config) -> Result<Sampler, String> {
         let (shuffle, permutation) = match self {
             Order::Sequential => (false, Permutation::Uniform),
-            Order::Shuffled(permutation) | Order::Windowed(permutation) => (true, permutation),
+            Order::Shuffled(permutation)
+            | Order::Windowed(permutation)
+            | Order::Streamed(permutation) => (true, permutation),
         };
         let sampler = Sampler::new(
             index.clone(),
@@ -323,7 +343,11 @@ impl Order {
             permutation,
             config.seed,
         );
-        let (Order::Windowed(_), Some(window)) = (self, config.window) else {
+        let streams = match self {
+            Order::Streamed(_) => config.streams.unwrap_or(1),
+            _ => 1,
+        };
+        let (Order::Windowed(_) | Order::Streamed(_), Some(window)) = (self, config.window) else {
             return Ok(sampler);
         };
         // Consecutive boundary episodes share a unit, as the episodes of one file do.
@@ -332,6 +356,7 @@ impl Order {
             .collect();
         let windows = Units::from_groups(index, &groups)
             .and_then(|units| WindowSpec::new(window, units))
+            .and_then(|spec| spec.with_streams(streams, Some(config.stream_block)))
             .map_err(|e| e.to_string())?;
         Ok(sampler.with_windows(Some(Arc::new(windows))))
     }
@@ -343,9 +368,14 @@ fn orders(config: &Config) -> Vec<Order> {
         .window
         .into_iter()
         .flat_map(|_| config.permutations.iter().map(|&p| Order::Windowed(p)));
+    let streamed = config
+        .streams
+        .into_iter()
+        .flat_map(|_| config.permutations.iter().map(|&p| Order::Streamed(p)));
     std::iter::once(Order::Sequential)
         .chain(shuffled)
         .chain(windowed)
+        .chain(streamed)
         .collect()
 }
 

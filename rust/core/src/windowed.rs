@@ -134,6 +134,9 @@ pub struct Streams {
 /// Streams accepted: far more than DataLoader workers on any machine; the interleave walks them.
 pub const MAX_STREAMS: u64 = 1 << 16;
 
+/// Streams up to which bulk evaluation gathers each stream's positions (a counting sort).
+const MAX_GATHERED_STREAMS: usize = 1024;
+
 /// Tags the streams part of a fingerprint.
 const STREAMS_FINGERPRINT_TAG: u64 = 0x7374_7265_616D_7300; // "streams\0"
 
@@ -329,16 +332,26 @@ fn deal_to_streams(units: &Units, permuted: &[u32], count: u64) -> (Vec<u32>, Ve
 /// Epoch positions -> stream-major positions: in round `r` every stream `s` with
 /// `lengths[s] > r * block` contributes its positions `r * block ..` (at most `block` of them),
 /// streams in index order.
+///
+/// The positions before round `r` are `sum_s min(lengths[s], r * block)`: linear in `r`
+/// between two rounds where a stream ends, so a position's round is found by a binary search
+/// over those (at most `K`) phases and one division.
 #[derive(Debug, Clone)]
 pub struct Interleave {
     block: u64,
     lengths: Vec<u64>,
     /// Stream-major start of every stream, then the end.
     starts: Vec<u64>,
-    /// The lengths ascending, and their prefix sums (`sorted_sums[i]`: the `i` shortest).
-    sorted: Vec<u64>,
-    sorted_sums: Vec<u64>,
-    rounds: u64,
+    /// Phases: from round `first_round` on, `active` streams take `block` positions per round,
+    /// and `before` positions precede that round. Ascending, the last one with `active == 0`.
+    phases: Vec<Phase>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Phase {
+    first_round: u64,
+    before: u64,
+    active: u64,
 }
 
 /// A run of consecutive epoch positions `first..first + len` that one stream contributes to one
@@ -365,21 +378,36 @@ impl Interleave {
         for &length in &lengths {
             starts.push(starts.last().unwrap() + length);
         }
-        let mut sorted = lengths.clone();
-        sorted.sort_unstable();
-        let mut sorted_sums = Vec::with_capacity(sorted.len() + 1);
-        sorted_sums.push(0);
-        for &length in &sorted {
-            sorted_sums.push(sorted_sums.last().unwrap() + length);
+        // A stream with `L` frames takes part in rounds `0..ceil(L / block)`.
+        let mut ends: Vec<(u64, u64)> = lengths
+            .iter()
+            .map(|&length| (length.div_ceil(block), length))
+            .collect();
+        ends.sort_unstable();
+        let mut phases = vec![Phase {
+            first_round: 0,
+            before: 0,
+            active: lengths.len() as u64,
+        }];
+        let mut finished = 0u64; // frames of the streams that have ended
+        for (k, &(rounds, length)) in ends.iter().enumerate() {
+            finished += length;
+            let active = (ends.len() - k - 1) as u64;
+            let phase = Phase {
+                first_round: rounds,
+                before: finished + rounds.saturating_mul(block).saturating_mul(active),
+                active,
+            };
+            match phases.last_mut() {
+                Some(last) if last.first_round == rounds => *last = phase,
+                _ => phases.push(phase),
+            }
         }
-        let rounds = sorted.last().map_or(0, |&longest| longest.div_ceil(block));
         Interleave {
             block,
             lengths,
             starts,
-            sorted,
-            sorted_sums,
-            rounds,
+            phases,
         }
     }
 
@@ -388,28 +416,20 @@ impl Interleave {
         &self.lengths
     }
 
-    /// Positions in rounds `0..round`: every stream's first `round * block` positions.
-    fn before_round(&self, round: u64) -> u64 {
-        let taken = round.saturating_mul(self.block);
-        let shorter = self.sorted.partition_point(|&length| length <= taken);
-        let longer = (self.sorted.len() - shorter) as u64;
-        self.sorted_sums[shorter] + taken * longer
-    }
-
     /// The segment holding epoch position `position` (`<` the epoch's frames).
     pub fn segment(&self, position: u64) -> Segment {
-        // The last round starting at or before `position`.
-        let (mut low, mut high) = (0u64, self.rounds);
-        while high - low > 1 {
-            let mid = low + (high - low) / 2;
-            if self.before_round(mid) <= position {
-                low = mid;
-            } else {
-                high = mid;
-            }
-        }
-        let base = low * self.block;
-        let mut first = self.before_round(low);
+        // The phase, then the round: the last one starting at or before `position`. The last
+        // round of a phase may be short (streams ending in it), hence the cap.
+        let k = self
+            .phases
+            .partition_point(|phase| phase.before <= position)
+            - 1;
+        let phase = self.phases[k];
+        let next_round = self.phases[k + 1].first_round;
+        let per_round = self.block * phase.active;
+        let round = (phase.first_round + (position - phase.before) / per_round).min(next_round - 1);
+        let base = round * self.block;
+        let mut first = phase.before + (round - phase.first_round) * per_round;
         for (stream, &length) in self.lengths.iter().enumerate() {
             let len = length.saturating_sub(base).min(self.block);
             if position - first < len {
@@ -523,9 +543,41 @@ impl WindowedOrder {
     /// [`WindowedOrder::logical`] of every entry, in place: one network per run of positions
     /// inside the same window, evaluated many at a time.
     pub fn logical_many(&self, positions: &mut [u64]) {
-        if let Some(interleave) = &self.interleave {
-            interleave.stream_major_many(positions);
+        let Some(interleave) = &self.interleave else {
+            return self.logical_many_stream_major(positions);
+        };
+        interleave.stream_major_many(positions);
+        let streams = interleave.lengths.len();
+        if matches!(self.shuffle, WindowShuffle::Table(_)) || streams > MAX_GATHERED_STREAMS {
+            return self.logical_many_stream_major(positions);
         }
+        // Consecutive epoch positions alternate between streams every `block`: gather each
+        // stream's positions (consecutive inside its windows) so that Feistel windows see long
+        // runs, evaluate, and put them back.
+        let stream_of = |q: u64| interleave.starts.partition_point(|&start| start <= q) - 1;
+        let mut next = vec![0usize; streams + 1];
+        for &q in positions.iter() {
+            next[stream_of(q) + 1] += 1;
+        }
+        for s in 0..streams {
+            next[s + 1] += next[s];
+        }
+        let mut gathered = vec![0u64; positions.len()];
+        let mut origin = vec![0usize; positions.len()];
+        for (i, &q) in positions.iter().enumerate() {
+            let slot = &mut next[stream_of(q)];
+            gathered[*slot] = q;
+            origin[*slot] = i;
+            *slot += 1;
+        }
+        self.logical_many_stream_major(&mut gathered);
+        for (&i, &logical) in origin.iter().zip(&gathered) {
+            positions[i] = logical;
+        }
+    }
+
+    /// [`WindowedOrder::logical_many`] of stream-major positions.
+    fn logical_many_stream_major(&self, positions: &mut [u64]) {
         let key = match &self.shuffle {
             WindowShuffle::Table(table) => {
                 for position in positions.iter_mut() {
