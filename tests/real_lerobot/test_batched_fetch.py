@@ -376,9 +376,9 @@ def test_an_untested_lerobot_version_is_refused(root, monkeypatch):
 
 
 def test_a_decoding_failure_is_lerobots_error_naming_the_file(root):
-    """With no tolerance at all every frame is "too far" from its timestamp: LeRobot's own
+    """With a negative tolerance every frame is "too far" from its timestamp: LeRobot's own
     error, naming the video file and the timestamps, comes out of the batch too."""
-    dataset = load(root, tolerance_s=0.0)
+    dataset = load(root, tolerance_s=-1.0)
     with pytest.raises(video_utils.FrameTimestampError) as expected:
         dataset[3]
     with pytest.raises(video_utils.FrameTimestampError) as got:

@@ -36,10 +36,12 @@ import torch
 
 __all__ = ["FETCH_TESTED_VERSIONS", "BatchedFetch"]
 
-# LeRobot versions whose dataset reading `BatchedFetch` reproduces, tested item for item.
-# To support another version, test it and add it here (and, if its reader differs, adapt
-# `_ReaderSettings.of`, the one place that reads LeRobot's private reader state).
-FETCH_TESTED_VERSIONS = ("0.6.1",)
+# LeRobot versions whose dataset reading `BatchedFetch` reproduces, tested item for item
+# (0.6.2: LeRobot's main branch declaring that version, tested before its release). To support
+# another version, run tests/real_lerobot/test_batched_fetch.py with it and add it here (and, if
+# its reader differs, adapt `_ReaderSettings.of`, the one place that reads LeRobot's private
+# reader state).
+FETCH_TESTED_VERSIONS = ("0.6.1", "0.6.2")
 
 
 def _lerobot_version() -> str | None:
