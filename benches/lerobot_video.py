@@ -52,6 +52,15 @@ very large to append, very small to start a new file, so every camera's files ho
 `--episodes-per-file` episodes and the cameras' files line up. The keyframe spacing is the
 `g` of the `RGBEncoderConfig` passed as `rgb_encoder=` to `LeRobotDataset.create`.
 
+`--fetch` instead compares, on the first `--gops` dataset and at LeRobot's default decoder cache
+(100 per worker, not emulated), LeRobot's own path (`dataset[i]` under torch's `RandomSampler`,
+what LeRobot's `shuffle=True` uses) with `episampler.integrations.lerobot.BatchedFetch` under the
+same shuffle, with `window="auto"` alone, and with both: frames/s and its per-repeat ratio to
+LeRobot's path, the DataLoader workers' CPU time per sample (process time of all their threads,
+the figure other jobs on the machine move least), calls of LeRobot's decoding function and
+decoder opens per 1,000 samples, distinct episodes and files per batch. `--markdown FILE` then
+replaces that section of FILE (or appends it).
+
 Run (LeRobot 0.6 virtualenv; `pip install matplotlib` for the plot, `py-spy` for `--profile`), e.g.
 
     .venv-lerobot-0.6/bin/python benches/lerobot_video.py --out target/video-bench \\
