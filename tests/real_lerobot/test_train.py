@@ -49,6 +49,7 @@ def train(record: Path, mode: str, *args: str, stop_after: int | None = None, pr
         result = subprocess.run([*command, *args], cwd=REPOSITORY, env={**os.environ, **env},
                                 capture_output=True, text=True, timeout=600)  # fmt: skip
         assert result.returncode == returncode, result.stdout[-4000:] + result.stderr[-8000:]
+        record.with_suffix(".log").write_text(result.stdout + result.stderr)
         if returncode not in (0, STOPPED_EXIT_CODE):
             return result.stderr
         records = [record]

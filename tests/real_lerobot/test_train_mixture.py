@@ -138,6 +138,12 @@ def test_mixture_run_resumes_exactly_with_exact_block_counts(roots, tmp_path, nu
     assert [d["weight"] for d in saved["options"]["datasets"]] == [0.7, 0.3]
     assert saved["sampler"]["block_counts"] == [7, 3]
     assert saved["options"]["window"] == (10 if num_workers else None)
+    log = (tmp_path / "uninterrupted.log").read_text()  # the datasets and the blocks, logged
+    for c, (name, frames, weight, slots) in enumerate([("a", 58, 0.7, 7), ("b", 26, 0.3, 3)]):
+        line = (f"episampler mixture: dataset {c} (local/mix-{name}), {frames} frames, weight "
+                f"{weight}, {slots} of {BLOCK} slots per block, ")  # fmt: skip
+        assert line in log, line
+    assert "MixtureSampler(components=2, block_counts=[7, 3], block_size=10" in log
 
 
 @pytest.mark.slow
