@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.parse
 import urllib.request
@@ -28,7 +29,7 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parent.parent
 SCREENS = REPOSITORY / "site-screens"
 WIDTH = 1280
-RESULT = re.compile(r'<pre id="episampler-site-check">(.*?)</pre>', re.S)
+RESULT = re.compile(r'<pre id="episampler-site-check"[^>]*>(.*?)</pre>', re.S)
 
 # Runs in the page once it has loaded (Material's own scripts included) and writes what it
 # found into the DOM, which `chromium --dump-dom` prints.
@@ -142,9 +143,19 @@ def _pages(root: Path) -> list[str]:
 
 
 def _open(chromium: str, url: str, screenshot: Path) -> dict:
+    # A profile of its own: Chromium exits at once when another instance holds the default one.
+    profile = tempfile.mkdtemp(prefix="episampler-chromium-")
+    try:
+        return _run_chromium(chromium, url, screenshot, profile)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _run_chromium(chromium: str, url: str, screenshot: Path, profile: str) -> dict:
     result = subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
          "--no-first-run", "--disable-extensions", "--mute-audio",
+         f"--user-data-dir={profile}",
          f"--window-size={WIDTH},2000", "--virtual-time-budget=8000",
          f"--screenshot={screenshot}", "--dump-dom", url],
         capture_output=True, text=True, timeout=120, check=False,

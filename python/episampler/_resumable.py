@@ -126,7 +126,7 @@ class ResumableSampler(Sampler[int]):
         `EpisodeAwareSampler`, `num_samples` for a mixture or weighted sampler)."""
         mine = self._kind()
         theirs = state_dict.get("sampler")
-        if theirs is None:
+        if "sampler" not in state_dict:
             if "num_frames" in state_dict or "permutation" in state_dict:
                 theirs = "EpisodeAwareSampler"
             elif "num_samples" in state_dict:
