@@ -103,8 +103,9 @@ def test_a_subclass_saves_and_loads_as_its_base_kind():
     samplers()["EpisodeAwareSampler"].load_state_dict(state)
 
 
-def test_a_kind_that_is_not_a_string_is_a_type_error():
-    state = dict(samplers()["EpisodeAwareSampler"].state_dict(), sampler=3)
+@pytest.mark.parametrize("kind", [3, None])
+def test_a_kind_that_is_not_a_string_is_a_type_error(kind):
+    state = dict(samplers()["EpisodeAwareSampler"].state_dict(), sampler=kind)
     with pytest.raises(TypeError, match=r"state_dict\['sampler'\] must be a str"):
         samplers()["EpisodeAwareSampler"].load_state_dict(state)
 
