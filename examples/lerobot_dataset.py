@@ -61,6 +61,41 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.repo_id}: {sampler.num_frames} frames kept; resumed at step 10 after a crash "
           f"at step 13: steps 10..29 identical")  # fmt: skip
 
+    if not str(dataset.meta.info.get("codebase_version", "")).startswith("v3"):
+        return  # window="auto" and BatchedFetch read LeRobot v3 datasets (LeRobot 0.4 and later)
+
+    # The read-local order sized to one worker's video decoder cache (the global order, with a
+    # log line saying so, on a dataset without video).
+    import torch
+
+    from episampler import EpisodeAwareSampler
+
+    # --8<-- [start:auto-window]
+    sampler = EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, seed=1234, window="auto")
+    # --8<-- [end:auto-window]
+    frames = list(sampler)
+    assert sorted(frames) == sorted(set(frames)) and len(frames) == sampler.num_frames
+    print(f'window="auto": window={sampler.window}, every frame once per epoch')
+
+    # Whole batches fetched at once: the items equal dataset[i]'s.
+    # fmt: off
+    # --8<-- [start:batched-fetch]
+    from episampler.integrations.lerobot import BatchedFetch
+
+    loader = torch.utils.data.DataLoader(
+        BatchedFetch(dataset), batch_size=64, num_workers=4,
+        sampler=EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, window="auto"),
+    )
+    # --8<-- [end:batched-fetch]
+    # fmt: on
+    batch = next(iter(loader))
+    for position, row in enumerate(batch["index"].tolist()[:8]):
+        item = dataset[row]
+        for key, value in item.items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(batch[key][position], value), (row, key)
+    print("BatchedFetch: the first batch's items equal dataset[i]'s")
+
 
 if __name__ == "__main__":
     main()
