@@ -52,14 +52,17 @@ very large to append, very small to start a new file, so every camera's files ho
 `--episodes-per-file` episodes and the cameras' files line up. The keyframe spacing is the
 `g` of the `RGBEncoderConfig` passed as `rgb_encoder=` to `LeRobotDataset.create`.
 
-`--fetch` instead compares, on the first `--gops` dataset and at LeRobot's default decoder cache
+`--fetch` instead compares, on each `--gops` dataset and at LeRobot's default decoder cache
 (100 per worker, not emulated), LeRobot's own path (`dataset[i]` under torch's `RandomSampler`,
 what LeRobot's `shuffle=True` uses) with `episampler.integrations.lerobot.BatchedFetch` under the
-same shuffle, with `window="auto"` alone, and with both: frames/s and its per-repeat ratio to
+same shuffle, with `window="auto"` alone, with both, and with both plus one stream of windows
+per DataLoader worker (`stream_settings(2, 64)`): frames/s and its per-repeat ratio to
 LeRobot's path, the DataLoader workers' CPU time per sample (process time of all their threads,
 the figure other jobs on the machine move least), calls of LeRobot's decoding function and
-decoder opens per 1,000 samples, distinct episodes and files per batch. `--markdown FILE` then
-replaces that section of FILE (or appends it).
+decoder opens per 1,000 samples, the workers' peak resident set (VmHWM), distinct episodes and
+files per batch. `--markdown FILE` then replaces that section of FILE (or appends it), `--plot`
+draws it; `--fetch --fetch-results A.json,B.json` rebuilds both from earlier runs' saved results
+(e.g. one run per resolution).
 
 Run (LeRobot 0.6 virtualenv; `pip install matplotlib` for the plot, `py-spy` for `--profile`), e.g.
 
@@ -76,6 +79,7 @@ import importlib.metadata
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -406,6 +410,8 @@ def _marked(item: dict[str, Any]) -> dict[str, Any]:
     item["bench_opens"] = _OPENS
     item["bench_calls"] = _CALLS
     item["bench_cpu"] = time.process_time()
+    # Peak resident set of this worker process so far (VmHWM), in KiB on Linux.
+    item["bench_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return item
 
 
@@ -448,6 +454,7 @@ class Measurement:
     opens_per_1000: float
     calls_per_1000: float = float("nan")
     cpu_ms_per_sample: float = float("nan")
+    rss_mb: float = float("nan")  # the largest worker's peak resident set, MiB
 
 
 def measure(
@@ -479,6 +486,8 @@ def measure(
     def read(batch: dict[str, Any]) -> tuple[int, tuple[float, ...]]:
         return int(batch["bench_worker"][0]), tuple(float(batch[c].max()) for c in counters)
 
+    peak_rss: dict[int, float] = {}
+
     batches = iter(loader)
     before: dict[int, tuple[float, ...]] = {}
     for _ in range(warmup_batches):
@@ -493,6 +502,8 @@ def measure(
         worker, values = read(batch)
         after[worker] = values
         samples[worker] = samples.get(worker, 0) + len(batch["bench_worker"])
+        if "bench_rss" in batch:
+            peak_rss[worker] = float(batch["bench_rss"].max()) / 1024
     elapsed = time.perf_counter() - start
     if spy is not None:
         spy.send_signal(signal.SIGINT)
@@ -509,6 +520,7 @@ def measure(
         1000 * totals[0] / total,
         1000 * totals[1] / total,
         1000 * totals[2] / total,
+        max(peak_rss.values(), default=float("nan")),
     )
 
 
@@ -820,7 +832,31 @@ DECODE_BUCKETS = (
 )
 
 
-def summarize_stacks(path: Path, samples: int, rate: int) -> str:
+FETCH_WORKER_BUCKETS = (  # the workers' main threads under BatchedFetch
+    ("idle: waiting for indices from the main process", None),
+    ("decoding: waiting for its threads (decoding in place for a lone group)", r"_run_groups"),
+    ("rows, windows and timestamps read (hf_dataset)", r"datasets/"),
+    ("per-item finishing (padding, transforms, task string)", r"_finish"),
+    ("grouping the batch's frames by camera and file", r"_decode"),
+    ("building the items from the rows", r"__getitems__"),
+    ("collate and send the batch", r"collate"),
+    ("other (sampler indices, DataLoader)", r"."),
+)
+FETCH_DECODE_BUCKETS = (
+    *DECODE_BUCKETS[:3],
+    ("other decode-path Python (timestamps, tolerance check, tensors)", r"decode_video_frames"),
+    ("idle: waiting for a group to decode", None),
+)
+
+
+def summarize_stacks(
+    path: Path,
+    samples: int,
+    rate: int,
+    worker_buckets: Sequence[tuple[str, str | None]] = (),
+    decode_buckets: Sequence[tuple[str, str | None]] = (),
+    busy_only: bool = False,
+) -> str:
     """Where the DataLoader workers spend their time, from py-spy's collapsed stacks (idle
     samples included): the workers' main threads (wall time, per sample) and LeRobot's camera
     decoding threads (thread time, per sample)."""
@@ -833,12 +869,13 @@ def summarize_stacks(path: Path, samples: int, rate: int) -> str:
             continue  # the main process's own threads
         count = int(count_text)
         if "_worker_loop" in stack:
-            buckets, table = WORKER_BUCKETS, main
-            if "fetch (" not in stack and "_MapDatasetFetcher.fetch" not in stack:
+            buckets, table = worker_buckets or WORKER_BUCKETS, main
+            work = stack.split("_worker_loop", 1)[1]  # not the process name (its arguments)
+            if "fetch (" not in work and "_MapDatasetFetcher.fetch" not in work:
                 table[buckets[0][0]] = table.get(buckets[0][0], 0) + count
                 continue
         elif "concurrent/futures/thread.py" in stack:
-            buckets, table = DECODE_BUCKETS, decode
+            buckets, table = decode_buckets or DECODE_BUCKETS, decode
         else:
             continue
         label = next(
@@ -847,6 +884,10 @@ def summarize_stacks(path: Path, samples: int, rate: int) -> str:
         if buckets is WORKER_BUCKETS and label == buckets[-1][0] and "get_item" not in stack:
             label = "other (sampler indices, DataLoader)"
         table[label] = table.get(label, 0) + count
+
+    if busy_only:  # idle includes the profiler's attach wait, when the workers are ahead
+        main.pop((worker_buckets or WORKER_BUCKETS)[0][0], None)
+        decode.pop((decode_buckets or DECODE_BUCKETS)[-1][0], None)
 
     def table_lines(title: str, table: dict[str, int]) -> list[str]:
         total = sum(table.values())
@@ -914,7 +955,9 @@ class FetchSetup:
     """One row of the --fetch comparison: an order and how items are built."""
 
     label: str
-    order: str  # "random": torch's RandomSampler (LeRobot's shuffle=True); "auto": window="auto"
+    # "random": torch's RandomSampler (LeRobot's shuffle=True); "auto": window="auto";
+    # "streams": window="auto" with one stream of windows per DataLoader worker
+    order: str
     fetch: bool  # items through BatchedFetch (else LeRobot's dataset[i])
 
 
@@ -923,6 +966,7 @@ FETCH_SETUPS = (
     FetchSetup("BatchedFetch, shuffled", "random", True),
     FetchSetup('window="auto", dataset[i]', "auto", False),
     FetchSetup('window="auto" + BatchedFetch', "auto", True),
+    FetchSetup('window="auto" + BatchedFetch + streams', "streams", True),
 )
 
 
@@ -935,6 +979,8 @@ class FetchRow:
     opens: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     cpu_ratios: list[float] = field(default_factory=list)  # to the baseline, same repeat
+    rss_mb: list[float] = field(default_factory=list)  # largest worker's peak RSS
+    rss_ratios: list[float] = field(default_factory=list)  # to the baseline, same repeat
     episodes: list[float] = field(default_factory=list)
     files: list[float] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)  # 1-minute load average before each
@@ -942,15 +988,19 @@ class FetchRow:
 
 def fetch_sampler(setup: FetchSetup, dataset: Any, seed: int, start: int) -> Any:
     """The sampler of `setup`: LeRobot's default shuffle (a DataLoader with `shuffle=True`
-    draws from torch's RandomSampler), or episampler's window="auto" resumed at `start`."""
+    draws from torch's RandomSampler), or episampler's window="auto" (with one stream of
+    windows per DataLoader worker for "streams") resumed at `start`."""
     import torch
 
     if setup.order == "random":
         generator = torch.Generator().manual_seed(seed)
         return torch.utils.data.RandomSampler(range(len(dataset)), generator=generator)
-    from episampler import EpisodeAwareSampler
+    from episampler import EpisodeAwareSampler, stream_settings
 
-    sampler = EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, seed=seed, window="auto")
+    streams = stream_settings(NUM_WORKERS, BATCH_SIZE) if setup.order == "streams" else {}
+    sampler = EpisodeAwareSampler.from_lerobot(
+        dataset, shuffle=True, seed=seed, window="auto", **streams
+    )
     if start:
         sampler.load_state_dict({**sampler.state_dict(), "start_index": start})
     return sampler
@@ -965,27 +1015,101 @@ def per_batch(order: np.ndarray, ends: np.ndarray, groups: np.ndarray) -> tuple[
     return distinct_episodes_per_batch(order, ends, BATCH_SIZE), float(distinct_files)
 
 
-def run_fetch(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[list[FetchRow], str]:
-    """Every setup of FETCH_SETUPS on the first recorded dataset, LeRobot's default decoder
-    cache, interleaved and rotated repeats; returns the rows and the automatic window's
-    reason."""
+FETCH_TARGETS = {"gop-default": 2.5, "gop-30": 2.0}  # window="auto" + BatchedFetch vs LeRobot
+FETCH_RSS_TARGET = 1.2  # worker peak RSS, at most this times LeRobot's path
+
+
+@dataclass
+class FetchConfig:
+    """The rows measured on one recorded dataset."""
+
+    dataset: str  # "gop-default" or "gop-30"
+    size: int
+    header: str
+    reason: str
+    command: str
+    rows: list[FetchRow]
+    profile: str = ""  # --profile: where the workers' time goes under window="auto" + fetch
+
+    @property
+    def title(self) -> str:
+        spacing = "2 (LeRobot's default)" if self.dataset == "gop-default" else "30"
+        return f"{self.size}x{self.size}, keyframe spacing {spacing}"
+
+
+def run_fetch(args: argparse.Namespace, log: Callable[[str], None]) -> list[FetchConfig]:
+    """Every setup of FETCH_SETUPS on each recorded dataset (one per --gops entry), LeRobot's
+    default decoder cache, interleaved and rotated repeats."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     from episampler._lerobot import auto_window
 
-    recording = Recording(
-        args.gops[0],
-        args.episodes,
-        args.episodes_per_file,
-        args.min_length,
-        args.max_length,
-        args.size,
-        args.record_seed,
+    configs = []
+    for gop in args.gops:
+        started = time.perf_counter()
+        recording = Recording(
+            gop,
+            args.episodes,
+            args.episodes_per_file,
+            args.min_length,
+            args.max_length,
+            args.size,
+            args.record_seed,
+        )
+        dataset = LeRobotDataset(REPO_ID, root=record(args.out, recording, log=log))
+        os.environ.pop("LEROBOT_VIDEO_DECODER_CACHE_SIZE", None)  # LeRobot's default cache
+        choice = auto_window(dataset)
+        log(choice.reason)
+        rows = measure_fetch(args, dataset, log)
+        summary = ""
+        if args.profile:
+            summary = profile_fetch(args, dataset, recording.name, log)
+        configs.append(
+            FetchConfig(
+                recording.name,
+                args.size,
+                describe(args, time.perf_counter() - started),
+                choice.reason,
+                "",
+                rows,
+                summary,
+            )
+        )
+    return configs
+
+
+def profile_fetch(
+    args: argparse.Namespace, dataset: Any, name: str, log: Callable[[str], None]
+) -> str:
+    """One more measurement of window="auto" + BatchedFetch with py-spy sampling the
+    workers (all threads, idle included), summarized as markdown."""
+    setup = FETCH_SETUPS[3]
+    stacks = args.out / f"py-spy-fetch-{name}.txt"
+    result = measure(
+        dataset,
+        fetch_sampler(setup, dataset, 0, 0),
+        cache_size=LEROBOT_DEFAULT_CACHE,
+        warmup_batches=args.warmup_batches,
+        timed_batches=args.timed_batches,
+        profile_to=stacks,
+        fetch=True,
     )
-    dataset = LeRobotDataset(REPO_ID, root=record(args.out, recording, log=log))
-    os.environ.pop("LEROBOT_VIDEO_DECODER_CACHE_SIZE", None)  # LeRobot's default cache
-    choice = auto_window(dataset)
-    log(choice.reason)
+    log(f"profiled {name} {setup.label}: {result.frames_per_s:,.0f} frames/s")
+    samples = args.timed_batches * BATCH_SIZE
+    return (
+        f"Where a worker's time goes, {setup.label} (py-spy, {SPY_RATE} samples/s per "
+        "thread, busy samples only: the workers idle while the main process takes their "
+        "batches, and the profiler's attach wait adds idle time; "
+        f"{result.frames_per_s:,.0f} frames/s under the profiler):\n\n"
+        + summarize_stacks(
+            stacks, samples, SPY_RATE, FETCH_WORKER_BUCKETS, FETCH_DECODE_BUCKETS, busy_only=True
+        )
+    )
+
+
+def measure_fetch(
+    args: argparse.Namespace, dataset: Any, log: Callable[[str], None]
+) -> list[FetchRow]:
     ends = np.asarray(dataset.meta.episodes["dataset_to_index"], dtype=np.int64)
     groups = video_file_groups(dataset)
     rows = [FetchRow(setup) for setup in FETCH_SETUPS]
@@ -1018,7 +1142,8 @@ def run_fetch(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[lis
             log(
                 f"repeat {repeat} {row.setup.label}: {result.frames_per_s:,.0f} frames/s, "
                 f"{result.calls_per_1000:,.0f} calls, {result.opens_per_1000:,.0f} opens "
-                f"per 1000 samples, {result.cpu_ms_per_sample:.2f} CPU ms/sample"
+                f"per 1000 samples, {result.cpu_ms_per_sample:.2f} CPU ms/sample, "
+                f"peak worker RSS {result.rss_mb:,.0f} MiB"
             )
         baseline = results[FETCH_SETUPS[0].label]
         for row in rows:
@@ -1029,69 +1154,174 @@ def run_fetch(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[lis
             row.opens.append(result.opens_per_1000)
             row.cpu_ms.append(result.cpu_ms_per_sample)
             row.cpu_ratios.append(result.cpu_ms_per_sample / baseline.cpu_ms_per_sample)
-    return rows, choice.reason
+            row.rss_mb.append(result.rss_mb)
+            row.rss_ratios.append(result.rss_mb / baseline.rss_mb)
+    return rows
+
+
+def fetch_config_to_json(config: FetchConfig) -> dict[str, Any]:
+    return {
+        **{k: v for k, v in config.__dict__.items() if k != "rows"},
+        "rows": [
+            {"setup": row.setup.__dict__, **{k: v for k, v in row.__dict__.items() if k != "setup"}}
+            for row in config.rows
+        ],
+    }
+
+
+def fetch_config_from_json(saved: dict[str, Any]) -> FetchConfig:
+    rows = []
+    for entry in saved["rows"]:
+        row = FetchRow(FetchSetup(**entry["setup"]))
+        for name, value in entry.items():
+            if name != "setup":
+                setattr(row, name, [float("nan") if v is None else v for v in value])
+        rows.append(row)
+    return FetchConfig(**{**saved, "rows": rows})
 
 
 FETCH_BEGIN = "<!-- batched-fetch: begin (written by benches/lerobot_video.py --fetch) -->"
 FETCH_END = "<!-- batched-fetch: end -->"
 
 
-def fetch_markdown(rows: Sequence[FetchRow], header: str, reason: str, command: str) -> str:
+def fetch_markdown(
+    configs: Sequence[FetchConfig], plot_path: Path | None, merge_command: str | None = None
+) -> str:
+    commands = list(dict.fromkeys(config.command for config in configs))
+    commands += [merge_command] if merge_command else []
     lines = [
         FETCH_BEGIN,
         "## Batched fetch and the automatic window, at LeRobot's defaults",
         "",
-        "Measured with `benches/lerobot_video.py --fetch`, which records its dataset with "
-        "LeRobot's own writer (the same recorder as above, fewer episodes and 5 per file so "
-        "that the files outnumber the cache) and wrote this section:",
+        "Measured with `benches/lerobot_video.py --fetch`, which records its datasets with "
+        "LeRobot's own writer (the same recorder as above: 3 cameras, 20 episodes per video "
+        "file, more files per camera than LeRobot's default decoder cache holds) and wrote "
+        "this section (a command with `--fetch-results` merges the runs' saved results):",
         "",
-        f"    .venv-lerobot-0.6/bin/python benches/lerobot_video.py {command}",
+        *[f"    .venv-lerobot-0.6/bin/python benches/lerobot_video.py {c}" for c in commands],
         "",
         "Every row against LeRobot 0.6.1's own path in the same run: `dataset[i]` per item "
         "under LeRobot's default shuffle (a DataLoader with `shuffle=True` draws from torch's "
         "`RandomSampler`), with LeRobot's default decoder cache (100 per worker, not "
         "emulated) in every row. LeRobot's training script defaults to 4 DataLoader workers; "
-        "on 2 cores this uses 2. Decoding calls count calls of LeRobot's decoding function "
+        "on 2 cores this uses 2. Streams: `stream_settings(2, 64)`, one stream of windows per "
+        "worker. Decoding calls count calls of LeRobot's decoding function "
         "(`decode_video_frames`); opens count the decoders LeRobot's cache creates; worker CPU "
         "is the process time of the DataLoader workers (all their threads) over the timed "
-        "samples.",
+        "samples; worker RSS is the larger of the two workers' peak resident set (VmHWM) at "
+        "the end of the timed batches. Ratios are medians of the per-repeat ratios to "
+        "LeRobot's path.",
         "",
-        header,
-        "",
-        f"Automatic window: {reason}",
-        "",
-        "| loading | frames/s (median, min to max) | vs LeRobot (median of per-repeat "
-        "ratios) | worker CPU ms / sample (median) | vs LeRobot | decoding calls / 1,000 "
-        "samples | decoder opens / 1,000 samples | distinct episodes / batch of 64 | distinct "
-        "files / batch (per camera) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for row in rows:
-        fps = row.frames_per_s
-        lines.append(
-            f"| {row.setup.label} | {fmt(median(fps))} ({fmt(min(fps))} to {fmt(max(fps))}) | "
-            f"{fmt(median(row.ratios), 2)}x | {fmt(median(row.cpu_ms), 2)} | "
-            f"{fmt(median(row.cpu_ratios), 2)}x | {fmt(mean(row.calls), 1)} | "
-            f"{fmt(mean(row.opens), 1)} | {fmt(median(row.episodes), 1)} | "
-            f"{fmt(median(row.files), 1)} |"
+    if plot_path is not None:
+        lines += [f"![frames/s and distinct episodes per batch]({plot_path.name})", ""]
+    for config in configs:
+        rows = config.rows
+        lines += [
+            f"### {config.title}",
+            "",
+            config.header,
+            "",
+            f"Automatic window: {config.reason}",
+            "",
+            "| loading | frames/s (median, min to max) | vs LeRobot | worker CPU ms / sample "
+            "| vs LeRobot | decoding calls / 1,000 samples | decoder opens / 1,000 samples | "
+            "worker peak RSS, MiB | vs LeRobot | distinct episodes / batch of 64 | distinct "
+            "files / batch (per camera) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for row in rows:
+            fps = row.frames_per_s
+            lines.append(
+                f"| {row.setup.label} | {fmt(median(fps))} ({fmt(min(fps))} to "
+                f"{fmt(max(fps))}) | {fmt(median(row.ratios), 2)}x | "
+                f"{fmt(median(row.cpu_ms), 2)} | {fmt(median(row.cpu_ratios), 2)}x | "
+                f"{fmt(mean(row.calls), 1)} | {fmt(mean(row.opens), 1)} | "
+                f"{fmt(median(row.rss_mb))} | {fmt(median(row.rss_ratios), 2)}x | "
+                f"{fmt(median(row.episodes), 1)} | {fmt(median(row.files), 1)} |"
+            )
+        baseline, fetch_alone, both = rows[0], rows[1], rows[3]
+        loads = [load for row in rows for load in row.loads]
+        target = FETCH_TARGETS.get(config.dataset) if config.size == 64 else None
+        checks = []
+        if target is not None:
+            met = "met" if median(both.ratios) >= target else "not met"
+            checks.append(
+                f'window="auto" + BatchedFetch {fmt(median(both.ratios), 2)}x LeRobot\'s '
+                f"frames/s (target >= {target}x: {met})"
+            )
+        else:
+            checks.append(
+                f'window="auto" + BatchedFetch {fmt(median(both.ratios), 2)}x LeRobot\'s '
+                "frames/s (at this resolution the target is to report it)"
+            )
+        met = "met" if median(fetch_alone.ratios) >= 1.0 else "not met"
+        checks.append(
+            f"BatchedFetch alone {fmt(median(fetch_alone.ratios), 2)}x (target: not slower, {met})"
         )
-    fetch_alone, window_alone, both = rows[1], rows[2], rows[3]
-    loads = [load for row in rows for load in row.loads]
-    lines += [
-        "",
-        f"Gain of each piece (medians of per-repeat ratios to LeRobot's path): BatchedFetch "
-        f"alone {fmt(median(fetch_alone.ratios), 2)}x the frames/s and "
-        f"{fmt(median(fetch_alone.cpu_ratios), 2)}x the worker CPU per sample; the automatic "
-        f"window alone {fmt(median(window_alone.ratios), 2)}x and "
-        f"{fmt(median(window_alone.cpu_ratios), 2)}x; both {fmt(median(both.ratios), 2)}x and "
-        f"{fmt(median(both.cpu_ratios), 2)}x. The machine's 1-minute load average before the "
-        f"measurements ranged from {fmt(min(loads, default=float('nan')), 1)} to "
-        f"{fmt(max(loads, default=float('nan')), 1)} on its 2 cores (other jobs ran beside "
-        "this one), so frames/s moved widely from repeat to repeat; the CPU time per sample, "
-        "which other jobs move far less, is the steadier figure.",
-        FETCH_END,
-    ]
+        worst = max(median(row.rss_ratios) for row in rows[1:])
+        met = "met" if worst <= FETCH_RSS_TARGET else "not met"
+        checks.append(
+            f"worker RSS at most {fmt(worst, 2)}x LeRobot's "
+            f"{fmt(median(baseline.rss_mb))} MiB (target <= {FETCH_RSS_TARGET}x: {met})"
+        )
+        lines += [
+            "",
+            "Targets: " + "; ".join(checks) + ". The machine's 1-minute load average before "
+            f"the measurements ranged from {fmt(min(loads, default=float('nan')), 1)} to "
+            f"{fmt(max(loads, default=float('nan')), 1)} on its 2 cores (other jobs ran "
+            "beside this one), so frames/s moved from repeat to repeat; the CPU time per "
+            "sample, which other jobs move far less, is the steadier figure.",
+            "",
+        ]
+        if config.profile:
+            lines += [config.profile, ""]
+    lines.append(FETCH_END)
     return "\n".join(lines)
+
+
+def fetch_plot(configs: Sequence[FetchConfig], path: Path) -> None:
+    """Per dataset: each row's frames/s ratio to LeRobot's path (bars) with its distinct
+    episodes per batch written on it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(configs), figsize=(4.6 * len(configs), 4.6), squeeze=False)
+    colors = ["#888888", "#c9a227", "#6a9fd4", "#2e6fb5", "#17477d"]
+    for axis, config in zip(axes[0], configs, strict=True):
+        labels = [
+            row.setup.label.replace(" (baseline)", "")
+            .replace("LeRobot: dataset[i], shuffled", "LeRobot")
+            .replace('window="auto"', "auto")
+            .replace("BatchedFetch", "fetch")
+            for row in config.rows
+        ]
+        ratios = [median(row.ratios) for row in config.rows]
+        bars = axis.bar(range(len(ratios)), ratios, color=colors[: len(ratios)])
+        for bar, row in zip(bars, config.rows, strict=True):
+            axis.annotate(
+                f"{median(row.ratios):.2f}x\n{median(row.episodes):.0f} ep.",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        axis.axhline(1.0, color="black", linewidth=0.8)
+        axis.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
+        axis.set_title(config.title, fontsize=9)
+        axis.set_ylabel("frames/s vs LeRobot's path (median ratio)")
+        axis.set_ylim(0, max(ratios) * 1.25)
+        axis.grid(axis="y", alpha=0.3)
+    figure.suptitle(
+        "LeRobot 0.6.1, 3 cameras, decoder cache 100, 2 workers, batch 64: frames/s ratio "
+        "(label: distinct episodes per batch of 64)",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
 
 
 def write_fetch_section(path: Path, section: str) -> None:
@@ -1161,18 +1391,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--fetch",
         action="store_true",
         help="instead of the order table: BatchedFetch and window='auto' against LeRobot's "
-        "own loading (default cache, first --gops entry); --markdown then replaces that "
+        "own loading (default cache, each --gops entry); --markdown then replaces that "
         "section of the file",
     )
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="instead of the table, py-spy the workers for each shuffled order",
+        help="instead of the table, py-spy the workers for each shuffled order; with "
+        "--fetch, also profile window='auto' + BatchedFetch after the measurements",
     )
     parser.add_argument(
         "--from-results",
         type=Path,
         help="rebuild the tables and plot from a results.json a previous run wrote to --out",
+    )
+    parser.add_argument(
+        "--fetch-results",
+        type=lambda s: [Path(p) for p in s.split(",")],
+        help="with --fetch: no measuring, rebuild the section (and plot) from these "
+        "fetch-results.json files of earlier --fetch runs, in order",
     )
     parser.add_argument("--markdown", type=Path, help="write the tables here")
     parser.add_argument("--plot", type=Path, help="write the plot (PNG) here")
@@ -1188,34 +1425,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    if args.profile:
+    if args.profile and not args.fetch:
         print(profile(args, log))
         return 0
     if args.fetch:
-        start = time.perf_counter()
-        fetch_rows, reason = run_fetch(args, log)
-        header = describe(args, time.perf_counter() - start)
-        results = args.out / "fetch-results.json"
-        results.write_text(
-            json.dumps(
-                {
-                    "header": header,
-                    "reason": reason,
-                    "rows": [
-                        {
-                            "setup": row.setup.__dict__,
-                            **{k: v for k, v in row.__dict__.items() if k != "setup"},
-                        }
-                        for row in fetch_rows
-                    ],
-                }
-            )
-        )
         command = " ".join(arg for arg in (argv if argv is not None else sys.argv[1:]))
-        section = fetch_markdown(fetch_rows, header, reason, command)
+        configs: list[FetchConfig] = []
+        for saved_path in args.fetch_results or []:
+            configs += [
+                fetch_config_from_json(c) for c in json.loads(saved_path.read_text())["configs"]
+            ]
+        if not args.fetch_results:
+            configs = run_fetch(args, log)
+            for config in configs:
+                config.command = command
+            results = args.out / "fetch-results.json"
+            results.write_text(json.dumps({"configs": [fetch_config_to_json(c) for c in configs]}))
+            log(f"raw results: {results} (merge runs with --fetch-results)")
+        section = fetch_markdown(configs, args.plot, command if args.fetch_results else None)
         print(section)
         if args.markdown:
             write_fetch_section(args.markdown, section)
+        if args.plot:
+            fetch_plot(configs, args.plot)
         return 0
     if args.from_results:
         saved = json.loads(args.from_results.read_text())
