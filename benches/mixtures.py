@@ -1,5 +1,5 @@
 """Costs of `MixtureSampler` and `WeightedEpisodeSampler`, as ratios against baselines measured
-in the same run (issue 10's targets).
+in the same run (against the targets set for them).
 
 - Mixture of 3 components (sizes in a 10:3:1 ratio, weights 5:3:2, blocks of 1024) against one
   `EpisodeAwareSampler` over as many frames (target <= 1.5x): ns per sample of `for i in

@@ -1,4 +1,4 @@
-"""Parallel epoch builds, Ctrl-C latency and the per-sample hot path (issue 12), as ratios
+"""Parallel epoch builds, Ctrl-C latency and the per-sample hot path, as ratios
 against baselines measured in the same run.
 
 - `"uniform"` epoch build at `--frames` (default 10**8): seconds from `iter()` on a new epoch
