@@ -1112,7 +1112,7 @@ def measure_fetch(
 ) -> list[FetchRow]:
     ends = np.asarray(dataset.meta.episodes["dataset_to_index"], dtype=np.int64)
     groups = video_file_groups(dataset)
-    rows = [FetchRow(setup) for setup in FETCH_SETUPS]
+    rows = [FetchRow(FETCH_SETUPS[k]) for k in args.fetch_setups]
     for seed in range(args.repeats):
         for row in rows:
             order = np.fromiter(iter(fetch_sampler(row.setup, dataset, seed, 0)), dtype=np.int64)
@@ -1145,7 +1145,7 @@ def measure_fetch(
                 f"per 1000 samples, {result.cpu_ms_per_sample:.2f} CPU ms/sample, "
                 f"peak worker RSS {result.rss_mb:,.0f} MiB"
             )
-        baseline = results[FETCH_SETUPS[0].label]
+        baseline = results[rows[0].setup.label]
         for row in rows:
             result = results[row.setup.label]
             row.frames_per_s.append(result.frames_per_s)
@@ -1411,11 +1411,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="with --fetch: no measuring, rebuild the section (and plot) from these "
         "fetch-results.json files of earlier --fetch runs, in order",
     )
+    parser.add_argument(
+        "--fetch-setups",
+        type=lambda s: [int(k) for k in s.split(",")],
+        default=list(range(len(FETCH_SETUPS))),
+        help="with --fetch: measure only these rows (0 = LeRobot's path, the baseline, must "
+        "come first; 1 BatchedFetch shuffled, 2 window='auto', 3 both, 4 both + streams); the "
+        "markdown needs all of them",
+    )
     parser.add_argument("--markdown", type=Path, help="write the tables here")
     parser.add_argument("--plot", type=Path, help="write the plot (PNG) here")
     args = parser.parse_args(argv)
     if args.size < 64:
         parser.error("--size must be >= 64 (LeRobot's AV1 encoder crashes below 64x64)")
+    if args.fetch_setups[0] != 0 or not set(args.fetch_setups) <= set(range(len(FETCH_SETUPS))):
+        parser.error(f"--fetch-setups must start with 0 and name rows 0..{len(FETCH_SETUPS) - 1}")
     return args
 
 
@@ -1442,6 +1452,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             results = args.out / "fetch-results.json"
             results.write_text(json.dumps({"configs": [fetch_config_to_json(c) for c in configs]}))
             log(f"raw results: {results} (merge runs with --fetch-results)")
+            if len(args.fetch_setups) < len(FETCH_SETUPS):
+                for config in configs:
+                    for row in config.rows:
+                        log(
+                            f"{config.title}, {row.setup.label}: frames/s ratios "
+                            f"{[round(r, 2) for r in row.ratios]}, CPU ratios "
+                            f"{[round(r, 2) for r in row.cpu_ratios]}"
+                        )
+                return 0  # the section needs every row
         section = fetch_markdown(configs, args.plot, command if args.fetch_results else None)
         print(section)
         if args.markdown:
