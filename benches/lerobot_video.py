@@ -1185,7 +1185,7 @@ FETCH_END = "<!-- batched-fetch: end -->"
 
 
 def fetch_markdown(
-    configs: Sequence[FetchConfig], plot_path: Path | None, merge_command: str | None = None
+    configs: Sequence[FetchConfig], plot_link: str | None, merge_command: str | None = None
 ) -> str:
     commands = list(dict.fromkeys(config.command for config in configs))
     commands += [merge_command] if merge_command else []
@@ -1213,8 +1213,8 @@ def fetch_markdown(
         "LeRobot's path.",
         "",
     ]
-    if plot_path is not None:
-        lines += [f"![frames/s and distinct episodes per batch]({plot_path.name})", ""]
+    if plot_link is not None:
+        lines += [f"![frames/s and distinct episodes per batch]({plot_link})", ""]
     for config in configs:
         rows = config.rows
         lines += [
@@ -1461,7 +1461,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                             f"{[round(r, 2) for r in row.cpu_ratios]}"
                         )
                 return 0  # the section needs every row
-        section = fetch_markdown(configs, args.plot, command if args.fetch_results else None)
+        link = None
+        if args.plot:  # relative to the markdown file
+            where = args.markdown.parent if args.markdown else Path()
+            link = os.path.relpath(args.plot, where)
+        section = fetch_markdown(configs, link, command if args.fetch_results else None)
         print(section)
         if args.markdown:
             write_fetch_section(args.markdown, section)
