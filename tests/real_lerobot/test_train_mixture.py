@@ -257,3 +257,34 @@ def test_bad_datasets_are_refused_naming_the_dataset(roots, tmp_path_factory):
     assert "--episampler.datasets replaces --dataset.repo_id" in error
     error = refused(tmp / "split", datasets_option(roots), "--dataset.eval_split=0.2")
     assert "--dataset.eval_split applies to one dataset; it is refused with several" in error
+
+
+def test_items_keep_their_task_and_carry_their_dataset_index(tmp_path_factory):
+    """The mixture's items: each dataset's own task strings (its episodes' tasks, not the first
+    dataset's), `dataset_index` the component, with `dataset[i]` and with the batched fetch."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from episampler import MixtureSampler
+    from episampler.integrations.lerobot import BatchedFetch
+    from episampler.integrations.lerobot.datasets import MixtureDataset
+
+    data = tmp_path_factory.mktemp("tasks")
+    tasks = {"x": ["open the drawer", "close the drawer"], "y": ["stack the cubes"]}
+    lengths = {"x": [5, 6], "y": [7]}
+    parts = []
+    for name in ("x", "y"):
+        root = record_dataset(data / name, f"local/tasks-{name}", lengths[name], video=True,
+                              tasks=tasks[name])  # fmt: skip
+        parts.append(LeRobotDataset(f"local/tasks-{name}", root=root))
+    sampler = MixtureSampler.from_lerobot(parts, [1, 1], block_size=2, seed=SEED)
+    expected = [
+        (c, tasks[name][int(parts[c][r]["episode_index"])])
+        for c, name in enumerate(("x", "y"))
+        for r in range(len(parts[c]))
+    ]
+    for wrap in (lambda d: d, BatchedFetch):
+        mixture = MixtureDataset([wrap(p) for p in parts], {}, sampler)
+        one_by_one = [mixture[i] for i in range(len(mixture))]
+        batched = mixture.__getitems__(list(range(len(mixture))))
+        for items in (one_by_one, batched):
+            assert [(int(item["dataset_index"]), item["task"]) for item in items] == expected
