@@ -20,7 +20,6 @@ them (`--plot PATH.png`, needs matplotlib: `pip install matplotlib`).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import types
 from collections.abc import Callable, Sequence
@@ -35,14 +34,19 @@ from episampler._baselines import synthetic_episodes
 from episampler._cli import count as _count
 from episampler._cli import require_matplotlib
 from episampler._inputs import as_index_array, as_int
-from episampler._lerobot import auto_window, lerobot_groups
+from episampler._lerobot import (
+    CACHE_SIZE_VARIABLE,
+    LEROBOT_DEFAULT_CACHE_SIZE,
+    auto_window,
+    decoder_cache_size,
+    lerobot_groups,
+)
 from episampler._resumable import COUNT_LIMIT, EPOCH_LIMIT, check_iterable_epoch
 from episampler._sampler import EpisodeAwareSampler, stream_settings
 
 __all__ = ["io_report", "main"]
 
-DEFAULT_DECODER_CACHE_SIZE = 100  # LeRobot 0.6.1's, without LEROBOT_VIDEO_DECODER_CACHE_SIZE
-CACHE_SIZE_VARIABLE = "LEROBOT_VIDEO_DECODER_CACHE_SIZE"
+DEFAULT_DECODER_CACHE_SIZE = LEROBOT_DEFAULT_CACHE_SIZE  # without CACHE_SIZE_VARIABLE set
 _WORKER_LIMIT = 2**16 + 1  # the core's bound: up to 65536 workers
 
 
@@ -438,13 +442,11 @@ def _cache_size(text: str) -> int | None:
 
 
 def _default_cache_size() -> int | None:
-    raw = os.environ.get(CACHE_SIZE_VARIABLE)
-    if raw is None or raw.strip() == "":
-        return DEFAULT_DECODER_CACHE_SIZE if raw is None else None
+    """The cache size LeRobot's workers use: its variable as LeRobot reads it, else 100."""
     try:
-        return _cache_size(raw)
-    except argparse.ArgumentTypeError as error:
-        raise SystemExit(f"{CACHE_SIZE_VARIABLE}={raw!r}: {error}") from None
+        return decoder_cache_size()
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> None:
