@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use episampler_core::index::EpisodeSpec;
-use episampler_core::{EpisodeIndex, EpochOrder, Permutation, Remap, Sampler, Shard};
+use episampler_core::{EpisodeIndex, EpochOrder, Permutation, Remap, Sampler};
 use episampler_core::{Units, WindowSpec};
 use proptest::prelude::*;
 
 mod common;
-use common::{layout, permutation};
+use common::{check_shards_equal_position_by_position, layout, permutation};
 
 struct Setup<'a> {
     from: &'a [i64],
@@ -199,16 +199,7 @@ proptest! {
         let setup = Setup { from: &from, to: &to, groups: None, window, streams,
                             block: Some(block), permutation, seed };
         let sampler = setup.sampler();
-        let order = sampler.epoch_order(3).unwrap();
-        let start = start_cut % (sampler.num_frames() + 1);
-        for rank in 0..world {
-            let shard = Shard::new(sampler.num_frames(), start, rank, world, false).unwrap();
-            let values = sampler.shard_values(&order, &shard).unwrap();
-            let expected: Vec<i64> = (0..shard.len())
-                .map(|i| sampler.value_at(&order, shard.global_position(i)))
-                .collect();
-            prop_assert_eq!(values, expected);
-        }
+        check_shards_equal_position_by_position(&sampler, world, start_cut)?;
     }
 }
 

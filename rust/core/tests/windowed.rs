@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use episampler_core::index::EpisodeSpec;
-use episampler_core::{EpisodeIndex, EpochOrder, Permutation, Remap, Sampler, Shard};
+use episampler_core::{EpisodeIndex, EpochOrder, Permutation, Remap, Sampler};
 use episampler_core::{Units, WindowSpec};
 use proptest::prelude::*;
 
 mod common;
-use common::{layout, permutation};
+use common::{check_shards_equal_position_by_position, layout, permutation};
 
 fn windowed_sampler(
     from: &[i64],
@@ -90,16 +90,7 @@ proptest! {
         seed: u64, world in 1u64..4, start_cut in 0u64..100,
     ) {
         let sampler = windowed_sampler(&from, &to, None, window, permutation, seed);
-        let order = sampler.epoch_order(3).unwrap();
-        let start = start_cut % (sampler.num_frames() + 1);
-        for rank in 0..world {
-            let shard = Shard::new(sampler.num_frames(), start, rank, world, false).unwrap();
-            let values = sampler.shard_values(&order, &shard).unwrap();
-            let expected: Vec<i64> = (0..shard.len())
-                .map(|i| sampler.value_at(&order, shard.global_position(i)))
-                .collect();
-            prop_assert_eq!(values, expected);
-        }
+        check_shards_equal_position_by_position(&sampler, world, start_cut)?;
     }
 }
 

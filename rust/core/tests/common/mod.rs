@@ -1,6 +1,6 @@
 //! Strategies shared by the windowed-order test files.
 
-use episampler_core::Permutation;
+use episampler_core::{Permutation, Sampler, Shard};
 use proptest::prelude::*;
 
 /// Episodes of 1..20 frames laid end to end (with gaps), and a group id for each.
@@ -21,4 +21,24 @@ pub fn layout() -> impl Strategy<Value = (Vec<i64>, Vec<i64>, Vec<i64>)> {
 
 pub fn permutation() -> impl Strategy<Value = Permutation> {
     prop_oneof![Just(Permutation::Uniform), Just(Permutation::Feistel)]
+}
+
+/// Every rank's shard of epoch 3 from resume point `start_cut % (N + 1)`, filled in bulk, equals
+/// its positions read one by one.
+pub fn check_shards_equal_position_by_position(
+    sampler: &Sampler,
+    world: u64,
+    start_cut: u64,
+) -> Result<(), TestCaseError> {
+    let order = sampler.epoch_order(3).unwrap();
+    let start = start_cut % (sampler.num_frames() + 1);
+    for rank in 0..world {
+        let shard = Shard::new(sampler.num_frames(), start, rank, world, false).unwrap();
+        let values = sampler.shard_values(&order, &shard).unwrap();
+        let expected: Vec<i64> = (0..shard.len())
+            .map(|i| sampler.value_at(&order, shard.global_position(i)))
+            .collect();
+        prop_assert_eq!(values, expected);
+    }
+    Ok(())
 }
