@@ -64,6 +64,13 @@ def new_run_arguments(dataset_root: Path, out: Path, num_workers: int, steps: in
                       checkpoint: int) -> list[str]:  # fmt: skip
     return [
         "--dataset.repo_id=local/train", f"--dataset.root={dataset_root}",
+        *tiny_act_arguments(out, num_workers, steps, checkpoint),
+    ]  # fmt: skip
+
+
+def tiny_act_arguments(out: Path, num_workers: int, steps: int, checkpoint: int) -> list[str]:
+    """A tiny ACT policy trained on the CPU, checkpointing every `checkpoint` steps."""
+    return [
         "--policy.type=act", "--policy.pretrained_backbone_weights=null",
         "--policy.dim_model=64", "--policy.n_heads=2", "--policy.dim_feedforward=128",
         "--policy.n_encoder_layers=1", "--policy.n_decoder_layers=1",

@@ -29,7 +29,11 @@ require_lerobot("0.6")
 import numpy as np  # noqa: E402
 
 from tests.real_lerobot.record import offline_environment, record_dataset  # noqa: E402
-from tests.real_lerobot.test_train import resume_arguments, train  # noqa: E402
+from tests.real_lerobot.test_train import (  # noqa: E402
+    resume_arguments,
+    tiny_act_arguments,
+    train,
+)
 from tests.support import REPOSITORY  # noqa: E402
 
 LENGTHS = {"a": [17, 21, 20], "b": [9, 11, 6]}  # 58 and 26 frames
@@ -69,14 +73,7 @@ def read_options(num_workers: int) -> list[str]:
 def run_arguments(roots, out: Path, num_workers: int, steps: int, checkpoint: int) -> list[str]:
     return [
         datasets_option(roots), f"--episampler.block_size={BLOCK}", *read_options(num_workers),
-        "--policy.type=act", "--policy.pretrained_backbone_weights=null",
-        "--policy.dim_model=64", "--policy.n_heads=2", "--policy.dim_feedforward=128",
-        "--policy.n_encoder_layers=1", "--policy.n_decoder_layers=1",
-        "--policy.chunk_size=5", "--policy.n_action_steps=5",
-        "--policy.device=cpu", "--policy.push_to_hub=false", "--wandb.enable=false",
-        f"--steps={steps}", f"--save_freq={checkpoint}", f"--batch_size={BATCH_SIZE}",
-        f"--num_workers={num_workers}", f"--seed={SEED}", "--log_freq=1000",
-        f"--output_dir={out}",
+        *tiny_act_arguments(out, num_workers, steps, checkpoint),
     ]  # fmt: skip
 
 
