@@ -122,6 +122,19 @@ class Recording:
     size: int
     seed: int
 
+    @classmethod
+    def of(cls, args: argparse.Namespace, gop: int | None) -> Recording:
+        """The recording the command line asks for, at keyframe spacing `gop`."""
+        return cls(
+            gop,
+            args.episodes,
+            args.episodes_per_file,
+            args.min_length,
+            args.max_length,
+            args.size,
+            args.record_seed,
+        )
+
     @property
     def name(self) -> str:
         return f"gop-{'default' if self.gop is None else self.gop}"
@@ -569,18 +582,7 @@ def simulated_io(sampler: Any, groups: np.ndarray, cache_size: int) -> tuple[flo
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[Row]:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    recordings = [
-        Recording(
-            gop,
-            args.episodes,
-            args.episodes_per_file,
-            args.min_length,
-            args.max_length,
-            args.size,
-            args.record_seed,
-        )
-        for gop in args.gops
-    ]
+    recordings = [Recording.of(args, gop) for gop in args.gops]
     roots = [record(args.out, recording, log=log) for recording in recordings]
     if args.record_only:
         return []
@@ -917,15 +919,7 @@ def profile(args: argparse.Namespace, log: Callable[[str], None]) -> str:
     out = []
     samples = args.timed_batches * BATCH_SIZE
     for gop in args.gops:
-        recording = Recording(
-            gop,
-            args.episodes,
-            args.episodes_per_file,
-            args.min_length,
-            args.max_length,
-            args.size,
-            args.record_seed,
-        )
+        recording = Recording.of(args, gop)
         dataset = LeRobotDataset(REPO_ID, root=record(args.out, recording, log=log))
         for order in make_orders(args.windows, emulate=args.emulate_window)[1:]:
             stacks = args.out / f"py-spy-{recording.name}-{order.label.split()[0]}"
@@ -1047,15 +1041,7 @@ def run_fetch(args: argparse.Namespace, log: Callable[[str], None]) -> list[Fetc
     configs = []
     for gop in args.gops:
         started = time.perf_counter()
-        recording = Recording(
-            gop,
-            args.episodes,
-            args.episodes_per_file,
-            args.min_length,
-            args.max_length,
-            args.size,
-            args.record_seed,
-        )
+        recording = Recording.of(args, gop)
         dataset = LeRobotDataset(REPO_ID, root=record(args.out, recording, log=log))
         os.environ.pop("LEROBOT_VIDEO_DECODER_CACHE_SIZE", None)  # LeRobot's default cache
         choice = auto_window(dataset)
