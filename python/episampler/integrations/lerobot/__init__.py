@@ -29,7 +29,6 @@ Supported LeRobot versions: `TESTED_LEROBOT_VERSIONS`; see `_versions` for the p
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -41,7 +40,11 @@ from episampler._state import compute_sampler_state
 from episampler.integrations.accelerate import align_with_sampler
 from episampler.integrations.lerobot import _options
 from episampler.integrations.lerobot._options import Options, OptionsError
-from episampler.integrations.lerobot._versions import TESTED_LEROBOT_VERSIONS, choose
+from episampler.integrations.lerobot._versions import (
+    TESTED_LEROBOT_VERSIONS,
+    choose,
+    installed_version,
+)
 from episampler.integrations.lerobot.fetch import BatchedFetch
 
 __all__ = [
@@ -58,13 +61,13 @@ _SAMPLER_KEYS = ("window", "streams", "stream_block")
 
 
 def _lerobot_version() -> str:
-    try:
-        return importlib.metadata.version("lerobot")
-    except importlib.metadata.PackageNotFoundError:
+    version = installed_version()
+    if version is None:
         raise RuntimeError(
             "episampler.integrations.lerobot needs LeRobot: "
             + _INSTALL_HINT.format(TESTED_LEROBOT_VERSIONS[0])
-        ) from None
+        )
+    return version
 
 
 def install(

@@ -24,6 +24,7 @@ relies on (checked with `inspect`). Any other version is refused, unless
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import inspect
 import os
 from types import ModuleType
@@ -63,6 +64,14 @@ PROFILES = {
     ),
 }
 TESTED_LEROBOT_VERSIONS = tuple(PROFILES)
+
+
+def installed_version() -> str | None:
+    """The installed LeRobot's version, or None when LeRobot is not installed."""
+    try:
+        return importlib.metadata.version("lerobot")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def mismatches(profile: Profile, module: ModuleType) -> list[str]:

@@ -22,7 +22,6 @@ versions in `FETCH_TESTED_VERSIONS` are accepted.
 
 from __future__ import annotations
 
-import importlib.metadata
 import operator
 import os
 from collections.abc import Sequence
@@ -34,6 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from episampler.integrations.lerobot._versions import installed_version
+
 __all__ = ["FETCH_TESTED_VERSIONS", "BatchedFetch"]
 
 # LeRobot versions whose dataset reading `BatchedFetch` reproduces, tested item for item
@@ -44,15 +45,8 @@ __all__ = ["FETCH_TESTED_VERSIONS", "BatchedFetch"]
 FETCH_TESTED_VERSIONS = ("0.6.1", "0.6.2")
 
 
-def _lerobot_version() -> str | None:
-    try:
-        return importlib.metadata.version("lerobot")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def _check_version() -> None:
-    version = _lerobot_version()
+    version = installed_version()
     supported = ", ".join(FETCH_TESTED_VERSIONS)
     if version is None:
         raise RuntimeError(
