@@ -8,9 +8,10 @@ exact resume. `python -m episampler.bench` is the full benchmark.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from episampler import EpisodeAwareSampler
 from episampler._baselines import LeRobotStyleSampler, synthetic_episodes
@@ -26,7 +27,7 @@ def best_seconds(work: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
-def consume(iterable, count: int) -> None:
+def consume(iterable: Iterable[object], count: int) -> None:
     for _ in itertools.islice(iterable, count):
         pass
 
@@ -57,7 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     rows = []
-    samplers = {"LeRobot 0.6 style": LeRobotStyleSampler(from_indices, to_indices, shuffle=True)}
+    samplers: dict[str, LeRobotStyleSampler | EpisodeAwareSampler] = {
+        "LeRobot 0.6 style": LeRobotStyleSampler(from_indices, to_indices, shuffle=True)
+    }
     for permutation in ("uniform", "feistel"):
         samplers[f"episampler {permutation!r}"] = EpisodeAwareSampler(
             from_indices, to_indices, shuffle=True, permutation=permutation
@@ -66,12 +69,16 @@ def main(argv: list[str] | None = None) -> None:
         # A new epoch each time, so the epoch-start cost is really paid.
         epochs = itertools.count(1)
 
-        def start_epoch(sampler=sampler, epochs=epochs) -> None:
+        def start_epoch(
+            sampler: LeRobotStyleSampler | EpisodeAwareSampler = sampler,
+            epochs: Iterator[int] = epochs,
+        ) -> None:
             sampler.set_epoch(next(epochs))
             next(iter(sampler))
 
         epoch_start = best_seconds(start_epoch, args.repeats)
-        per_sample = best_seconds(lambda s=sampler: consume(s, samples), args.repeats) / samples
+        per_sample = best_seconds(functools.partial(consume, sampler, samples), args.repeats)
+        per_sample /= samples
         rows.append((name, epoch_start, per_sample))
 
     print(f"{'sampler':<44}{'epoch start':>14}{'per sample':>14}{'speed-up':>10}")

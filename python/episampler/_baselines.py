@@ -49,7 +49,7 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def _chunked(positions: torch.Tensor) -> Iterator[int]:
-    for chunk in positions.split(CHUNK):
+    for chunk in torch.split(positions, CHUNK):
         yield from chunk.tolist()
 
 

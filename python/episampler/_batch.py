@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 from torch.utils.data import Sampler
 
@@ -46,7 +46,8 @@ class EpisodeAwareBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         """The batches of the sampler's current epoch from its resume point."""
-        return self.sampler._start_iteration(self.batch_size, self.drop_last)
+        chunks = self.sampler._start_iteration(self.batch_size, self.drop_last)
+        return cast(Iterator[list[int]], chunks)  # in batch mode every chunk is a batch list
 
     def __len__(self) -> int:
         """Batches of one full epoch on this rank."""

@@ -1,14 +1,24 @@
 """Type stubs for the Rust extension module (hand-written; keep in step with rust/python)."""
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "ALGORITHM_VERSION",
+    "DrawCore",
+    "EpochChunks",
+    "SamplerCore",
+    "__version__",
+    "io_report",
+]
+
 ALGORITHM_VERSION: int
 __version__: str
 
+@final
 class SamplerCore:
     def __new__(
         cls,
@@ -63,6 +73,7 @@ class SamplerCore:
         threads: int = 1,
     ) -> EpochChunks: ...
 
+@final
 class DrawCore:
     """A mixture (`mixture_of`) or weighted draws (`weighted`), iterated like `SamplerCore`."""
 
@@ -110,6 +121,7 @@ class DrawCore:
         threads: int = 1,
     ) -> EpochChunks: ...
 
+@final
 class EpochChunks(Iterator[Iterator[int] | list[int]]):
     """Item mode: iterators over lists of values; batch mode (`batch_size`): batch lists."""
 

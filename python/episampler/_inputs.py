@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -117,7 +117,7 @@ def rows_for_frames(mapping: Any, frames: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"{name} has no entry for kept frame {int(missing[0])} (it covers {len(table)} frames)"
         )
-    return table[frames]
+    return cast(np.ndarray, table[frames])
 
 
 def as_weights(name: str, value: Any) -> np.ndarray:

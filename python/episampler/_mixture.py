@@ -7,13 +7,14 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Sequence, Sized
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from episampler import _core
+from episampler._core import DrawCore
 from episampler._inputs import as_bool, as_index_array, as_int, as_weights
 from episampler._resumable import COUNT_LIMIT, ResumableSampler
 from episampler._sampler import EpisodeAwareSampler
@@ -105,15 +106,17 @@ class _DrawSampler(ResumableSampler):
     """What mixtures and weighted draws share: a seed, and an identity made of the seed, the
     epoch length (`num_samples`) and the core's fingerprint."""
 
+    _core: DrawCore
+
     @property
     def seed(self) -> int:
         """The sampler's seed (its components, if any, have their own)."""
-        return self._config["seed"]
+        return cast(int, self._config["seed"])
 
     @property
     def weights(self) -> np.ndarray:
         """The weights (a copy)."""
-        return self._config["weights"].copy()
+        return cast(np.ndarray, self._config["weights"].copy())
 
     def _identity(self) -> dict[str, int | str]:
         return {
@@ -129,8 +132,8 @@ def _components(samplers: Any) -> list[EpisodeAwareSampler]:
         raise TypeError(
             f"samplers must be a sequence of EpisodeAwareSampler, got {type(samplers).__name__}"
         )
-    samplers = list(samplers)
-    for c, sampler in enumerate(samplers):
+    components = list(samplers)
+    for c, sampler in enumerate(components):
         if not isinstance(sampler, EpisodeAwareSampler):
             raise TypeError(
                 f"samplers[{c}] must be an EpisodeAwareSampler, got {type(sampler).__name__}"
@@ -140,9 +143,9 @@ def _components(samplers: Any) -> list[EpisodeAwareSampler]:
                 f"samplers[{c}] has num_replicas={sampler.num_replicas}: components must have "
                 "num_replicas=1 (the mixture shards: pass num_replicas/rank to MixtureSampler)"
             )
-    if not samplers:
+    if not components:
         raise ValueError("samplers must hold at least one component sampler, got 0")
-    return samplers
+    return components
 
 
 def _check_offsets(samplers: list[EpisodeAwareSampler], offsets: np.ndarray) -> None:
@@ -368,7 +371,7 @@ class MixtureSampler(_DrawSampler):
     @property
     def block_size(self) -> int:
         """Positions per block (every full block holds `block_counts` exactly)."""
-        return self._config["block_size"]
+        return cast(int, self._config["block_size"])
 
     @property
     def block_counts(self) -> tuple[int, ...]:
@@ -378,7 +381,7 @@ class MixtureSampler(_DrawSampler):
     @property
     def samples_per_epoch(self) -> int:
         """Positions of one epoch, over all ranks."""
-        return self._config["samples_per_epoch"]
+        return cast(int, self._config["samples_per_epoch"])
 
     @property
     def _epoch_length(self) -> int:
@@ -398,7 +401,7 @@ def _concat_sizes(dataset: Any) -> list[int]:
 
     if not isinstance(dataset, ConcatDataset):
         raise TypeError(f"dataset must be a ConcatDataset, got {type(dataset).__name__}")
-    return [len(part) for part in dataset.datasets]
+    return [len(cast(Sized, part)) for part in dataset.datasets]
 
 
 class WeightedEpisodeSampler(_DrawSampler):
@@ -525,17 +528,18 @@ class WeightedEpisodeSampler(_DrawSampler):
     @property
     def num_samples(self) -> int:
         """Draws per epoch, over all ranks."""
-        return self._config["num_samples"]
+        return cast(int, self._config["num_samples"])
 
     @property
     def num_frames(self) -> int:
         """Frames that can be drawn (kept frames, zero-weight episodes included)."""
-        return self._config["frames"].num_frames
+        frames: EpisodeAwareSampler = self._config["frames"]
+        return frames.num_frames
 
     @property
     def per(self) -> str:
         """What a weight applies to: `"episode"` or `"frame"`."""
-        return self._config["per"]
+        return cast(str, self._config["per"])
 
     @property
     def _epoch_length(self) -> int:

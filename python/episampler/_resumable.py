@@ -9,12 +9,12 @@ import itertools
 import operator
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import numpy as np
 from torch.utils.data import Sampler
 
-from episampler import _core
+from episampler._core import DrawCore, EpochChunks, SamplerCore
 from episampler._inputs import as_int
 
 # Epochs below 2**63 can be iterated; 2**63 itself can be loaded and set (it is the state after
@@ -57,6 +57,8 @@ def check_iterable_epoch(epoch: int) -> None:
 
 
 def _a(name: str) -> str:
+    if not name:
+        return "an unnamed sampler"
     return f"an {name}" if name[0] in "AEIOU" else f"a {name}"
 
 
@@ -93,7 +95,7 @@ class ResumableSampler(Sampler[int]):
     advancing at the instant of the fork refuses to continue in the child (create a new one).
     """
 
-    _core: Any  # a SamplerCore or a DrawCore
+    _core: SamplerCore | DrawCore  # subclasses narrow it to the kind they build
     _config: dict[str, Any]
 
     # --- what a subclass provides ----------------------------------------------------------
@@ -151,24 +153,24 @@ class ResumableSampler(Sampler[int]):
         # tuple replaced whole: a thread reading it while another iterates, sets the epoch or
         # loads a state always sees one consistent position, with no lock to hold (or to
         # inherit locked across a fork).
-        self._position: tuple[int, int, _core.EpochChunks | None] = (epoch, start_index, None)
+        self._position: tuple[int, int, EpochChunks | None] = (epoch, start_index, None)
 
     # --- sharding --------------------------------------------------------------------------
 
     @property
     def num_replicas(self) -> int:
         """Ranks every epoch is sharded over."""
-        return self._config["num_replicas"]
+        return cast(int, self._config["num_replicas"])
 
     @property
     def rank(self) -> int:
         """This process's rank, in `[0, num_replicas)`."""
-        return self._config["rank"]
+        return cast(int, self._config["rank"])
 
     @property
     def drop_last(self) -> bool:
         """Whether ranks stop evenly (True) or pad to equal counts by wrapping (False)."""
-        return self._config["drop_last"]
+        return cast(bool, self._config["drop_last"])
 
     @property
     def epoch(self) -> int:
@@ -178,7 +180,7 @@ class ResumableSampler(Sampler[int]):
     def __len__(self) -> int:
         """Values one full epoch yields on this rank (also while resuming mid-epoch)."""
         length = self._epoch_length
-        multiple = self._config.get("pad_to_multiple")
+        multiple: int | None = self._config.get("pad_to_multiple")
         if multiple is not None:
             return -(-length // multiple) * multiple
         if self.drop_last:
@@ -238,7 +240,7 @@ class ResumableSampler(Sampler[int]):
 
     def _start_iteration(
         self, batch_size: int | None = None, drop_last_batch: bool = False
-    ) -> _core.EpochChunks:
+    ) -> EpochChunks:
         """Values of the current epoch from the resume point, as chunks built in Rust; they
         become the latest iterator, whose progress the state describes."""
         epoch, start_index = self._resume_point()
@@ -323,7 +325,7 @@ class ResumableSampler(Sampler[int]):
             "sampler": self._kind(),
             **self._identity(),
         }
-        return state  # type: ignore[return-value]
+        return cast(SamplerState, state)  # the resume point and this sampler's identity
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Set the resume point: the next iterator starts at `state_dict`'s position.

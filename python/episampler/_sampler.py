@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from episampler import _core
+from episampler._core import SamplerCore
 from episampler._inputs import as_bool, as_index_array, as_int, rows_for_frames
 from episampler._resumable import COUNT_LIMIT, ResumableSampler
 
@@ -30,7 +31,14 @@ def _as_groups(episode_groups: Any, num_episodes: int) -> np.ndarray:
     return groups
 
 
-def _stream_config(streams: Any, stream_block: Any, window: Any) -> dict[str, Any]:
+class StreamSettings(TypedDict):
+    """`streams` and `stream_block` of a configuration (what `stream_settings` returns)."""
+
+    streams: int
+    stream_block: int | None
+
+
+def _stream_config(streams: Any, stream_block: Any, window: Any) -> StreamSettings:
     """The `streams` / `stream_block` entries of a configuration; `stream_block` is dropped
     with one stream, so it never changes that order or its fingerprint."""
     streams = as_int("streams", streams, low=1, high=MAX_STREAMS + 1)
@@ -51,9 +59,7 @@ def _stream_config(streams: Any, stream_block: Any, window: Any) -> dict[str, An
     return {"streams": streams, "stream_block": stream_block}
 
 
-def stream_settings(
-    num_workers: int, batch_size: int, num_processes: int = 1
-) -> dict[str, int | None]:
+def stream_settings(num_workers: int, batch_size: int, num_processes: int = 1) -> StreamSettings:
     """`streams` and `stream_block` for a windowed order read by `num_workers` DataLoader
     workers in batches of `batch_size`, on `num_processes` data-parallel processes.
 
@@ -156,6 +162,8 @@ class EpisodeAwareSampler(ResumableSampler):
         >>> len(sampler), sorted(sampler) == list(range(25))
         (25, True)
     """
+
+    _core: SamplerCore
 
     def __init__(
         self,
@@ -305,7 +313,7 @@ class EpisodeAwareSampler(ResumableSampler):
         self._core = self._remapped(self._core, remap)
 
     @staticmethod
-    def _remapped(core: _core.SamplerCore, remap: tuple[str, np.ndarray]) -> _core.SamplerCore:
+    def _remapped(core: SamplerCore, remap: tuple[str, np.ndarray]) -> SamplerCore:
         kind, values = remap
         return core.with_rows(values) if kind == "rows" else core.with_episode_shifts(values)
 
@@ -341,22 +349,22 @@ class EpisodeAwareSampler(ResumableSampler):
         """The kept frames in boundary order (after `absolute_to_relative_idx`, whatever
         `shuffle` is), as a list: LeRobot 0.6.1's property. Built when asked: O(num_frames)
         time and memory (about 36 bytes per frame as Python ints), so introspection only."""
-        return self._core.boundary_values().tolist()
+        return cast(list[int], self._core.boundary_values().tolist())
 
     @property
     def shuffle(self) -> bool:
         """Whether epochs are shuffled (False: boundary order)."""
-        return self._config["shuffle"]
+        return cast(bool, self._config["shuffle"])
 
     @property
     def seed(self) -> int:
         """The seed, in `[0, 2**64)`."""
-        return self._config["seed"]
+        return cast(int, self._config["seed"])
 
     @property
     def permutation(self) -> str:
         """`"uniform"` or `"feistel"`."""
-        return self._config["permutation"]
+        return cast(str, self._config["permutation"])
 
     @property
     def window(self) -> int | None:
@@ -367,7 +375,7 @@ class EpisodeAwareSampler(ResumableSampler):
     @property
     def streams(self) -> int:
         """Worker-aware streams of the windowed order (1: one stream)."""
-        return self._config.get("streams", 1)
+        return cast(int, self._config.get("streams", 1))
 
     @property
     def stream_block(self) -> int | None:

@@ -147,7 +147,9 @@ def time_list(values: list[int], repeats: int) -> float:
     return statistics.median(times)
 
 
-def time_batches(batch_sampler: Iterable[list[int]], count: int, batch_size: int, repeats: int):
+def time_batches(
+    batch_sampler: Iterable[list[int]], count: int, batch_size: int, repeats: int
+) -> float | None:
     """Median seconds per sample over about `count` samples of whole batches, after the first
     batch (which pays for the epoch's order)."""
     times = []
@@ -263,9 +265,12 @@ def markdown_tables(rows: Sequence[Row], batch_rows: Sequence[BatchRow], batch_s
         base = baselines.get(row.size)
         lines.append(
             f"| {row.size:,} | {row.method} "
-            f"| {_seconds(row.epoch_start)} | {_ratio(base and base.epoch_start, row.epoch_start)} "
-            f"| {_ns(row.per_sample)} | {_ratio(base and base.per_sample, row.per_sample)} "
-            f"| {_seconds(row.resume)} | {_ratio(base and base.resume, row.resume)} |"
+            f"| {_seconds(row.epoch_start)} "
+            f"| {_ratio(None if base is None else base.epoch_start, row.epoch_start)} "
+            f"| {_ns(row.per_sample)} "
+            f"| {_ratio(None if base is None else base.per_sample, row.per_sample)} "
+            f"| {_seconds(row.resume)} "
+            f"| {_ratio(None if base is None else base.resume, row.resume)} |"
         )
     lines += [
         "",
@@ -279,13 +284,15 @@ def markdown_tables(rows: Sequence[Row], batch_rows: Sequence[BatchRow], batch_s
         "| ---: | --- | --- | ---: | ---: |",
     ]
     torch_rows = {
-        (row.size, row.permutation): row for row in batch_rows if row.method.startswith("torch")
+        (batch.size, batch.permutation): batch
+        for batch in batch_rows
+        if batch.method.startswith("torch")
     }
-    for row in batch_rows:
-        base = torch_rows[row.size, row.permutation]
+    for batch in batch_rows:
+        torch_row = torch_rows[batch.size, batch.permutation]
         lines.append(
-            f"| {row.size:,} | {row.permutation} | {row.method} | {_ns(row.per_sample)} "
-            f"| {_ratio(base.per_sample, row.per_sample)} |"
+            f"| {batch.size:,} | {batch.permutation} | {batch.method} | {_ns(batch.per_sample)} "
+            f"| {_ratio(torch_row.per_sample, batch.per_sample)} |"
         )
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import time
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -320,13 +320,13 @@ def _rows(
 ) -> list[_Row]:
     """The boundary row, then one per window size (0: the global shuffle)."""
     orders: list[tuple[str, int | None]] = [("boundary", None)]
-    for window in windows:
-        orders.append(("global (uniform)", 0) if window == 0 else (f"window {window:,}", window))
+    for size in windows:
+        orders.append(("global (uniform)", 0) if size == 0 else (f"window {size:,}", size))
     streams = stream_settings(setup.num_workers, setup.batch_size)
     rows = []
     for label, window in orders:
         kwargs: dict[str, Any] = {"shuffle": window is not None, "seed": args.seed}
-        variants = [(label, {})]
+        variants: list[tuple[str, Mapping[str, Any]]] = [(label, {})]
         if window:
             kwargs.update(window=window, episode_groups=source.groups)
             if streams["streams"] > 1:  # one window per worker

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from episampler._resumable import ResumableSampler
+from episampler._resumable import ResumableSampler, SamplerState
 from episampler._state import compute_sampler_state
 
 __all__ = ["align_with_sampler", "resume_from_step"]
@@ -102,7 +102,7 @@ def align_with_sampler(dataloader: Any) -> ResumableSampler:
 
 def resume_from_step(
     dataloader: Any, step: int, *, gradient_accumulation_steps: int = 1
-) -> dict[str, int]:
+) -> SamplerState:
     """Make `dataloader` (as returned by `accelerator.prepare`) continue right after `step`
     optimiser steps of the uninterrupted run, padding included. Call it on every process before
     iterating. `step` counts optimiser steps of `gradient_accumulation_steps` batches (see

@@ -16,7 +16,7 @@ has none).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from episampler._resumable import SamplerState
 
@@ -50,7 +50,7 @@ def sampler_state(snapshot: Mapping[str, Any]) -> SamplerState:
     ]
     for state in candidates:
         if isinstance(state, Mapping) and "epoch" in state and "start_index" in state:
-            return dict(state)  # type: ignore[return-value]
+            return cast(SamplerState, dict(state))  # a sampler's state_dict(), as it saved it
     raise ValueError(
         "snapshot holds no sampler state: expected a StatefulDataLoader.state_dict() of a "
         "loader whose sampler (or batch sampler) is an episampler one, taken after iterating"

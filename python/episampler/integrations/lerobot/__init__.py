@@ -33,7 +33,9 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
+
+import numpy.typing as npt
 
 from episampler._sampler import EpisodeAwareSampler
 from episampler._state import compute_sampler_state
@@ -58,6 +60,15 @@ logger = logging.getLogger("episampler.lerobot")
 _TRAINING_STATE_DIR = "training_state"  # LeRobot's name for it, in 0.6.1 and 0.6.2
 _INSTALL_HINT = "pip install 'lerobot[dataset,training]=={}'"
 _SAMPLER_KEYS = ("window", "streams", "stream_block")
+
+
+class _SamplerExtra(TypedDict, total=False):
+    """The `EpisodeAwareSampler` keywords the installation adds to LeRobot's call."""
+
+    window: int
+    streams: int
+    stream_block: int
+    episode_groups: npt.ArrayLike
 
 
 def _lerobot_version() -> str:
@@ -182,6 +193,7 @@ class _Installation:
         def make_train_eval_datasets(cfg: Any, *args: Any, **kwargs: Any) -> Any:
             self.options = options = self.resolve(cfg)
             self.cfg = cfg
+            dataset: Any  # LeRobot's dataset, a MixtureDataset, or either in a BatchedFetch
             if options.datasets is not None:
                 from episampler.integrations.lerobot.datasets import make_mixture_datasets
 
@@ -235,7 +247,10 @@ class _Installation:
             return sampler
         settings = self.sampler_settings(options, kwargs)
         self.settings = settings
-        extra = {k: settings[k] for k in _SAMPLER_KEYS if settings.get(k) is not None}
+        # Only the keys of _SAMPLER_KEYS, none of them one of LeRobot's arguments.
+        extra = cast(
+            _SamplerExtra, {k: settings[k] for k in _SAMPLER_KEYS if settings.get(k) is not None}
+        )
         if settings.get("group_by") is not None:
             from episampler._lerobot import lerobot_groups
 

@@ -8,7 +8,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from episampler._sampler import PERMUTATIONS
 
@@ -108,7 +108,7 @@ def check_permutation(value: Any) -> str:
 
 def check_window(value: Any) -> int | str | None:
     if value is None or value == "auto":
-        return value
+        return cast("str | None", value)
     if isinstance(value, str):
         if value.lower() in ("none", "null"):
             return None

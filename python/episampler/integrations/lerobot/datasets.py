@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -54,7 +54,7 @@ class MixtureDataset:
         from torch.utils.data import ConcatDataset
 
         self.datasets = list(datasets)
-        self._concat = ConcatDataset(self.datasets)
+        self._concat: ConcatDataset[Any] = ConcatDataset(self.datasets)
         self.cumulative_sizes = self._concat.cumulative_sizes
         self.meta = _MixtureMeta([d.meta for d in self.datasets], stats)
         self.sampler = sampler
@@ -96,7 +96,7 @@ class MixtureDataset:
         import torch
 
         c, row = self._locate(int(index))
-        item = self.datasets[c][row]
+        item: dict[str, Any] = self.datasets[c][row]
         item["dataset_index"] = torch.tensor(c, dtype=torch.int64)
         return item
 
@@ -158,7 +158,7 @@ def draws_per_epoch(sampler: MixtureSampler, epoch: int = 0) -> list[int]:
     offsets = np.asarray(sampler.offsets)
     indices = np.asarray(sampler.epoch_indices(epoch))
     components = np.searchsorted(offsets, indices, side="right") - 1
-    return np.bincount(components, minlength=len(offsets)).tolist()
+    return cast(list[int], np.bincount(components, minlength=len(offsets)).tolist())
 
 
 def mixture_stats(datasets: Sequence[Any], draws: Sequence[int]) -> dict[str, Any]:
@@ -178,7 +178,7 @@ def mixture_stats(datasets: Sequence[Any], draws: Sequence[int]) -> dict[str, An
             for key, value in dataset.meta.stats.items()
         }
         weighted.append(stats)
-    return aggregate_stats(weighted)
+    return cast(dict[str, Any], aggregate_stats(weighted))
 
 
 def make_mixture_datasets(cfg: Any, options: Options) -> tuple[MixtureDataset, None]:
