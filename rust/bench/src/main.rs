@@ -503,7 +503,7 @@ fn human_bytes(bytes: u64) -> String {
 fn human_count(count: u64) -> String {
     let mut exponent = 0;
     let mut rest = count;
-    while rest >= 10 && rest % 10 == 0 {
+    while rest >= 10 && rest.is_multiple_of(10) {
         rest /= 10;
         exponent += 1;
     }

@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex, TryLockError};
 
 use crate::error::{try_filled, SamplerError};
 use crate::keys::{absorb, epoch_key, mix64, ALGORITHM_VERSION, DOMAIN_MIXTURE_SLOTS};
+use crate::order::EpochValues;
 use crate::rng::BoundedDraws;
-use crate::sampler::{EpochOrder, EpochValues, Sampler, FEISTEL_CHUNK};
+use crate::sampler::{EpochOrder, Sampler, FEISTEL_CHUNK};
 use crate::shard::Shard;
 
 /// Largest block: slot ranks are stored as `u32`.

@@ -1,6 +1,5 @@
 //! A configured sampler: kept frames, optional row map, and the seeded order of any epoch.
 
-use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use crate::error::{try_filled, SamplerError};
@@ -12,40 +11,14 @@ use crate::shard::Shard;
 use crate::uniform::PermutationTable;
 use crate::windowed::{WindowSpec, WindowedOrder};
 
+// Their home before `order` held them: `sampler::Permutation` and `sampler::EpochValues` stay.
+pub use crate::order::{EpochValues, Permutation};
+
 /// Values per unit of [`Sampler::fill_parallel`].
 pub const FILL_PIECE: usize = 1 << 18;
 
 /// Positions mapped per `Feistel::apply_many` call in [`Sampler::fill`].
 pub const FEISTEL_CHUNK: usize = 4096;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permutation {
-    Uniform,
-    Feistel,
-}
-
-impl Permutation {
-    pub fn name(self) -> &'static str {
-        match self {
-            Permutation::Uniform => "uniform",
-            Permutation::Feistel => "feistel",
-        }
-    }
-}
-
-impl FromStr for Permutation {
-    type Err = SamplerError;
-
-    fn from_str(name: &str) -> Result<Self, SamplerError> {
-        match name {
-            "uniform" => Ok(Permutation::Uniform),
-            "feistel" => Ok(Permutation::Feistel),
-            other => Err(SamplerError::invalid(format!(
-                "permutation must be \"uniform\" or \"feistel\", got {other:?}"
-            ))),
-        }
-    }
-}
 
 /// The order of one epoch over logical positions `0..num_frames`.
 #[derive(Debug, Clone)]
@@ -354,13 +327,6 @@ impl Sampler {
         self.fill(order, shard, 0, &mut out);
         Ok(out)
     }
-}
-
-/// One epoch of values that a consumer reads a slice of a shard at a time: what the bindings
-/// iterate, whatever the kind of sampler.
-pub trait EpochValues: Send + Sync {
-    /// Values of the shard's indices `first..first + out.len()`.
-    fn fill(&mut self, shard: &Shard, first: u64, out: &mut [i64]) -> Result<(), SamplerError>;
 }
 
 /// An [`EpochValues`] of a [`Sampler`]: its configuration and one epoch's order, both shared.

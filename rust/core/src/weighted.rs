@@ -12,8 +12,9 @@ use crate::keys::{
     absorb, epoch_key, hash_words, mix64, SplitMix64, ALGORITHM_VERSION, DOMAIN_WEIGHTED,
 };
 use crate::mixture::check_weights;
+use crate::order::EpochValues;
 use crate::rng::below;
-use crate::sampler::{EpochValues, Sampler};
+use crate::sampler::Sampler;
 use crate::shard::Shard;
 
 /// What a weight applies to.

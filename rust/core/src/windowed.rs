@@ -28,8 +28,8 @@ use crate::index::EpisodeIndex;
 use crate::keys::{
     absorb, epoch_key, DOMAIN_WINDOW_FEISTEL, DOMAIN_WINDOW_UNIFORM, DOMAIN_WINDOW_UNITS,
 };
+use crate::order::Permutation;
 use crate::rng::{BoundedDraws, Xoshiro256PlusPlus};
-use crate::sampler::Permutation;
 use crate::uniform::PermutationTable;
 
 /// The kept episodes grouped into units, numbered by their first kept episode in boundary order.

@@ -1,0 +1,225 @@
+//! `DrawCore`: orders drawn position by position rather than built (a mixture of samplers, or
+//! weighted draws).
+
+use std::sync::Arc;
+
+use episampler_core::error::try_filled;
+use episampler_core::{EpochValues, Mixture, Per, Shard, WeightedDraws};
+use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::chunks::EpochChunks;
+use crate::epochs::{self, EpochSource};
+use crate::errors::value_error;
+use crate::sampler::SamplerCore;
+
+/// Orders drawn position by position rather than built: a mixture of component samplers
+/// (see `episampler_core::mixture`) or weighted draws (`episampler_core::weighted`).
+enum Draws {
+    Mixture(Arc<Mixture>),
+    Weighted {
+        draws: Arc<WeightedDraws>,
+        num_samples: u64,
+    },
+}
+
+/// A validated mixture or weighted sampler: one class, built by `DrawCore.mixture(...)` or
+/// `DrawCore.weighted(...)`, iterated like `SamplerCore`.
+#[pyclass(module = "episampler._core", frozen)]
+pub struct DrawCore {
+    draws: Draws,
+}
+
+impl DrawCore {
+    fn values(&self, epoch: u64) -> Box<dyn EpochValues> {
+        match &self.draws {
+            Draws::Mixture(mixture) => Box::new(mixture.epoch(epoch)),
+            Draws::Weighted { draws, .. } => Box::new(draws.epoch(epoch)),
+        }
+    }
+
+    fn mixture(&self) -> PyResult<&Mixture> {
+        match &self.draws {
+            Draws::Mixture(mixture) => Ok(mixture),
+            Draws::Weighted { .. } => Err(PyValueError::new_err("not a mixture")),
+        }
+    }
+}
+
+impl EpochSource for DrawCore {
+    /// Positions per epoch.
+    fn epoch_len(&self) -> u64 {
+        match &self.draws {
+            Draws::Mixture(mixture) => mixture.samples_per_epoch(),
+            Draws::Weighted { num_samples, .. } => *num_samples,
+        }
+    }
+
+    /// Draws need no build: `threads` is not used.
+    fn shard_values(
+        &self,
+        py: Python<'_>,
+        epoch: u64,
+        shard: &Shard,
+        _threads: usize,
+    ) -> PyResult<Vec<i64>> {
+        collect(py, self.values(epoch), shard)
+    }
+
+    fn epoch_values(
+        &self,
+        _py: Python<'_>,
+        epoch: u64,
+        _threads: usize,
+    ) -> PyResult<Box<dyn EpochValues>> {
+        Ok(self.values(epoch))
+    }
+}
+
+/// All of `shard`'s values of one epoch.
+fn collect(py: Python<'_>, mut values: Box<dyn EpochValues>, shard: &Shard) -> PyResult<Vec<i64>> {
+    py.detach(|| {
+        let mut out = try_filled("the epoch's values", shard.len())?;
+        values.fill(shard, 0, &mut out)?;
+        Ok(out)
+    })
+    .map_err(value_error)
+}
+
+#[pymethods]
+impl DrawCore {
+    /// A mixture of `components` (each a `SamplerCore`) at `offsets`, in proportions `weights`.
+    #[staticmethod]
+    fn mixture_of(
+        components: Vec<Bound<'_, SamplerCore>>,
+        offsets: Vec<i64>,
+        weights: PyReadonlyArray1<'_, f64>,
+        block_size: u64,
+        samples_per_epoch: u64,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let components = components
+            .iter()
+            .map(|core| Arc::clone(&core.get().sampler))
+            .collect();
+        let mixture = Mixture::new(
+            components,
+            offsets,
+            weights.as_slice()?,
+            block_size,
+            samples_per_epoch,
+            seed,
+        )
+        .map_err(value_error)?;
+        Ok(DrawCore {
+            draws: Draws::Mixture(Arc::new(mixture)),
+        })
+    }
+
+    /// Weighted draws over `frames`' kept frames (its shuffle is not used).
+    #[staticmethod]
+    fn weighted(
+        py: Python<'_>,
+        frames: &SamplerCore,
+        weights: PyReadonlyArray1<'_, f64>,
+        per: &str,
+        num_samples: u64,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let per = match per {
+            "episode" => Per::Episode,
+            "frame" => Per::Frame,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "per must be \"episode\" or \"frame\", got {other:?}"
+                )))
+            }
+        };
+        let weights = weights.as_slice()?;
+        let sampler = Arc::clone(&frames.sampler);
+        let draws = py
+            .detach(|| WeightedDraws::new(sampler, weights, per, seed))
+            .map_err(value_error)?;
+        Ok(DrawCore {
+            draws: Draws::Weighted {
+                draws: Arc::new(draws),
+                num_samples,
+            },
+        })
+    }
+
+    #[getter]
+    fn fingerprint(&self) -> String {
+        let fingerprint = match &self.draws {
+            Draws::Mixture(mixture) => mixture.fingerprint(),
+            Draws::Weighted { draws, .. } => draws.fingerprint(),
+        };
+        format!("{fingerprint:016x}")
+    }
+
+    /// A mixture's slots of every component in a full block.
+    #[getter]
+    fn counts(&self) -> PyResult<Vec<u64>> {
+        Ok(self.mixture()?.counts().to_vec())
+    }
+
+    /// This rank's values of `epoch` from global position `start_index`, as one array
+    /// (`threads` is accepted for a call common with `SamplerCore`: draws need no build).
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, threads=1))]
+    #[allow(clippy::too_many_arguments)]
+    fn epoch_indices<'py>(
+        &self,
+        py: Python<'py>,
+        epoch: u64,
+        start_index: u64,
+        rank: u64,
+        num_replicas: u64,
+        drop_last: bool,
+        pad_to_multiple: Option<u64>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        epochs::epoch_indices(
+            self,
+            py,
+            epoch,
+            start_index,
+            rank,
+            num_replicas,
+            drop_last,
+            pad_to_multiple,
+            threads,
+        )
+    }
+
+    /// As `SamplerCore.iter_epoch`.
+    #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, batch_size=None, drop_last_batch=false, threads=1))]
+    #[allow(clippy::too_many_arguments)]
+    fn iter_epoch(
+        &self,
+        py: Python<'_>,
+        epoch: u64,
+        start_index: u64,
+        rank: u64,
+        num_replicas: u64,
+        drop_last: bool,
+        pad_to_multiple: Option<u64>,
+        batch_size: Option<u64>,
+        drop_last_batch: bool,
+        threads: usize,
+    ) -> PyResult<EpochChunks> {
+        epochs::iter_epoch(
+            self,
+            py,
+            epoch,
+            start_index,
+            rank,
+            num_replicas,
+            drop_last,
+            pad_to_multiple,
+            batch_size,
+            drop_last_batch,
+            threads,
+        )
+    }
+}
