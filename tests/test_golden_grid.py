@@ -14,7 +14,6 @@ import itertools
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from episampler import ALGORITHM_VERSION, EpisodeAwareSampler
@@ -79,15 +78,17 @@ def test_orders_match_the_golden_grid(golden, num_frames, permutation):
         assert entry(*case) == golden["orders"][key(*case)], key(*case)
 
 
-def test_the_hash_covers_every_value():
-    # A change to a single value deep in an epoch must change the recorded digest.
-    order = np.arange(1000, dtype=np.int64)
-    changed = order.copy()
-    changed[777] = 0
-    assert (
-        hashlib.sha256(order.astype("<i8").tobytes()).hexdigest()
-        != hashlib.sha256(changed.astype("<i8").tobytes()).hexdigest()
-    )
+def test_a_single_swapped_pair_deep_in_an_epoch_fails_the_comparison(golden):
+    # The comparison above has teeth: a real order, recorded in the file, no longer matches
+    # once two of its values trade places far from the recorded head.
+    case = (1000, 1, 5, 1, "feistel")
+    sampler = EpisodeAwareSampler([0], [1000], shuffle=True, seed=1, permutation="feistel")
+    order = sampler.epoch_indices(5)
+    recorded = golden["orders"][key(*case)]
+    assert hashlib.sha256(order.astype("<i8").tobytes()).hexdigest() == recorded["sha256"]
+    order[[700, 777]] = order[[777, 700]]
+    assert hashlib.sha256(order.astype("<i8").tobytes()).hexdigest() != recorded["sha256"]
+    assert order[:HEAD].tolist() == recorded["head"]  # the head alone would not have seen it
 
 
 if __name__ == "__main__":

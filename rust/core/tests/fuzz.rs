@@ -6,13 +6,16 @@
 //!
 //! Executions per run: `CASES_*` below are the cases of every property in their `proptest!`
 //! block: 5 x 100_000 cheap ones, 20_000 networks, 50_000 sampler pipelines and 200 bucketed
-//! tables, about 570_000 in all (a few seconds with the test profile's opt-level 3).
+//! tables, about 570_000 in all, scaled by `EPISAMPLER_PROPTEST_SCALE` (see `cases`).
 
 use episampler_core::index::{EpisodeSpec, SKIPPED_LISTED};
 use episampler_core::uniform::PermutationTable;
 use episampler_core::{EpisodeIndex, EpochOrder, Feistel, Permutation, Remap, Sampler, Shard};
 use proptest::prelude::*;
+
 use proptest::test_runner::Config;
+
+mod cases;
 
 /// Cheap properties (index construction, shard arithmetic, small tables).
 const CASES_CHEAP: u32 = 100_000;
@@ -28,12 +31,11 @@ const EXPAND_LIMIT: u64 = 4096;
 /// Largest `"uniform"` table the sampler properties build (O(num_frames) per epoch).
 const UNIFORM_LIMIT: u64 = 1 << 18;
 
-fn config(cases: u32) -> Config {
+fn config(full: u32) -> Config {
     Config {
-        cases,
         // Never write regression files into the source tree: failures print their input.
         failure_persistence: None,
-        ..Config::default()
+        ..cases::config(full)
     }
 }
 

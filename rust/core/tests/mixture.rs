@@ -12,6 +12,8 @@ use episampler_core::{
 };
 use proptest::prelude::*;
 
+mod cases;
+
 fn component(lengths: &[i64], shuffle: bool, permutation: Permutation, seed: u64) -> Sampler {
     let mut from = Vec::new();
     let mut to = Vec::new();
@@ -86,7 +88,7 @@ fn build(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(cases::config(300))]
 
     #[test]
     fn blocks_hold_exact_counts_and_components_cycle_through_their_own_epochs(

@@ -3,6 +3,8 @@ use episampler_core::uniform::PermutationTable;
 use episampler_core::{EpisodeIndex, Feistel, Permutation, Remap, Sampler, Shard};
 use proptest::prelude::*;
 
+mod cases;
+
 /// Frames of every kept episode, written out one by one: the obvious (slow) reference.
 fn naive_frames(from: &[i64], to: &[i64], used: Option<&[i64]>, first: u64, last: u64) -> Vec<u64> {
     let mut frames = Vec::new();
@@ -45,6 +47,8 @@ fn episodes() -> impl Strategy<Value = (Vec<i64>, Vec<i64>)> {
 }
 
 proptest! {
+    #![proptest_config(cases::config(256))]
+
     #[test]
     fn index_map_matches_naive_expansion(
         (from, to) in episodes(),

@@ -9,6 +9,8 @@ use episampler_core::{EpisodeIndex, EpochOrder, Permutation, Remap, Sampler};
 use episampler_core::{Units, WindowSpec};
 use proptest::prelude::*;
 
+mod cases;
+
 mod common;
 use common::{check_shards_equal_position_by_position, layout, permutation};
 
@@ -76,7 +78,7 @@ fn reference_interleave(lengths: &[u64], block: u64) -> Vec<(usize, u64)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(cases::config(300))]
 
     #[test]
     fn one_stream_is_the_windowed_order_bit_for_bit(

@@ -10,6 +10,8 @@ use episampler_core::{EpisodeIndex, EpochOrder, Permutation, Remap, Sampler};
 use episampler_core::{Units, WindowSpec};
 use proptest::prelude::*;
 
+mod cases;
+
 mod common;
 use common::{check_shards_equal_position_by_position, layout, permutation};
 
@@ -37,7 +39,7 @@ fn windowed_sampler(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(cases::config(300))]
 
     #[test]
     fn every_epoch_is_a_permutation_of_whole_units_in_windows(
