@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     # Whole batches fetched at once: the items equal dataset[i]'s.
     # fmt: off
     # --8<-- [start:batched-fetch]
-    from episampler.integrations.lerobot import BatchedFetch
+    from episampler.lerobot import BatchedFetch
 
     loader = torch.utils.data.DataLoader(
         BatchedFetch(dataset), batch_size=64, num_workers=4,

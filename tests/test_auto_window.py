@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from episampler import EpisodeAwareSampler
-from episampler._lerobot import (
+from episampler.lerobot.auto_window import (
     CACHE_SIZE_VARIABLE,
     auto_window,
     choose_window,

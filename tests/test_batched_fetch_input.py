@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from episampler.integrations.lerobot import BatchedFetch
-from episampler.integrations.lerobot import fetch as fetch_module
+from episampler.lerobot import BatchedFetch
+from episampler.lerobot import fetch as fetch_module
 
 
 def v3_like(**extra):

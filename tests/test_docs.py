@@ -16,6 +16,7 @@ MODULES = [
     "episampler",
     "episampler.integrations.accelerate",
     "episampler.integrations.lerobot",
+    "episampler.lerobot",
     "episampler.integrations.torchdata",
     "episampler.inspect",
 ]
@@ -75,12 +76,6 @@ def test_help_of_the_sampler_documents_every_argument():
     text = inspect.getdoc(episampler.EpisodeAwareSampler)
     for argument in documented_parameters(episampler.EpisodeAwareSampler.__init__):
         assert f"    {argument}:" in "\n" + text.replace("\n", "\n    "), argument
-
-
-def test_version_is_the_package_version():
-    import importlib.metadata
-
-    assert episampler.__version__ == importlib.metadata.version("episampler")
 
 
 @pytest.mark.parametrize(

@@ -102,3 +102,26 @@ def test_from_lerobot_pickles(permutation):
     sampler = EpisodeAwareSampler.from_lerobot(v3_dataset([1, 3]), shuffle=True,
                                                permutation=permutation)  # fmt: skip
     assert list(pickle.loads(pickle.dumps(sampler))) == list(sampler)
+
+
+def test_the_earlier_import_paths_are_the_lerobot_packages_own_objects():
+    # `episampler.integrations.lerobot` and `episampler._lerobot` were the homes of what is now
+    # `episampler.lerobot`: their names still import, as the very same objects (a monkeypatch
+    # through either path reaches the code that runs).
+    import importlib
+
+    import episampler._lerobot as earlier_layout
+    import episampler.integrations.lerobot as earlier
+    import episampler.lerobot as lerobot
+    from episampler.lerobot import auto_window, layout
+
+    for name in earlier.__all__:
+        assert getattr(earlier, name) is getattr(lerobot, name), name
+    for old, new in [("_options", "options"), ("_versions", "versions"), ("fetch", "fetch"),
+                     ("datasets", "datasets")]:  # fmt: skip
+        module = importlib.import_module(f"episampler.integrations.lerobot.{old}")
+        assert module is importlib.import_module(f"episampler.lerobot.{new}"), old
+    for name in earlier_layout.__all__:
+        assert getattr(earlier_layout, name) is (
+            getattr(auto_window, name, None) or getattr(layout, name)
+        ), name

@@ -293,7 +293,8 @@ class EpisodeAwareSampler(ResumableSampler):
             ValueError: as the constructor, an unknown `group_by`, or `window="auto"` with
                 `group_by="data_file"`.
         """
-        from episampler._lerobot import lerobot_arguments, lerobot_groups, resolve_auto_window
+        from episampler.lerobot.auto_window import resolve_auto_window
+        from episampler.lerobot.layout import lerobot_arguments, lerobot_groups
 
         if isinstance(kwargs.get("window"), str):
             kwargs["window"], group_by = resolve_auto_window(dataset, group_by, kwargs)

@@ -34,15 +34,15 @@ from episampler._baselines import synthetic_episodes
 from episampler._cli import count as _count
 from episampler._cli import require_matplotlib
 from episampler._inputs import as_index_array, as_int
-from episampler._lerobot import (
+from episampler._resumable import COUNT_LIMIT, EPOCH_LIMIT, check_iterable_epoch
+from episampler._sampler import EpisodeAwareSampler, stream_settings
+from episampler.lerobot.auto_window import (
     CACHE_SIZE_VARIABLE,
     LEROBOT_DEFAULT_CACHE_SIZE,
     auto_window,
     decoder_cache_size,
-    lerobot_groups,
 )
-from episampler._resumable import COUNT_LIMIT, EPOCH_LIMIT, check_iterable_epoch
-from episampler._sampler import EpisodeAwareSampler, stream_settings
+from episampler.lerobot.layout import lerobot_groups
 
 __all__ = ["io_report", "main"]
 

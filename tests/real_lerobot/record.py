@@ -13,6 +13,7 @@ dataset's own bookkeeping: `observation.state` is `[episode, frame]`, `action` i
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,30 +31,37 @@ def lerobot_series() -> str:
     return ".".join(importlib.metadata.version("lerobot").split(".")[:2])
 
 
-def offline_environment(cache: Path) -> dict[str, str]:
+def offline_environment(cache: Path | None = None) -> dict[str, str]:
     """Environment variables for a LeRobot process (e.g. `lerobot-train`) that must not reach the
-    Hub and must keep its caches under `cache`: merge them into `os.environ.copy()`."""
+    Hub and must keep its caches under `cache`: merge them into `os.environ.copy()`. Without
+    `cache`, only the two offline switches (the caches stay where they are)."""
+    offline = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    if cache is None:
+        return offline
     cache = Path(cache)
     return {
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
+        **offline,
         "HF_LEROBOT_HOME": str(cache / "lerobot"),
         "HF_DATASETS_CACHE": str(cache / "datasets"),
     }
 
 
-def features(*, video: bool) -> dict[str, dict[str, Any]]:
-    """The recorded features: a 2-d state, a 3-d action and, with `video`, one RGB camera."""
+def features(
+    *, video: bool, cameras: Sequence[str] = (CAMERA,), image_size: int = IMAGE_SIZE
+) -> dict[str, dict[str, Any]]:
+    """The recorded features: a 2-d state, a 3-d action and, with `video`, one RGB camera per
+    entry of `cameras` (default: one, `CAMERA`), `image_size` pixels square."""
     spec: dict[str, dict[str, Any]] = {
         STATE: {"dtype": "float32", "shape": (2,), "names": ["episode", "frame"]},
         ACTION: {"dtype": "float32", "shape": (3,), "names": ["episode", "frame", "constant"]},
     }
     if video:
-        spec[CAMERA] = {
-            "dtype": "video",
-            "shape": (IMAGE_SIZE, IMAGE_SIZE, 3),
-            "names": ["height", "width", "channels"],
-        }
+        for camera in cameras:
+            spec[camera] = {
+                "dtype": "video",
+                "shape": (image_size, image_size, 3),
+                "names": ["height", "width", "channels"],
+            }
     return spec
 
 
@@ -88,6 +96,11 @@ def record_dataset(
     video: bool,
     tasks: list[str] | None = None,
     fps: int = 10,
+    cameras: Sequence[str] = (CAMERA,),
+    image_size: int = IMAGE_SIZE,
+    images: Callable[[int, int], Any] | None = None,
+    create_options: Mapping[str, Any] | None = None,
+    save_episode: Callable[[Any, int], None] | None = None,
 ) -> Path:
     """Record one episode per entry of `episode_lengths` with LeRobot's writer (`create`,
     `add_frame`, `save_episode`, and `finalize` where it exists) and return the dataset's root,
@@ -96,11 +109,20 @@ def record_dataset(
 
     `tasks[e]` is episode `e`'s task (default "task 0" for all). With `video`, one 64x64 camera
     is encoded with LeRobot's default video codec.
+
+    For other camera content (e.g. a benchmark's): `images(episode, length)` returns episode
+    `episode`'s frames as uint8 `(len(cameras), length, image_size, image_size, 3)`, recorded
+    for `cameras` instead of the flat colors. `create_options` are passed on to
+    `LeRobotDataset.create` (e.g. `rgb_encoder=`); `save_episode(dataset, episode)` is called
+    instead of `dataset.save_episode()` (e.g. to change the writer's settings around it).
     """
     if not episode_lengths or min(episode_lengths) < 1:
         raise ValueError(f"episode lengths must be >= 1, got {episode_lengths}")
-    if video and (len(episode_lengths) > MAX_EPISODES or max(episode_lengths) > MAX_FRAMES):
-        raise ValueError(f"video datasets hold up to {MAX_EPISODES} episodes of {MAX_FRAMES}")
+    if video and images is None:
+        if len(episode_lengths) > MAX_EPISODES or max(episode_lengths) > MAX_FRAMES:
+            raise ValueError(f"video datasets hold up to {MAX_EPISODES} episodes of {MAX_FRAMES}")
+        if tuple(cameras) != (CAMERA,) or image_size != IMAGE_SIZE:
+            raise ValueError(f"flat-color frames are for one {IMAGE_SIZE}x{IMAGE_SIZE} {CAMERA}")
     if tasks is None:
         tasks = ["task 0"] * len(episode_lengths)
     if len(tasks) != len(episode_lengths):
@@ -111,16 +133,27 @@ def record_dataset(
     dataset_root = Path(root) / repo_id
     task_is_an_argument = lerobot_series() == "0.3"  # 0.3: add_frame(frame, task); 0.4+: a key
     dataset = LeRobotDataset.create(
-        repo_id, fps, features=features(video=video), root=dataset_root, use_videos=video
+        repo_id,
+        fps,
+        features=features(video=video, cameras=cameras, image_size=image_size),
+        root=dataset_root,
+        use_videos=video,
+        **(create_options or {}),
     )
     for episode, (length, task) in enumerate(zip(episode_lengths, tasks, strict=True)):
+        camera_images = images(episode, length) if video and images is not None else None
         for frame in range(length):
-            values = frame_values(episode, frame, video=video)
+            values = frame_values(episode, frame, video=video and camera_images is None)
+            if camera_images is not None:
+                values.update(zip(cameras, camera_images[:, frame], strict=True))
             if task_is_an_argument:
                 dataset.add_frame(values, task=task)
             else:
                 dataset.add_frame({**values, "task": task})
-        dataset.save_episode()
+        if save_episode is None:
+            dataset.save_episode()
+        else:
+            save_episode(dataset, episode)
     if hasattr(dataset, "finalize"):  # 0.4+: closes the parquet writers (footers)
         dataset.finalize()
     return dataset_root

@@ -19,6 +19,8 @@ import pytest
 from tests.real_lerobot.conftest import require_lerobot
 
 VERSION = require_lerobot("0.6")
+# The batched fetch reads LeRobot's private reader state: checked on every LeRobot version.
+pytestmark = pytest.mark.lerobot_versions
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 
@@ -28,9 +30,9 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset  # noqa: E402
 from torchvision.transforms import v2  # noqa: E402
 
 from episampler import EpisodeAwareSampler  # noqa: E402
-from episampler._lerobot import auto_window  # noqa: E402
-from episampler.integrations.lerobot import BatchedFetch  # noqa: E402
-from episampler.integrations.lerobot import fetch as fetch_module  # noqa: E402
+from episampler.lerobot import BatchedFetch  # noqa: E402
+from episampler.lerobot import fetch as fetch_module  # noqa: E402
+from episampler.lerobot.auto_window import auto_window  # noqa: E402
 from tests.real_lerobot.record import (  # noqa: E402
     ACTION,
     CAMERA,

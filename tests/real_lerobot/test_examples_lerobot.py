@@ -13,6 +13,8 @@ import pytest
 from tests.real_lerobot.conftest import lerobot_version
 from tests.real_lerobot.record import offline_environment, record_dataset
 
+pytestmark = pytest.mark.lerobot_versions  # run on every LeRobot version (Makefile)
+
 if lerobot_version() is None:
     pytest.skip("needs lerobot (`make test-lerobot` runs this in its virtualenvs)",
                 allow_module_level=True)  # fmt: skip

@@ -18,6 +18,7 @@ import pytest
 from tests.real_lerobot.conftest import lerobot_version, require_lerobot
 
 require_lerobot("0.6")
+VERSIONS = pytest.mark.lerobot_versions  # what differs between LeRobot versions (Makefile)
 
 from episampler import EpisodeAwareSampler  # noqa: E402
 from tests.real_lerobot.record import offline_environment, record_dataset  # noqa: E402
@@ -128,7 +129,7 @@ def episampler_batches(count: int, processes: int = 1, rank: int = 0,
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("num_workers", [0, 2])
+@pytest.mark.parametrize("num_workers", [pytest.param(0, marks=VERSIONS), 2])
 def test_stopped_and_resumed_run_consumes_the_uninterrupted_runs_frames(
     dataset_root, tmp_path, num_workers
 ):
@@ -145,6 +146,7 @@ def saved_options(out: Path) -> dict:
     return json.loads((out / "checkpoints/last/training_state/episampler.json").read_text())
 
 
+@VERSIONS  # where LeRobot saves checkpoints (every rank on 0.6.2)
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_options_are_restored_on_resume_and_a_contradicting_flag_is_refused(dataset_root, tmp_path):
@@ -168,13 +170,16 @@ def test_options_are_restored_on_resume_and_a_contradicting_flag_is_refused(data
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize(("window", "num_workers"), [("10", 0), ("10", 2), ("auto", 2)])
+@pytest.mark.parametrize(
+    ("window", "num_workers"), [("10", 0), ("10", 2), pytest.param("auto", 2, marks=VERSIONS)]
+)
 def test_window_and_batched_fetch_resume_exactly(dataset_root, tmp_path, window, num_workers):
     """The read-local order, and the batched fetch where LeRobot's version supports it."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    from episampler._lerobot import auto_window, lerobot_groups
-    from episampler.integrations.lerobot.fetch import FETCH_TESTED_VERSIONS
+    from episampler.lerobot.auto_window import auto_window
+    from episampler.lerobot.fetch import FETCH_TESTED_VERSIONS
+    from episampler.lerobot.layout import lerobot_groups
 
     fetch = lerobot_version() in FETCH_TESTED_VERSIONS
     if not fetch:  # the batched fetch refuses this version, before anything trains
@@ -206,6 +211,7 @@ def test_window_and_batched_fetch_resume_exactly(dataset_root, tmp_path, window,
     assert resumed == uninterrupted
 
 
+@VERSIONS  # the data-parallel size LeRobot reports
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_two_processes_resume_exactly_padding_included(dataset_root, tmp_path):
@@ -222,6 +228,7 @@ def test_two_processes_resume_exactly_padding_included(dataset_root, tmp_path):
 
 if lerobot_version() != "0.6.1":  # 0.6.2 on: the loop's step counts micro-batches
 
+    @VERSIONS
     @pytest.mark.slow
     @pytest.mark.timeout(900)
     def test_gradient_accumulation_resumes_exactly(dataset_root, tmp_path):
@@ -235,6 +242,7 @@ if lerobot_version() != "0.6.1":  # 0.6.2 on: the loop's step counts micro-batch
         assert resumed == uninterrupted
 
 
+@VERSIONS  # a claim about LeRobot itself
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_lerobot_alone_replays_epoch_0_after_a_resume_in_epoch_1(dataset_root, tmp_path):
@@ -249,11 +257,12 @@ def test_lerobot_alone_replays_epoch_0_after_a_resume_in_epoch_1(dataset_root, t
     assert resumed[CHECKPOINT : CHECKPOINT + len(replayed)] == replayed
 
 
+@VERSIONS
 def test_install_is_idempotent_and_refuses_untested_versions(monkeypatch):
     from lerobot.scripts import lerobot_train
 
-    from episampler.integrations import lerobot as integration
-    from episampler.integrations.lerobot import _versions
+    from episampler import lerobot as integration
+    from episampler.lerobot import versions as _versions
 
     patched_names = ("EpisodeAwareSampler", "compute_sampler_state", "cycle",
                      "make_train_eval_datasets", "save_checkpoint", "make_dataloaders")  # fmt: skip
@@ -300,6 +309,7 @@ def test_install_is_idempotent_and_refuses_untested_versions(monkeypatch):
         _versions.choose(version, lerobot_train)
 
 
+@VERSIONS
 def test_console_script_is_lerobot_trains_command_line():
     script = Path(sys.executable).parent / "episampler-lerobot-train"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=300)

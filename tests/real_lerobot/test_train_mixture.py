@@ -25,6 +25,7 @@ import pytest
 from tests.real_lerobot.conftest import lerobot_version, require_lerobot
 
 require_lerobot("0.6")
+VERSIONS = pytest.mark.lerobot_versions  # what differs between LeRobot versions (Makefile)
 
 import numpy as np  # noqa: E402
 
@@ -62,7 +63,7 @@ def datasets_option(roots, weights=WEIGHTS) -> str:
 
 def read_options(num_workers: int) -> list[str]:
     """With workers, the read-local window and (where supported) the batched fetch, per dataset."""
-    from episampler.integrations.lerobot.fetch import FETCH_TESTED_VERSIONS
+    from episampler.lerobot.fetch import FETCH_TESTED_VERSIONS
 
     if num_workers == 0:
         return []
@@ -143,6 +144,7 @@ def test_mixture_run_resumes_exactly_with_exact_block_counts(roots, tmp_path, nu
     assert "MixtureSampler(components=2, block_counts=[7, 3], block_size=10" in log
 
 
+@VERSIONS
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_mixture_run_on_two_processes_resumes_exactly(roots, tmp_path):
@@ -157,11 +159,12 @@ def test_mixture_run_on_two_processes_resumes_exactly(roots, tmp_path):
     check_mixture_stream(global_stream(uninterrupted, -(-EPOCH // (2 * BATCH_SIZE))))
 
 
+@VERSIONS
 def test_stats_are_those_of_the_frames_an_epoch_draws(roots, monkeypatch):
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     from episampler import MixtureSampler
-    from episampler.integrations.lerobot.datasets import draws_per_epoch, mixture_stats
+    from episampler.lerobot.datasets import draws_per_epoch, mixture_stats
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     parts = [LeRobotDataset(f"local/mix-{name}", root=root) for name, root in roots.items()]
@@ -195,7 +198,7 @@ def refused(tmp_path: Path, *arguments: str) -> str:
     its error output."""
     out = tmp_path / "out"
     env = {**os.environ, **offline_environment(tmp_path / "cache")}
-    command = [sys.executable, "-m", "episampler.integrations.lerobot", *arguments,
+    command = [sys.executable, "-m", "episampler.lerobot", *arguments,
                "--policy.type=act", "--policy.pretrained_backbone_weights=null",
                "--policy.device=cpu", "--policy.push_to_hub=false", "--wandb.enable=false",
                "--steps=4", "--save_freq=2", "--batch_size=4", f"--output_dir={out}"]  # fmt: skip
@@ -256,14 +259,15 @@ def test_bad_datasets_are_refused_naming_the_dataset(roots, tmp_path_factory):
     assert "--dataset.eval_split applies to one dataset; it is refused with several" in error
 
 
+@VERSIONS
 def test_items_keep_their_task_and_carry_their_dataset_index(tmp_path_factory):
     """The mixture's items: each dataset's own task strings (its episodes' tasks, not the first
     dataset's), `dataset_index` the component, with `dataset[i]` and with the batched fetch."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     from episampler import MixtureSampler
-    from episampler.integrations.lerobot import BatchedFetch
-    from episampler.integrations.lerobot.datasets import MixtureDataset
+    from episampler.lerobot import BatchedFetch
+    from episampler.lerobot.datasets import MixtureDataset
 
     data = tmp_path_factory.mktemp("tasks")
     tasks = {"x": ["open the drawer", "close the drawer"], "y": ["stack the cubes"]}

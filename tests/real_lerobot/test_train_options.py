@@ -10,10 +10,12 @@ import sys
 
 import pytest
 
-from episampler.integrations.lerobot import _options
-from episampler.integrations.lerobot._options import DatasetSpec, Options, OptionsError
+from episampler.lerobot import options as _options
+from episampler.lerobot.options import DatasetSpec, Options, OptionsError
 from tests.real_lerobot.conftest import lerobot_version
 from tests.support import REPOSITORY
+
+pytestmark = pytest.mark.lerobot_versions  # run on every LeRobot version (Makefile)
 
 
 def test_flags_are_split_from_lerobots_arguments_and_checked():
@@ -94,7 +96,7 @@ def test_a_resume_restores_the_saved_options_and_refuses_a_contradicting_flag(tm
 
 
 def test_the_command_without_a_supported_lerobot_is_one_clean_line():
-    command = [sys.executable, "-m", "episampler.integrations.lerobot", "--help"]
+    command = [sys.executable, "-m", "episampler.lerobot", "--help"]
     result = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True, timeout=300)
     version = lerobot_version()
     if version is not None and version.startswith("0.6."):  # supported: LeRobot's help and ours

@@ -2,7 +2,7 @@
 
     python -m tests.real_lerobot.train_runner RECORD MODE [lerobot-train arguments...]
 
-MODE `episampler` goes through `episampler.integrations.lerobot.main` (the documented one step);
+MODE `episampler` goes through `episampler.lerobot.main` (the documented one step);
 MODE `lerobot` runs LeRobot alone. Each batch the training loop takes from its dataloader is
 appended to RECORD (`RECORD.rank<r>` for rank r of several processes) as one JSON line: the
 batch's `index` column (absolute frame indices), or with several datasets its
@@ -44,7 +44,7 @@ def main() -> None:
 
     lerobot_train.cycle = recording_cycle
     if mode == "episampler":
-        from episampler.integrations.lerobot import main as train_with_episampler
+        from episampler.lerobot import main as train_with_episampler
 
         train_with_episampler(args)
     elif mode == "lerobot":

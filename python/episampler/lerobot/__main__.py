@@ -1,5 +1,5 @@
-"""`python -m episampler.integrations.lerobot ARGS`: `lerobot-train` with episampler."""
+"""`python -m episampler.lerobot ARGS`: `lerobot-train` with episampler."""
 
-from episampler.integrations.lerobot import main
+from episampler.lerobot.train import main
 
 main()

@@ -23,7 +23,8 @@ from typing import Any, cast
 import numpy as np
 
 from episampler._mixture import MixtureSampler, balance_weights
-from episampler.integrations.lerobot._options import DatasetSpec, Options, OptionsError
+from episampler.lerobot.layout import is_v3_format
+from episampler.lerobot.options import DatasetSpec, Options, OptionsError
 
 __all__ = ["MixtureDataset", "draws_per_epoch", "make_mixture_datasets", "mixture_stats"]
 
@@ -121,7 +122,7 @@ def _check_root(i: int, spec: DatasetSpec) -> None:
     if not info.is_file():
         raise OptionsError(f"{_name(i, spec)}: {info} is missing: not a LeRobot dataset")
     version = str(json.loads(info.read_text()).get("codebase_version", "unknown"))
-    if not version.startswith("v3"):
+    if not is_v3_format(version):
         raise OptionsError(
             f"{_name(i, spec)}: format {version}; several datasets need LeRobot's format v3 "
             "(convert it with LeRobot's convert_dataset_v21_to_v30)"

@@ -33,16 +33,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from episampler.integrations.lerobot._versions import installed_version
+from episampler.lerobot.layout import v3_table
+from episampler.lerobot.versions import TESTED_LEROBOT_VERSIONS, installed_version
 
 __all__ = ["FETCH_TESTED_VERSIONS", "BatchedFetch"]
 
-# LeRobot versions whose dataset reading `BatchedFetch` reproduces, tested item for item
-# (0.6.2: LeRobot's main branch declaring that version, tested before its release). To support
-# another version, run tests/real_lerobot/test_batched_fetch.py with it and add it here (and, if
-# its reader differs, adapt `_ReaderSettings.of`, the one place that reads LeRobot's private
-# reader state).
-FETCH_TESTED_VERSIONS = ("0.6.1", "0.6.2")
+# LeRobot versions whose dataset reading `BatchedFetch` reproduces, tested item for item: the
+# versions table's (`versions.PROFILES`). To support another version, run
+# tests/real_lerobot/test_batched_fetch.py with it and add it there (and, if its reader differs,
+# adapt `_ReaderSettings.of`, the one place that reads LeRobot's private reader state).
+FETCH_TESTED_VERSIONS = TESTED_LEROBOT_VERSIONS
 
 
 def _check_version() -> None:
@@ -70,9 +70,7 @@ def _check_dataset(dataset: Any) -> None:
             "dataset must be a LeRobotDataset (LeRobot dataset format v3), got "
             f"{type(dataset).__name__}"
         )
-    table = getattr(meta, "episodes", None)
-    columns = getattr(table, "column_names", None) or []
-    if hasattr(dataset, "episode_data_index") or "dataset_from_index" not in columns:
+    if hasattr(dataset, "episode_data_index") or v3_table(dataset) is None:
         raise TypeError(
             "BatchedFetch reads LeRobot dataset format v3 (LeRobot >= 0.4); this dataset "
             f"({type(dataset).__name__}) has the older v2.x layout. Convert it to v3 with "

@@ -1,11 +1,12 @@
-"""Train with LeRobot's own entry point (`lerobot-train`) using episampler, with exact resume.
+"""Train with LeRobot's own entry point (`lerobot-train`) using episampler, with exact resume
+(`episampler.lerobot.install` / `main`; also importable as `episampler.integrations.lerobot`).
 
 One step. Instead of `lerobot-train ARGS`, run
 
-    episampler-lerobot-train ARGS            # or: python -m episampler.integrations.lerobot ARGS
+    episampler-lerobot-train ARGS            # or: python -m episampler.lerobot ARGS
 
 with the same arguments, plus any `--episampler.*` option (`--help` lists them), and
-`accelerate launch -m episampler.integrations.lerobot ARGS` for several processes. Resume as
+`accelerate launch -m episampler.lerobot ARGS` for several processes. Resume as
 usual with `--resume=true --config_path=...`: the `--episampler.*` options are saved with every
 checkpoint and restored. From Python, call `install()` once before LeRobot's `train(cfg)`.
 
@@ -23,7 +24,7 @@ What `install()` changes in `lerobot.scripts.lerobot_train`, and nothing else:
   iterates, so a run resumed after its first epoch replays epoch 0's order from the saved
   offset, and with several processes accelerate pads the resumed epoch with the wrong batches.
 
-Supported LeRobot versions: `TESTED_LEROBOT_VERSIONS`; see `_versions` for the policy on others.
+Supported LeRobot versions: `TESTED_LEROBOT_VERSIONS`; see `versions` for the policy on others.
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ import numpy.typing as npt
 from episampler._sampler import EpisodeAwareSampler
 from episampler._state import compute_sampler_state
 from episampler.integrations.accelerate import align_with_sampler
-from episampler.integrations.lerobot import _options
-from episampler.integrations.lerobot._options import Options, OptionsError
-from episampler.integrations.lerobot._versions import (
+from episampler.lerobot import options as _options
+from episampler.lerobot.fetch import BatchedFetch
+from episampler.lerobot.options import Options, OptionsError
+from episampler.lerobot.versions import (
     TESTED_LEROBOT_VERSIONS,
     choose,
     installed_version,
 )
-from episampler.integrations.lerobot.fetch import BatchedFetch
 
 __all__ = [
     "TESTED_LEROBOT_VERSIONS",
@@ -195,14 +196,14 @@ class _Installation:
             self.cfg = cfg
             dataset: Any  # LeRobot's dataset, a MixtureDataset, or either in a BatchedFetch
             if options.datasets is not None:
-                from episampler.integrations.lerobot.datasets import make_mixture_datasets
+                from episampler.lerobot.datasets import make_mixture_datasets
 
                 dataset, eval_dataset = make_mixture_datasets(cfg, options)
             else:
                 dataset, eval_dataset = make(cfg, *args, **kwargs)
             self.dataset = dataset
             if options.batched_fetch:
-                from episampler.integrations.lerobot.fetch import BatchedFetch
+                from episampler.lerobot.fetch import BatchedFetch
 
                 try:
                     if options.datasets is not None:  # each component fetches its own rows
@@ -252,7 +253,7 @@ class _Installation:
             _SamplerExtra, {k: settings[k] for k in _SAMPLER_KEYS if settings.get(k) is not None}
         )
         if settings.get("group_by") is not None:
-            from episampler._lerobot import lerobot_groups
+            from episampler.lerobot.layout import lerobot_groups
 
             extra["episode_groups"] = lerobot_groups(self.dataset, settings["group_by"])
         sampler = EpisodeAwareSampler(*args, permutation=options.permutation, **extra, **kwargs)
@@ -267,18 +268,19 @@ class _Installation:
         settings: dict[str, Any] = {"window": options.window, "group_by": None}
         settings.update(streams=None, stream_block=None)
         if options.window == "auto":
-            from episampler import stream_settings
-            from episampler._lerobot import auto_window
+            from episampler.lerobot.auto_window import auto_settings
 
-            choice = auto_window(
-                self.dataset, drop_n_last_frames=kwargs.get("drop_n_last_frames", 0)
-            )
-            logger.info("%s", choice.reason)
-            settings.update(window=choice.window, group_by=choice.group_by)
             num_workers = int(getattr(self.cfg, "num_workers", 0) or 0)
-            if choice.window is not None and num_workers > 0:
-                batch_size = int(self.cfg.batch_size)
-                settings.update(stream_settings(num_workers, batch_size, self.dp_world_size()))
+            settings.update(
+                auto_settings(
+                    self.dataset,
+                    drop_n_first_frames=kwargs.get("drop_n_first_frames", 0),
+                    drop_n_last_frames=kwargs.get("drop_n_last_frames", 0),
+                    num_workers=num_workers,
+                    batch_size=int(self.cfg.batch_size) if num_workers > 0 else None,
+                    num_processes=self.dp_world_size() if num_workers > 0 else 1,
+                )
+            )
         return settings
 
     def dp_world_size(self) -> int:

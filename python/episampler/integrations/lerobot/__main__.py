@@ -1,0 +1,6 @@
+"""`python -m episampler.integrations.lerobot ARGS` (the earlier name of
+`python -m episampler.lerobot ARGS`): `lerobot-train` with episampler."""
+
+from episampler.lerobot.train import main
+
+main()

@@ -1,0 +1,26 @@
+"""Everything in episampler that knows LeRobot, in one package.
+
+- `layout`: episode boundaries and file groups read off a LeRobot dataset (v3 and v2.1), by duck
+  typing; the one test of the dataset format (`v3_table`).
+- `versions`: the LeRobot versions the integration is tested with, and what differs between
+  them, as data (`PROFILES`, `TESTED_LEROBOT_VERSIONS`).
+- `auto_window`: `window="auto"`, one function for every entry point.
+- `fetch`: `BatchedFetch`, a batch's items decoded per file.
+- `options`, `datasets`, `train`: `episampler-lerobot-train` (LeRobot's `lerobot-train` with
+  episampler's sampler, its `--episampler.*` options and several datasets).
+
+`episampler.integrations.lerobot` is the same package under its earlier name.
+"""
+
+from __future__ import annotations
+
+from episampler.lerobot.fetch import BatchedFetch
+from episampler.lerobot.train import install, main
+from episampler.lerobot.versions import TESTED_LEROBOT_VERSIONS
+
+__all__ = [
+    "TESTED_LEROBOT_VERSIONS",
+    "BatchedFetch",
+    "install",
+    "main",
+]
