@@ -1,0 +1,195 @@
+"""One measurement: a fresh DataLoader over a recorded dataset and a sampler, timed, with the
+decoders opened, the decoding calls, the CPU time and the peak memory counted inside its
+workers."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import resource
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .profiling import start_py_spy
+
+BATCH_SIZE = 64
+NUM_WORKERS = 2
+LEROBOT_DEFAULT_CACHE = 100  # lerobot.datasets.video_utils.DEFAULT_DECODER_CACHE_SIZE
+
+# --- In each DataLoader worker -----------------------------------------------------------------
+
+_OPENS = 0  # decoders this worker process created (set up by `_worker_init`)
+_CALLS = 0  # calls of LeRobot's decoding function in this worker (set up by `_worker_init`)
+
+
+def _worker_init(cache_size: int, _worker_id: int) -> None:
+    """In each DataLoader worker: LeRobot's decoder cache of `cache_size` (what
+    LEROBOT_VIDEO_DECODER_CACHE_SIZE does, set here because the cache object was made at import
+    time in the parent), and a count of every decoder LeRobot's cache creates."""
+    import torchcodec.decoders
+    from lerobot.datasets import video_utils
+
+    os.environ["LEROBOT_VIDEO_DECODER_CACHE_SIZE"] = str(cache_size)
+    video_utils._default_decoder_cache.clear()
+    video_utils._default_decoder_cache.max_size = cache_size
+    real_decoder = torchcodec.decoders.VideoDecoder
+
+    def counting_decoder(*args: Any, **kwargs: Any) -> Any:
+        global _OPENS
+        _OPENS += 1
+        return real_decoder(*args, **kwargs)
+
+    # VideoDecoderCache.get_decoder imports the class from this module on every miss.
+    torchcodec.decoders.VideoDecoder = counting_decoder
+
+    # dataset[i] (and BatchedFetch) call the decoding function through this module's name.
+    from lerobot.datasets import dataset_reader
+
+    real_decode = dataset_reader.decode_video_frames
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        global _CALLS
+        _CALLS += 1
+        return real_decode(*args, **kwargs)
+
+    dataset_reader.decode_video_frames = counting_decode
+
+
+def _marked(item: dict[str, Any]) -> dict[str, Any]:
+    """`item` with the worker id and its counters so far (decoders opened, decoding calls,
+    CPU seconds of the whole worker process, all its threads)."""
+    import torch.utils.data
+
+    info = torch.utils.data.get_worker_info()
+    item["bench_worker"] = -1 if info is None else info.id
+    item["bench_opens"] = _OPENS
+    item["bench_calls"] = _CALLS
+    item["bench_cpu"] = time.process_time()
+    # Peak resident set of this worker process so far (VmHWM), in KiB on Linux.
+    item["bench_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return item
+
+
+class CountingDataset:
+    """Map-style view of a LeRobotDataset adding, to every item, the worker id and the decoders
+    the worker opened so far."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return _marked(self.dataset[index])
+
+
+class CountingFetch:
+    """`episampler.lerobot.BatchedFetch` over a LeRobotDataset, with the same marks
+    as `CountingDataset` on every item (the DataLoader calls `__getitems__`)."""
+
+    def __init__(self, dataset: Any) -> None:
+        from episampler.lerobot import BatchedFetch
+
+        self.fetch = BatchedFetch(dataset)
+
+    def __len__(self) -> int:
+        return len(self.fetch)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return _marked(self.fetch[index])
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        return [_marked(item) for item in self.fetch.__getitems__(indices)]
+
+
+# --- In the main process -----------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    frames_per_s: float
+    opens_per_1000: float
+    calls_per_1000: float
+    cpu_ms_per_sample: float
+    rss_mb: float  # the largest worker's peak resident set, MiB
+
+
+def measure(
+    dataset: Any,
+    sampler: Any,
+    *,
+    cache_size: int,
+    warmup_batches: int,
+    timed_batches: int,
+    profile_to: Path | None = None,
+    fetch: bool = False,
+) -> Measurement:
+    """Frames/s, and per 1,000 samples the decoder opens and decoding calls, and the workers'
+    CPU time per sample, over `timed_batches` batches of a fresh 2-worker DataLoader, after
+    `warmup_batches` (worker start-up included). `fetch`: items through `BatchedFetch`.
+    `profile_to`: py-spy samples the timed batches into this file."""
+    import torch.utils.data
+
+    loader = torch.utils.data.DataLoader(
+        CountingFetch(dataset) if fetch else CountingDataset(dataset),
+        batch_size=BATCH_SIZE,
+        sampler=sampler,
+        num_workers=NUM_WORKERS,
+        worker_init_fn=functools.partial(_worker_init, cache_size),
+    )
+    counters = ("bench_opens", "bench_calls", "bench_cpu")
+
+    def read(batch: dict[str, Any]) -> tuple[int, tuple[float, ...]]:
+        return int(batch["bench_worker"][0]), tuple(float(batch[c].max()) for c in counters)
+
+    peak_rss: dict[int, float] = {}
+
+    batches = iter(loader)
+    before: dict[int, tuple[float, ...]] = {}
+    for _ in range(warmup_batches):
+        worker, values = read(next(batches))
+        before[worker] = values
+    after: dict[int, tuple[float, ...]] = {}
+    samples: dict[int, int] = {}
+    spy = None if profile_to is None else start_py_spy(profile_to)
+    start = time.perf_counter()
+    for _ in range(timed_batches):
+        batch = next(batches)
+        worker, values = read(batch)
+        after[worker] = values
+        samples[worker] = samples.get(worker, 0) + len(batch["bench_worker"])
+        peak_rss[worker] = float(batch["bench_rss"].max()) / 1024
+    elapsed = time.perf_counter() - start
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+    del batches  # shuts the workers down
+    # A worker's last warm-up batch marks its start (none: it counted from its birth).
+    totals = [
+        sum(after[w][c] - before.get(w, (0.0, 0.0, 0.0))[c] for w in after)
+        for c in range(len(counters))
+    ]
+    total = sum(samples.values())
+    return Measurement(
+        timed_batches * BATCH_SIZE / elapsed,
+        1000 * totals[0] / total,
+        1000 * totals[1] / total,
+        1000 * totals[2] / total,
+        max(peak_rss.values(), default=float("nan")),
+    )
+
+
+def resume_point(args: argparse.Namespace, dataset: Any, repeat: int) -> int:
+    """Where every order of repeat `repeat` starts reading (the same for every order): a random
+    point of the epoch, so the timed samples cross window boundaries as often as a whole epoch
+    does."""
+    needed = (args.warmup_batches + args.timed_batches) * BATCH_SIZE
+    rng = np.random.default_rng((args.record_seed, repeat))
+    return int(rng.integers(0, max(1, len(dataset) - needed)))

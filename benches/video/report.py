@@ -1,0 +1,312 @@
+"""The reports: the order table (markdown, recommended window, plot) and the --fetch section of
+the results file (markdown, plot, replacing the section in place)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+from .measure import LEROBOT_DEFAULT_CACHE
+from .results import FetchConfig, Row
+
+DATASET_TITLES = {
+    "gop-default": "keyframe spacing: LeRobot's default (g=2)",
+    "gop-30": "keyframe spacing g=30",
+}
+TARGETS = {"gop-default": 1.4, "gop-30": 1.5}  # frames/s of the window vs uniform
+FETCH_TARGETS = {"gop-default": 2.5, "gop-30": 2.0}  # window="auto" + BatchedFetch vs LeRobot
+FETCH_RSS_TARGET = 1.2  # worker peak RSS, at most this times LeRobot's path
+
+# The --fetch section's markers in the results file (kept as written: they find the section).
+FETCH_BEGIN = "<!-- batched-fetch: begin (written by benches/lerobot_video.py --fetch) -->"
+FETCH_END = "<!-- batched-fetch: end -->"
+
+
+def median(values: Sequence[float]) -> float:
+    clean = [v for v in values if v == v]
+    return statistics.median(clean) if clean else float("nan")
+
+
+def mean(values: Sequence[float]) -> float:
+    clean = [v for v in values if v == v]
+    return statistics.fmean(clean) if clean else float("nan")
+
+
+def fmt(value: float, digits: int = 0) -> str:
+    return "—" if value != value else f"{value:,.{digits}f}"
+
+
+# --- The order table -------------------------------------------------------------------------
+
+
+def recommended(group: Sequence[Row], uniform: Row) -> Row | None:
+    """The largest window whose decoders fit the cache (io_report's needed cache size) and
+    whose batches hold >= 0.9x the global shuffle's distinct episodes."""
+    best = None
+    for row in group:
+        if row.order.window is None:
+            continue
+        fits = median(row.needed_cache) <= row.cache_size
+        enough = median(row.distinct) >= 0.9 * median(uniform.distinct)
+        if fits and enough and (best is None or row.order.window > (best.order.window or 0)):
+            best = row
+    return best
+
+
+def target_checks(row: Row, uniform: Row) -> str:
+    """The targets for a window row against the global shuffle, as text."""
+    speed = median(row.ratios)
+    speed_target = TARGETS.get(row.dataset, 1.4)
+    opens = mean(row.opens) / mean(uniform.opens)
+    distinct = median(row.distinct) / median(uniform.distinct)
+    checks = [
+        (f"frames/s {speed:.2f}x (target >= {speed_target}x)", speed >= speed_target),
+        (f"decoder opens {opens:.3f}x (target <= 0.1x)", opens <= 0.1),
+        (f"distinct episodes {distinct:.2f}x (target >= 0.9x)", distinct >= 0.9),
+    ]
+    return "; ".join(f"{text} {'met' if ok else 'NOT met'}" for text, ok in checks)
+
+
+def cache_scale(cache: int) -> str:
+    return "emulated scale" if cache < LEROBOT_DEFAULT_CACHE else "LeRobot's default"
+
+
+def markdown(rows: Sequence[Row], header: str) -> str:
+    lines = [header, ""]
+    for dataset, cache in dict.fromkeys((r.dataset, r.cache_size) for r in rows):
+        group = [r for r in rows if (r.dataset, r.cache_size) == (dataset, cache)]
+        uniform = next(r for r in group if r.order.label.startswith("uniform"))
+        lines += [
+            f"### {dataset}, decoder cache {cache} per worker ({cache_scale(cache)})",
+            "",
+            "| order | files per window | frames/s (median, min to max) | vs uniform | "
+            "decoder opens / 1,000 samples / worker (mean) | vs uniform | simulated opens "
+            "(io_report, whole epoch) | cache needed (io_report) | distinct episodes / batch "
+            "of 64 | vs uniform |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        chosen = recommended(group, uniform)
+        for row in group:
+            mark = " **(recommended)**" if row is chosen else ""
+            fps = row.frames_per_s
+            lines.append(
+                f"| {row.order.label}{mark} | {fmt(median(row.files), 1)} | "
+                f"{fmt(median(fps))} ({fmt(min(fps, default=float('nan')))} to "
+                f"{fmt(max(fps, default=float('nan')))}) | {fmt(median(row.ratios), 2)}x | "
+                f"{fmt(mean(row.opens), 1)} | "
+                f"{fmt(mean(row.opens) / mean(uniform.opens), 3)}x | "
+                f"{fmt(median(row.simulated_opens), 1)} | {fmt(median(row.needed_cache))} | "
+                f"{fmt(median(row.distinct), 1)} | "
+                f"{fmt(median(row.distinct) / median(uniform.distinct), 2)}x |"
+            )
+        lines.append("")
+        if chosen is not None:
+            lines += [
+                f"Recommended window ({chosen.order.label}) vs uniform: "
+                f"{target_checks(chosen, uniform)}.",
+                "",
+            ]
+        else:
+            lines += ["No tested window fits the cache with enough distinct episodes.", ""]
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[Row], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(r.dataset for r in rows))
+    caches = list(dict.fromkeys(r.cache_size for r in rows))
+    figure, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 5), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets, strict=True):
+        for cache, marker in zip(caches, "os^D", strict=False):
+            group = [r for r in rows if (r.dataset, r.cache_size) == (dataset, cache)]
+            xs = [median(r.distinct) for r in group]
+            ys = [median(r.frames_per_s) for r in group]
+            label = f"decoder cache {cache} per worker ({cache_scale(cache)})"
+            axis.plot(xs, ys, marker, linestyle="none", label=label)
+            for row, x, y in zip(group, xs, ys, strict=True):
+                axis.annotate(
+                    row.order.label.replace(" (global)", ""),
+                    (x, y),
+                    fontsize=7,
+                    xytext=(4, 3),
+                    textcoords="offset points",
+                )
+        axis.set_title(DATASET_TITLES.get(dataset, dataset))
+        axis.set_xlabel("distinct episodes per batch of 64")
+        axis.set_ylabel("DataLoader frames/s (2 workers, median)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle(
+        "LeRobot 0.6.1 video loading, 3 cameras, 2 DataLoader workers: frames/s against "
+        "distinct episodes per batch of 64 (medians)",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+
+
+# --- The --fetch section -----------------------------------------------------------------------
+
+
+def fetch_markdown(
+    configs: Sequence[FetchConfig], plot_link: str | None, merge_command: str | None = None
+) -> str:
+    commands = list(dict.fromkeys(config.command for config in configs))
+    commands += [merge_command] if merge_command else []
+    lines = [
+        FETCH_BEGIN,
+        "## Batched fetch and the automatic window, at LeRobot's defaults",
+        "",
+        "Measured with `benches/lerobot_video.py --fetch`, which records its datasets with "
+        "LeRobot's own writer (the same recorder as above: 3 cameras, 20 episodes per video "
+        "file, more files per camera than LeRobot's default decoder cache holds) and wrote "
+        "this section (a command with `--fetch-results` merges the runs' saved results):",
+        "",
+        *[f"    .venv-lerobot-0.6/bin/python benches/lerobot_video.py {c}" for c in commands],
+        "",
+        "Every row against LeRobot 0.6.1's own path in the same run: `dataset[i]` per item "
+        "under LeRobot's default shuffle (a DataLoader with `shuffle=True` draws from torch's "
+        "`RandomSampler`), with LeRobot's default decoder cache (100 per worker, not "
+        "emulated) in every row. LeRobot's training script defaults to 4 DataLoader workers; "
+        "on 2 cores this uses 2. Streams: `stream_settings(2, 64)`, one stream of windows per "
+        "worker. Decoding calls count calls of LeRobot's decoding function "
+        "(`decode_video_frames`); opens count the decoders LeRobot's cache creates; worker CPU "
+        "is the process time of the DataLoader workers (all their threads) over the timed "
+        "samples; worker RSS is the larger of the two workers' peak resident set (VmHWM) at "
+        "the end of the timed batches. Ratios are medians of the per-repeat ratios to "
+        "LeRobot's path.",
+        "",
+    ]
+    if plot_link is not None:
+        lines += [f"![frames/s and distinct episodes per batch]({plot_link})", ""]
+    for config in configs:
+        lines += fetch_table(config)
+    lines.append(FETCH_END)
+    return "\n".join(lines)
+
+
+def fetch_table(config: FetchConfig) -> list[str]:
+    """One dataset's table of the --fetch section, with its targets."""
+    rows = config.rows
+    lines = [
+        f"### {config.title}",
+        "",
+        config.header,
+        "",
+        f"Automatic window: {config.reason}",
+        "",
+        "| loading | frames/s (median, min to max) | vs LeRobot | worker CPU ms / sample "
+        "| vs LeRobot | decoding calls / 1,000 samples | decoder opens / 1,000 samples | "
+        "worker peak RSS, MiB | vs LeRobot | distinct episodes / batch of 64 | distinct "
+        "files / batch (per camera) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        fps = row.frames_per_s
+        lines.append(
+            f"| {row.setup.label} | {fmt(median(fps))} ({fmt(min(fps))} to "
+            f"{fmt(max(fps))}) | {fmt(median(row.ratios), 2)}x | "
+            f"{fmt(median(row.cpu_ms), 2)} | {fmt(median(row.cpu_ratios), 2)}x | "
+            f"{fmt(mean(row.calls), 1)} | {fmt(mean(row.opens), 1)} | "
+            f"{fmt(median(row.rss_mb))} | {fmt(median(row.rss_ratios), 2)}x | "
+            f"{fmt(median(row.episodes), 1)} | {fmt(median(row.files), 1)} |"
+        )
+    baseline, fetch_alone, both = rows[0], rows[1], rows[3]
+    loads = [load for row in rows for load in row.loads]
+    target = FETCH_TARGETS.get(config.dataset) if config.size == 64 else None
+    checks = []
+    if target is not None:
+        met = "met" if median(both.ratios) >= target else "not met"
+        checks.append(
+            f'window="auto" + BatchedFetch {fmt(median(both.ratios), 2)}x LeRobot\'s '
+            f"frames/s (target >= {target}x: {met})"
+        )
+    else:
+        checks.append(
+            f'window="auto" + BatchedFetch {fmt(median(both.ratios), 2)}x LeRobot\'s '
+            "frames/s (at this resolution the target is to report it)"
+        )
+    met = "met" if median(fetch_alone.ratios) >= 1.0 else "not met"
+    checks.append(
+        f"BatchedFetch alone {fmt(median(fetch_alone.ratios), 2)}x (target: not slower, {met})"
+    )
+    worst = max(median(row.rss_ratios) for row in rows[1:])
+    met = "met" if worst <= FETCH_RSS_TARGET else "not met"
+    checks.append(
+        f"worker RSS at most {fmt(worst, 2)}x LeRobot's "
+        f"{fmt(median(baseline.rss_mb))} MiB (target <= {FETCH_RSS_TARGET}x: {met})"
+    )
+    lines += [
+        "",
+        "Targets: " + "; ".join(checks) + ". The machine's 1-minute load average before "
+        f"the measurements ranged from {fmt(min(loads, default=float('nan')), 1)} to "
+        f"{fmt(max(loads, default=float('nan')), 1)} on its 2 cores (other jobs ran "
+        "beside this one), so frames/s moved from repeat to repeat; the CPU time per "
+        "sample, which other jobs move far less, is the steadier figure.",
+        "",
+    ]
+    if config.profile:
+        lines += [config.profile, ""]
+    return lines
+
+
+def fetch_plot(configs: Sequence[FetchConfig], path: Path) -> None:
+    """Per dataset: each row's frames/s ratio to LeRobot's path (bars) with its distinct
+    episodes per batch written on it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(configs), figsize=(4.6 * len(configs), 4.6), squeeze=False)
+    colors = ["#888888", "#c9a227", "#6a9fd4", "#2e6fb5", "#17477d"]
+    for axis, config in zip(axes[0], configs, strict=True):
+        labels = [
+            row.setup.label.replace(" (baseline)", "")
+            .replace("LeRobot: dataset[i], shuffled", "LeRobot")
+            .replace('window="auto"', "auto")
+            .replace("BatchedFetch", "fetch")
+            for row in config.rows
+        ]
+        ratios = [median(row.ratios) for row in config.rows]
+        bars = axis.bar(range(len(ratios)), ratios, color=colors[: len(ratios)])
+        for bar, row in zip(bars, config.rows, strict=True):
+            axis.annotate(
+                f"{median(row.ratios):.2f}x\n{median(row.episodes):.0f} ep.",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        axis.axhline(1.0, color="black", linewidth=0.8)
+        axis.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
+        axis.set_title(config.title, fontsize=9)
+        axis.set_ylabel("frames/s vs LeRobot's path (median ratio)")
+        axis.set_ylim(0, max(ratios) * 1.25)
+        axis.grid(axis="y", alpha=0.3)
+    figure.suptitle(
+        "LeRobot 0.6.1, 3 cameras, decoder cache 100, 2 workers, batch 64: frames/s ratio "
+        "(label: distinct episodes per batch of 64)",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+
+
+def write_fetch_section(path: Path, section: str) -> None:
+    """Replace the batched-fetch section of `path` (or append it)."""
+    text = path.read_text() if path.exists() else ""
+    if FETCH_BEGIN in text and FETCH_END in text:
+        before, rest = text.split(FETCH_BEGIN, 1)
+        after = rest.split(FETCH_END, 1)[1]
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
