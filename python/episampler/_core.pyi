@@ -1,4 +1,5 @@
-"""Type stubs for the Rust extension module (hand-written; keep in step with rust/python)."""
+"""Type stubs for the Rust extension module (hand-written; `make lint` checks them against the
+built extension with mypy's stubtest)."""
 
 from collections.abc import Iterator
 from typing import Any, final
@@ -8,15 +9,40 @@ import numpy.typing as npt
 
 __all__ = [
     "ALGORITHM_VERSION",
+    "MAX_BLOCK_SIZE",
+    "MAX_STREAMS",
+    "MAX_THREADS",
+    "MAX_WORKERS",
+    "PERMUTATIONS",
     "DrawCore",
     "EpochChunks",
+    "NoSlotError",
     "SamplerCore",
     "__version__",
+    "check_group_ids",
     "io_report",
+    "stream_settings",
 ]
 
 ALGORITHM_VERSION: int
 __version__: str
+# Names and limits of the options (rust/core/src/config.rs).
+PERMUTATIONS: tuple[str, ...]
+MAX_STREAMS: int
+MAX_WORKERS: int
+MAX_BLOCK_SIZE: int
+MAX_THREADS: int
+
+class NoSlotError(ValueError):
+    """A mixture's block gives a component of positive weight no slot.
+
+    args: (message, component).
+    """
+
+def stream_settings(
+    streams: int, stream_block: int | None, windowed: bool
+) -> tuple[int, int | None]: ...
+def check_group_ids(name: str, ids: int, episodes: int) -> None: ...
 
 @final
 class SamplerCore:

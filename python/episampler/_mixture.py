@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections.abc import Sequence, Sized
 from typing import Any, cast
 
@@ -20,7 +19,7 @@ from episampler._resumable import COUNT_LIMIT, ResumableSampler
 from episampler._sampler import EpisodeAwareSampler
 
 PER = ("episode", "frame")
-_MAX_BLOCK_SIZE = 2**32
+_MAX_BLOCK_SIZE: int = _core.MAX_BLOCK_SIZE
 
 
 def _sharding(num_replicas: Any, rank: Any, drop_last: Any) -> dict[str, Any]:
@@ -80,14 +79,10 @@ def balance_weights(items: Sequence[Any], weights: npt.ArrayLike | None = None) 
     return [float(f) * size for f, size in zip(factors.tolist(), sizes, strict=True)]
 
 
-def _no_slot(message: str, weights: np.ndarray, block_size: int) -> str:
-    """The core's "no slot in a block" error with advice that can be followed: the block size
-    that would give the component a slot, or, when none up to 2**32 would, only a larger weight
-    or a weight of 0."""
-    match = re.search(r"component (\d+)", message)
-    if match is None:
-        return message
-    c = int(match.group(1))
+def _no_slot(c: int, weights: np.ndarray, block_size: int) -> str:
+    """The core's "no slot in a block" error for component `c` with advice that can be
+    followed: the block size that would give it a slot, or, when none up to 2**32 would, only a
+    larger weight or a weight of 0."""
     weight, total = float(weights[c]), float(weights.sum())
     needed = math.ceil(total / weight) if total / weight < 2**63 else None
     head = (
@@ -239,12 +234,9 @@ class MixtureSampler(_DrawSampler):
         }
         try:
             self._setup(config)
-        except ValueError as error:
-            if "no slot in a block" not in str(error):
-                raise
-            raise ValueError(
-                _no_slot(str(error), config["weights"], config["block_size"])
-            ) from None
+        except _core.NoSlotError as error:
+            component = error.args[1]
+            raise ValueError(_no_slot(component, config["weights"], config["block_size"])) from None
 
     def _setup(self, config: dict[str, Any], epoch: int = 0, start_index: int = 0) -> None:
         self._core = _core.DrawCore.mixture_of(

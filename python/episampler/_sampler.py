@@ -16,18 +16,15 @@ from episampler._core import SamplerCore
 from episampler._inputs import as_bool, as_index_array, as_int, rows_for_frames
 from episampler._resumable import COUNT_LIMIT, ResumableSampler
 
-PERMUTATIONS = ("uniform", "feistel")
-MAX_STREAMS = 2**16  # the core's limit: far more than DataLoader workers on any machine
+# Names and limits come from the core (rust/core/src/config.rs), where each is written once.
+PERMUTATIONS: tuple[str, ...] = _core.PERMUTATIONS
+MAX_STREAMS: int = _core.MAX_STREAMS
 logger = logging.getLogger(__name__)
 
 
 def _as_groups(episode_groups: Any, num_episodes: int) -> np.ndarray:
     groups = as_index_array("episode_groups", episode_groups)
-    if len(groups) != num_episodes:
-        raise ValueError(
-            f"episode_groups must hold one id per episode of the boundary arrays "
-            f"({num_episodes}), got {len(groups)}"
-        )
+    _core.check_group_ids("episode_groups", len(groups), num_episodes)
     return groups
 
 
@@ -44,18 +41,7 @@ def _stream_config(streams: Any, stream_block: Any, window: Any) -> StreamSettin
     streams = as_int("streams", streams, low=1, high=MAX_STREAMS + 1)
     if stream_block is not None:
         stream_block = as_int("stream_block", stream_block, low=1, high=2**63)
-    if streams == 1:
-        return {"streams": 1, "stream_block": None}
-    if window is None:
-        raise ValueError(
-            f"streams={streams} needs window=N (streams deal the windowed order's units to "
-            "DataLoader workers); pass window, or streams=1"
-        )
-    if stream_block is None:
-        raise ValueError(
-            f"streams={streams} needs stream_block (the DataLoader's batch size times the "
-            "data-parallel size; stream_settings() computes both)"
-        )
+    streams, stream_block = _core.stream_settings(streams, stream_block, window is not None)
     return {"streams": streams, "stream_block": stream_block}
 
 
@@ -221,7 +207,7 @@ class EpisodeAwareSampler(ResumableSampler):
             **_stream_config(streams, stream_block, window),
             "num_threads": None
             if num_threads is None
-            else as_int("num_threads", num_threads, low=1, high=2**16 + 1),
+            else as_int("num_threads", num_threads, low=1, high=_core.MAX_THREADS + 1),
         }
         if episode_groups is not None and window is None:
             warnings.warn(

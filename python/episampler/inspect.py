@@ -47,7 +47,7 @@ from episampler.lerobot.layout import lerobot_groups
 __all__ = ["io_report", "main"]
 
 DEFAULT_DECODER_CACHE_SIZE = LEROBOT_DEFAULT_CACHE_SIZE  # without CACHE_SIZE_VARIABLE set
-_WORKER_LIMIT = 2**16 + 1  # the core's bound: up to 65536 workers
+_WORKER_LIMIT = _core.MAX_WORKERS + 1
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,7 @@ def _groups_of(sampler: EpisodeAwareSampler, groups: Any) -> np.ndarray | None:
         if groups is None:
             return None
     ids = as_index_array("groups", groups)
-    episodes = len(sampler._config["from_indices"])
-    if len(ids) != episodes:
-        raise ValueError(
-            f"groups must hold one id per episode of the boundary arrays ({episodes}), "
-            f"got {len(ids)}"
-        )
+    _core.check_group_ids("groups", len(ids), len(sampler._config["from_indices"]))
     return ids
 
 

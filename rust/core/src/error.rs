@@ -5,6 +5,12 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SamplerError {
     Invalid(String),
+    /// A mixture's block gives a component of positive weight no slot (`component`: its index),
+    /// a typed case of `Invalid` so that the Python layer can advise without parsing text.
+    NoSlot {
+        component: usize,
+        message: String,
+    },
     /// An epoch's table or values do not fit in memory (the Python layer raises `MemoryError`).
     OutOfMemory(String),
     /// The caller's interruption check said stop (the Python layer re-raises the pending
@@ -27,9 +33,9 @@ impl SamplerError {
 impl fmt::Display for SamplerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SamplerError::Invalid(message) | SamplerError::OutOfMemory(message) => {
-                f.write_str(message)
-            }
+            SamplerError::Invalid(message)
+            | SamplerError::OutOfMemory(message)
+            | SamplerError::NoSlot { message, .. } => f.write_str(message),
             SamplerError::Interrupted => f.write_str("interrupted"),
         }
     }

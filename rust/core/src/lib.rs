@@ -1,5 +1,6 @@
 //! Episode-aware frame sampling: the whole algorithm, free of any Python binding.
 //!
+//! * [`config`]: every option's names, limits and cross-option rules, written once.
 //! * [`EpisodeIndex`]: validated episode boundaries, the kept frames and the map from a logical
 //!   position `0..num_frames` to a frame (binary search over kept-episode prefix sums).
 //! * [`keys`]: derivation of per-epoch keys from `(algorithm version, permutation, seed, epoch)`.
@@ -16,6 +17,7 @@
 //!   stack distances.
 //! * [`synthetic`]: episode layouts for the benchmarks.
 
+pub mod config;
 pub mod error;
 pub mod feistel;
 pub mod index;

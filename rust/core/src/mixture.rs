@@ -22,8 +22,7 @@ use crate::rng::BoundedDraws;
 use crate::sampler::{EpochOrder, Sampler, FEISTEL_CHUNK};
 use crate::shard::Shard;
 
-/// Largest block: slot ranks are stored as `u32`.
-pub const MAX_BLOCK_SIZE: u64 = 1 << 32;
+pub use crate::config::MAX_BLOCK_SIZE;
 
 /// Integer counts summing to `total` in the proportions of `weights` (finite, >= 0, positive
 /// sum): the floors of the exact quotas, then one more for the largest fractional parts, ties
@@ -123,12 +122,15 @@ impl Mixture {
         let counts = largest_remainder(weights, block_size);
         if let Some(c) = (0..n).find(|&c| weights[c] > 0.0 && counts[c] == 0) {
             let sum: f64 = weights.iter().sum();
-            return Err(SamplerError::invalid(format!(
-                "block_size={block_size} gives component {c} (weight {}) no slot in a block: \
-                 use a block_size of at least {} or a weight of 0",
-                weights[c],
-                (sum / weights[c]).ceil()
-            )));
+            return Err(SamplerError::NoSlot {
+                component: c,
+                message: format!(
+                    "block_size={block_size} gives component {c} (weight {}) no slot in a \
+                     block: use a block_size of at least {} or a weight of 0",
+                    weights[c],
+                    (sum / weights[c]).ceil()
+                ),
+            });
         }
         let full_blocks = samples_per_epoch / block_size;
         let remainder = samples_per_epoch % block_size;

@@ -46,9 +46,7 @@ use crate::shard::Shard;
 // Defined here before it had a module of its own: `report::StackDistances` stays.
 pub use crate::stack_distance::StackDistances;
 
-/// DataLoader worker processes accepted: far more than any machine runs, and the per-worker
-/// counts stay small.
-pub const MAX_WORKERS: u64 = 1 << 16;
+pub use crate::config::MAX_WORKERS;
 
 /// How the DataLoader reads one rank's stream (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,15 +82,11 @@ impl GroupLayout {
     /// Kept episodes with equal `groups[e]` share a group; `e` is the episode's position in the
     /// boundary arrays, so `groups` has one entry per episode of those arrays (any ids).
     pub fn from_ids(index: &EpisodeIndex, groups: &[i64]) -> Result<Self, SamplerError> {
+        crate::config::check_group_ids("groups", groups.len(), index.num_boundary_episodes())?;
         let mut number_of: HashMap<i64, u32> = HashMap::new();
         let mut group_of_episode = Vec::with_capacity(index.num_episodes());
         for &episode in index.episode_ids() {
-            let Some(&id) = groups.get(episode as usize) else {
-                return Err(SamplerError::invalid(format!(
-                    "groups must have one id per episode, got {} for episode {episode}",
-                    groups.len()
-                )));
-            };
+            let id = groups[episode as usize]; // in range: checked above
             let next = number_of.len() as u32;
             group_of_episode.push(*number_of.entry(id).or_insert(next));
         }
@@ -603,7 +597,7 @@ mod tests {
         );
         assert_eq!(
             GroupLayout::from_ids(&index, &[1]).unwrap_err().to_string(),
-            "groups must have one id per episode, got 1 for episode 1"
+            "groups must hold one id per episode of the boundary arrays (2), got 1"
         );
     }
 

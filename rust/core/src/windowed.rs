@@ -22,6 +22,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use crate::config;
 use crate::error::{try_filled, SamplerError, Zeroable};
 use crate::feistel::Feistel;
 use crate::index::EpisodeIndex;
@@ -54,15 +55,15 @@ impl Units {
     /// Kept episodes with equal `groups[e]` (`e`: the episode's position in the boundary
     /// arrays, so `groups` has one entry per episode of those arrays) form one unit.
     pub fn from_groups(index: &EpisodeIndex, groups: &[i64]) -> Result<Self, SamplerError> {
+        config::check_group_ids(
+            "episode_groups",
+            groups.len(),
+            index.num_boundary_episodes(),
+        )?;
         let mut number_of: HashMap<i64, u32> = HashMap::new();
         let mut unit_of = Vec::with_capacity(index.num_episodes());
         for &episode in index.episode_ids() {
-            let Some(&group) = groups.get(episode as usize) else {
-                return Err(SamplerError::invalid(format!(
-                    "episode_groups must have one id per episode, got {} for episode {episode}",
-                    groups.len()
-                )));
-            };
+            let group = groups[episode as usize]; // in range: checked above
             let next = number_of.len() as u32;
             unit_of.push(*number_of.entry(group).or_insert(next));
         }
@@ -131,8 +132,7 @@ pub struct Streams {
     pub block: u64,
 }
 
-/// Streams accepted: far more than DataLoader workers on any machine; the interleave walks them.
-pub const MAX_STREAMS: u64 = 1 << 16;
+pub use crate::config::MAX_STREAMS;
 
 /// Streams up to which bulk evaluation gathers each stream's positions (a counting sort).
 const MAX_GATHERED_STREAMS: usize = 1024;
@@ -158,23 +158,8 @@ impl WindowSpec {
     /// The same windows dealt to `streams` streams read `block` positions at a time. One stream
     /// is the plain windowed order (`block` ignored); more need `block >= 1`.
     pub fn with_streams(mut self, streams: u64, block: Option<u64>) -> Result<Self, SamplerError> {
-        self.streams = match (streams, block) {
-            (0, _) => return Err(SamplerError::invalid("streams must be >= 1, got 0")),
-            (1, _) => None,
-            (count, _) if count > MAX_STREAMS => {
-                return Err(SamplerError::invalid(format!(
-                    "streams must be <= {MAX_STREAMS}, got {count}"
-                )))
-            }
-            (_, None) => {
-                return Err(SamplerError::invalid(format!(
-                    "streams={streams} needs stream_block (the batch size times the \
-                     data-parallel size)"
-                )))
-            }
-            (_, Some(0)) => return Err(SamplerError::invalid("stream_block must be >= 1, got 0")),
-            (count, Some(block)) => Some(Streams { count, block }),
-        };
+        self.streams = config::stream_settings(streams, block, true)?
+            .map(|(count, block)| Streams { count, block });
         Ok(self)
     }
 

@@ -11,6 +11,7 @@ use episampler_core::Shard;
 use pyo3::prelude::*;
 
 mod chunks;
+mod config;
 mod draws;
 mod epochs;
 mod errors;
@@ -48,10 +49,27 @@ mod _core {
     #[pymodule_export]
     use super::{DrawCore, EpochChunks, SamplerCore};
 
+    #[pymodule_export]
+    use super::config::{check_group_ids, stream_settings};
+
     #[pymodule_init]
     fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
+        use episampler_core::config;
+
         module.add("ALGORITHM_VERSION", episampler_core::ALGORITHM_VERSION)?;
         module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        // The names and limits of the options, from the one place they are written.
+        let names: Vec<&str> = config::PERMUTATIONS.iter().map(|p| p.name()).collect();
+        module.add(
+            "PERMUTATIONS",
+            pyo3::types::PyTuple::new(module.py(), names)?,
+        )?;
+        module.add("MAX_STREAMS", config::MAX_STREAMS)?;
+        module.add("MAX_WORKERS", config::MAX_WORKERS)?;
+        module.add("MAX_BLOCK_SIZE", config::MAX_BLOCK_SIZE)?;
+        module.add("MAX_THREADS", config::MAX_THREADS)?;
+        let py = module.py();
+        module.add("NoSlotError", py.get_type::<super::errors::NoSlotError>())?;
         Ok(())
     }
 }
