@@ -30,7 +30,7 @@ develop:
 ## wheel: the abi3 release wheel, once, into target/wheels (CI installs it everywhere)
 wheel:
 	rm -rf target/wheels
-	$(PYTHON) -m maturin build --release --locked --out target/wheels 2>&1 | tail -n 2
+	$(PYTHON) -m maturin build --release --locked --out target/wheels
 
 ## demo: the main job, a short demo and benchmark on synthetic episodes
 demo: install
