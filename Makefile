@@ -115,7 +115,7 @@ bench-rust:
 
 ## bench-compare: episampler vs torch.randperm and a LeRobot 0.6 style sampler, 1e6..1e8 frames
 bench-compare:
-	$(PYTHON) -m episampler.bench
+	$(PYTHON) -m benches.compare
 
 ## bench-mixtures: MixtureSampler and WeightedEpisodeSampler against their baselines (~4 min)
 bench-mixtures:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -34,7 +35,11 @@ import torch
 
 from episampler import EpisodeAwareSampler, MixtureSampler, WeightedEpisodeSampler
 from episampler._baselines import synthetic_episodes
-from episampler.bench import median_seconds, time_epoch_start, time_iteration, time_resume
+
+if __package__ in (None, ""):  # run as a script: the repository root holds the benches package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benches.compare import median_seconds, time_epoch_start, time_iteration, time_resume
 
 
 def whole_epoch_seconds(sampler, epoch: int) -> float:

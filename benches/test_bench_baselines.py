@@ -1,4 +1,4 @@
-"""pytest-benchmark: episampler against the baselines of `python -m episampler.bench` at 10^6
+"""pytest-benchmark: episampler against the baselines of `python -m benches.compare` at 10^6
 frames, grouped so that each group's ratios (pytest-benchmark's `(x)` columns) compare like with
 like in the same run; read those, not the absolute times. Run with `make bench-python`.
 
@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch.utils.data import BatchSampler
 
+from benches.compare import LeRobotStyleSampler, RandpermSampler, synthetic_episodes
 from episampler import EpisodeAwareBatchSampler, EpisodeAwareSampler
-from episampler.bench import LeRobotStyleSampler, RandpermSampler, synthetic_episodes
 
 FRAMES, EPISODES, SAMPLES, BATCH_SIZE = 1_000_000, 10_000, 100_000, 256
 FROM, TO = synthetic_episodes(FRAMES, EPISODES)

@@ -11,8 +11,8 @@ import inspect
 import numpy as np
 import pytest
 
+from benches.compare import synthetic_episodes
 from episampler import EpisodeAwareSampler, _core
-from episampler.bench import synthetic_episodes
 
 FRAMES, EPISODES, EPISODES_PER_GROUP = 10_000_000, 25_000, 10
 BATCH_SIZE, NUM_WORKERS, CACHE_SIZE, DECODERS_PER_GROUP = 32, 8, 100, 3

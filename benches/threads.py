@@ -20,6 +20,7 @@ import os
 import platform
 import signal
 import statistics
+import sys
 import threading
 import time
 from pathlib import Path
@@ -27,7 +28,11 @@ from pathlib import Path
 import torch
 
 from episampler import EpisodeAwareSampler
-from episampler.bench import median_seconds, time_iteration, time_list
+
+if __package__ in (None, ""):  # run as a script: the repository root holds the benches package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benches.compare import median_seconds, time_iteration, time_list
 
 
 def epoch_build(frames: int, threads: int, repeats: int) -> float:

@@ -54,7 +54,7 @@ def main() -> None:
     shuffled = EpisodeAwareSampler(STARTS, ENDS, shuffle=True, seed=0)  # the global order
     for name, sampler in (("window 400", windowed), ("global", shuffled)):
         report = io_report(sampler, batch_size=32, num_workers=2, decoder_cache_size=10,
-                           groups=FILE_OF_EPISODE)  # fmt: skip
+                           episode_groups=FILE_OF_EPISODE)  # fmt: skip
         mine = report["sampler"]
         print(f"{name:>10}: {mine['mean_groups_per_batch']:.1f} files and "
               f"{mine['mean_episodes_per_batch']:.1f} episodes per batch, "

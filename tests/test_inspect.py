@@ -214,7 +214,7 @@ def test_report_equals_the_reference(order, layout):
             num_workers=num_workers,
             decoder_cache_size=cache_size,
             decoders_per_group=per_group,
-            groups=groups,
+            episode_groups=groups,
             epoch=3,
         )
         setup = {
@@ -271,7 +271,7 @@ def test_report_equals_the_reference_on_random_cases(
         num_workers=num_workers,
         decoder_cache_size=cache_size,
         decoders_per_group=per_group,
-        groups=groups,
+        episode_groups=groups,
         epoch=epoch,
     )
     expected = reference_figures(
@@ -322,7 +322,7 @@ def test_report_of_a_larger_shuffle_equals_the_reference():
         "decoders_per_group": 2,
         "epoch": 0,
     }
-    report = io_report(sampler, groups=groups, **setup)
+    report = io_report(sampler, episode_groups=groups, **setup)
     assert_figures_equal(report["sampler"], reference_figures(sampler, groups, **setup))
 
 
@@ -338,7 +338,7 @@ def test_report_of_a_sampler_with_skipped_episodes_warns_nothing_more():
         "epoch": 0,
     }
     groups = GROUP_LAYOUTS["scattered ids"]
-    report = io_report(sampler, groups=groups, **setup)
+    report = io_report(sampler, episode_groups=groups, **setup)
     assert report["num_episodes"] == 5
     assert_figures_equal(report["sampler"], reference_figures(sampler, groups, **setup))
 
@@ -369,13 +369,13 @@ def test_a_global_shuffle_displaces_frames_by_about_a_third():
 def test_groups_default_to_the_sampler_episode_groups():
     sampler = make_sampler(True)
     per_episode = io_report(sampler, batch_size=4, num_workers=1)
-    explicit = io_report(sampler, batch_size=4, num_workers=1, groups=list(range(8)))
+    explicit = io_report(sampler, batch_size=4, num_workers=1, episode_groups=list(range(8)))
     assert per_episode == explicit
     if WINDOWS:
         groups = GROUP_LAYOUTS["pairs"]
         windowed = make_sampler(True, window=8, groups=groups)
         assert io_report(windowed, batch_size=4, num_workers=1) == io_report(
-            windowed, batch_size=4, num_workers=1, groups=groups
+            windowed, batch_size=4, num_workers=1, episode_groups=groups
         )
 
 
@@ -407,9 +407,17 @@ def test_epoch_defaults_to_the_current_epoch_and_differs_between_epochs():
         ({"decoder_cache_size": 0}, ValueError, "decoder_cache_size must be >= 1, got 0"),
         ({"decoder_cache_size": "100"}, TypeError, "decoder_cache_size must be an int, got str"),
         ({"decoders_per_group": 0}, ValueError, "decoders_per_group must be >= 1, got 0"),
-        ({"groups": [0, 1]}, ValueError, "one id per episode of the boundary arrays (8), got 2"),
-        ({"groups": [0.5] * 8}, TypeError, "groups must hold integers"),
-        ({"groups": "abcdefgh"}, TypeError, "groups must be a 1-D sequence of ints, got str"),
+        (
+            {"episode_groups": [0, 1]},
+            ValueError,
+            "one id per episode of the boundary arrays (8), got 2",
+        ),
+        ({"episode_groups": [0.5] * 8}, TypeError, "groups must hold integers"),
+        (
+            {"episode_groups": "abcdefgh"},
+            TypeError,
+            "groups must be a 1-D sequence of ints, got str",
+        ),
         ({"epoch": -1}, ValueError, "epoch must be >= 0, got -1"),
         ({"epoch": 2**63}, ValueError, "epoch 9223372036854775808 cannot be iterated"),
     ],
@@ -524,3 +532,13 @@ def test_cli_writes_a_plot(tmp_path):
     result = run_cli("--frames", "5000", "--episodes", "20", "--windows", "0", "--plot", str(path))
     assert result.returncode == 0, result.stderr
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_groups_is_a_deprecated_name_of_episode_groups():
+    sampler = make_sampler(True)
+    ids = [e // 2 for e in range(8)]
+    expected = io_report(sampler, batch_size=4, num_workers=2, episode_groups=ids)
+    with pytest.warns(DeprecationWarning, match="pass episode_groups="):
+        assert io_report(sampler, batch_size=4, num_workers=2, groups=ids) == expected
+    with pytest.raises(TypeError, match="not both"), pytest.warns(DeprecationWarning):
+        io_report(sampler, batch_size=4, num_workers=2, groups=ids, episode_groups=ids)

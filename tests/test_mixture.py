@@ -401,3 +401,9 @@ def test_an_empty_component_cannot_exist():
     # A component sampler with no frame is refused when it is built, in LeRobot's words.
     with pytest.raises(ValueError, match="No valid frames remain"):
         EpisodeAwareSampler([0], [3], drop_n_first_frames=3)
+
+
+def test_num_samples_reads_as_for_weighted_draws_and_the_state():
+    parts = [EpisodeAwareSampler([0], [6], shuffle=True), EpisodeAwareSampler([0], [4])]
+    mix = MixtureSampler(parts, [1, 1], offsets=[0, 6], samples_per_epoch=14)
+    assert mix.num_samples == mix.samples_per_epoch == 14 == mix.state_dict()["num_samples"]

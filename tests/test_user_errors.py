@@ -215,7 +215,7 @@ def test_a_weight_too_small_for_this_block_gets_the_block_size_that_works():
 # --- command-line help ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", ["episampler", "episampler.inspect", "episampler.bench"])
+@pytest.mark.parametrize("module", ["episampler", "episampler.inspect", "benches.compare"])
 def test_every_command_line_flag_has_help(module, monkeypatch, capsys):
     """Every option of every parser the command builds has a help text."""
     parsers: list[argparse.ArgumentParser] = []

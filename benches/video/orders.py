@@ -136,7 +136,7 @@ def simulated_io(sampler: Any, groups: np.ndarray, cache_size: int) -> tuple[flo
         num_workers=NUM_WORKERS,
         decoder_cache_size=cache_size,
         decoders_per_group=len(CAMERAS),
-        groups=groups,
+        episode_groups=groups,
     )
     figures = report["sampler"]
     return float(figures["opens_per_1000_samples"]), float(figures["needed_cache_size"])

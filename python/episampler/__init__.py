@@ -16,10 +16,11 @@ report: `python -m episampler.inspect`.
 
 from episampler._batch import EpisodeAwareBatchSampler
 from episampler._core import ALGORITHM_VERSION, __version__
-from episampler._mixture import MixtureSampler, WeightedEpisodeSampler, balance_weights
+from episampler._mixture import MixtureSampler, balance_weights
 from episampler._resumable import SamplerState
 from episampler._sampler import EpisodeAwareSampler, stream_settings
 from episampler._state import compute_sampler_state
+from episampler._weighted import WeightedEpisodeSampler
 
 __all__ = [
     "ALGORITHM_VERSION",

@@ -2,7 +2,7 @@
 
 Compares episampler with a LeRobot 0.6 style sampler (episode boundaries, a seeded
 `torch.randperm` per epoch, one `np.searchsorted` per sample) in the same run, and shows an
-exact resume. `python -m episampler.bench` is the full benchmark.
+exact resume. `python -m benches.compare` is the full benchmark.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         '\nNext, on the documentation site (`make docs` builds it into site/): "Getting\n'
         'started", then the guides "Resume exactly in any loop", "Train with lerobot-train",\n'
         '"Faster video loading", "Several datasets" and "Distributed"; examples/ holds\n'
-        "scripts to copy. `python -m episampler.bench` is the full benchmark."
+        "scripts to copy. `python -m benches.compare` is the full benchmark."
     )
 
 

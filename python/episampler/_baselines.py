@@ -1,4 +1,4 @@
-"""Baselines for `python -m episampler.bench` and the pytest-benchmark suite, plus synthetic
+"""Baselines for `python -m benches.compare` and the pytest-benchmark suite, plus synthetic
 episodes. Our own code, written from a description of the approaches they stand for:
 
 - `RandpermSampler` ("torch.randperm"): a fresh `torch.randperm(N)` per epoch, as torch's

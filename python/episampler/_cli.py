@@ -1,4 +1,4 @@
-"""What the command lines of `episampler.bench` and `episampler.inspect` share."""
+"""What the command lines of `benches/compare.py` and `episampler.inspect` share."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import time
 import types
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,14 +75,14 @@ def _read_setup(
 
 
 def _groups_of(sampler: EpisodeAwareSampler, groups: Any) -> np.ndarray | None:
-    """`groups` checked against the boundary arrays, else the sampler's own `episode_groups`,
+    """`episode_groups` checked against the boundary arrays, else the sampler's own,
     else None (each episode its own group)."""
     if groups is None:
         groups = getattr(sampler, "episode_groups", None)
         if groups is None:
             return None
-    ids = as_index_array("groups", groups)
-    _core.check_group_ids("groups", len(ids), len(sampler._config["from_indices"]))
+    ids = as_index_array("episode_groups", groups)
+    _core.check_group_ids("episode_groups", len(ids), len(sampler._config["from_indices"]))
     return ids
 
 
@@ -140,8 +141,9 @@ def io_report(
     num_workers: int,
     decoder_cache_size: int | None = DEFAULT_DECODER_CACHE_SIZE,
     decoders_per_group: int = 1,
-    groups: npt.ArrayLike | None = None,
+    episode_groups: npt.ArrayLike | None = None,
     epoch: int | None = None,
+    groups: npt.ArrayLike | None = None,
 ) -> dict[str, Any]:
     """The quality and I/O report of one epoch of `sampler`'s order, next to the same figures
     for a global `"uniform"` shuffle of the same kept frames (same seed and sharding).
@@ -164,10 +166,11 @@ def io_report(
         decoder_cache_size: Decoders each worker's LRU holds, >= 1 (LeRobot:
             `LEROBOT_VIDEO_DECODER_CACHE_SIZE`, 100 by default); None: unbounded.
         decoders_per_group: Decoders a sample opens in its group (e.g. cameras), >= 1.
-        groups: One id (any int) per episode of the sampler's boundary arrays, e.g. the video
-            file holding it; episodes with equal ids share decoders. Default: the sampler's
-            `episode_groups` when it has them, else each episode its own group.
+        episode_groups: One id (any int) per episode of the sampler's boundary arrays, e.g. the
+            video file holding it; episodes with equal ids share decoders. Default: the
+            sampler's `episode_groups` when it has them, else each episode its own group.
         epoch: The epoch reported; default the sampler's current epoch.
+        groups: Deprecated name of `episode_groups` (a `DeprecationWarning`).
 
     Returns:
         A dict with the inputs (`num_frames`, `num_episodes` kept, `num_groups` among them,
@@ -197,11 +200,12 @@ def io_report(
 
     Raises:
         TypeError: `sampler` is not an `EpisodeAwareSampler`, or an argument is not an int
-            (or `groups` not a sequence of ints).
+            (or `episode_groups` not a sequence of ints), or both `episode_groups` and
+            `groups` are given.
         ValueError: An argument is out of range (`num_workers` above 65536, `epoch` beyond
             2**63 - 1, `decoders_per_group` times the epoch's positions at 2**64 or more, where
-            counts of decoder opens could no longer be exact), or `groups` does not hold one id
-            per episode.
+            counts of decoder opens could no longer be exact), or `episode_groups` does not hold
+            one id per episode.
         MemoryError: The uniform order of the epoch does not fit in memory.
     """
     if not isinstance(sampler, EpisodeAwareSampler):
@@ -215,7 +219,17 @@ def io_report(
             f"decoders_per_group must be at most {(2**64 - 1) // max(positions, 1)} "
             f"((2**64 - 1) // the epoch's {positions} positions), got {setup.decoders_per_group}"
         )
-    ids = _groups_of(sampler, groups)
+    if groups is not None:
+        warnings.warn(
+            "io_report(groups=...) is deprecated: pass episode_groups=..., the sampler's name "
+            "for the same ids",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if episode_groups is not None:
+            raise TypeError("pass episode_groups or its deprecated name groups, not both")
+        episode_groups = groups
+    ids = _groups_of(sampler, episode_groups)
     epoch = sampler.epoch if epoch is None else as_int("epoch", epoch, high=EPOCH_LIMIT + 1)
     check_iterable_epoch(epoch)
     shard_args = sampler._shard_args()

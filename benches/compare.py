@@ -1,4 +1,4 @@
-"""`python -m episampler.bench`: episampler against a `torch.randperm` shuffle and a LeRobot 0.6
+"""`python -m benches.compare`: episampler against a `torch.randperm` shuffle and a LeRobot 0.6
 style sampler on synthetic episodes, at several dataset sizes, in one run.
 
 For every size N and method it measures (medians over `--repeats`):
@@ -337,7 +337,7 @@ def write_plot(path: str, rows: Sequence[Row]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m episampler.bench",
+        prog="python -m benches.compare",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
