@@ -1,8 +1,9 @@
 """Quick start: a shuffled, episode-aware training loop with DataLoader worker processes that
 resumes at the exact sample after a crash.
 
-The loop checkpoints only its step: `compute_sampler_state` turns the step back into the
-sampler's position, which stays exact however far the workers prefetched. (Saving
+The loop checkpoints only its step: `resume_from_step` turns the step back into the sampler's
+position, reading the batch size and `drop_last` from the loader, which stays exact however far
+the workers prefetched. (Saving
 `sampler.state_dict()` inside the loop would not be: with worker processes the sampler runs
 ahead of the batches the loop has received.)
 
@@ -51,14 +52,14 @@ def train(checkpoint: dict | None, total_steps: int, crash_at: int | None = None
         # --8<-- [start:loop]
         from torch.utils.data import DataLoader
 
-        from episampler import EpisodeAwareSampler, compute_sampler_state
+        from episampler import EpisodeAwareSampler, resume_from_step
 
         sampler = EpisodeAwareSampler(starts, ends, drop_n_last_frames=7, shuffle=True, seed=1)
         loader = DataLoader(dataset, sampler=sampler, batch_size=16, num_workers=2)
 
         step = checkpoint["step"] if checkpoint else 0
         # The step alone gives the sampler's exact position, with or without workers:
-        sampler.load_state_dict(compute_sampler_state(step, sampler.num_frames, 16, 1))
+        resume_from_step(loader, step)
         while step < total_steps:
             for batch in loader:  # each pass over the loader is the next epoch, reshuffled
                 train_step(batch)

@@ -13,8 +13,12 @@ from episampler import compute_sampler_state
 )
 def test_lerobot_vectors(args, expected):
     state = compute_sampler_state(*args)
-    assert state == {"epoch": expected[0], "start_index": expected[1]}
-    assert all(type(v) is int for v in state.values())
+    assert (state["epoch"], state["start_index"]) == expected
+    # The geometry it assumed is recorded with LeRobot's answer, for load_state_dict to check.
+    geometry = {"num_frames": args[1], "batch_size": args[2], "num_processes": args[3]}
+    assert state == {"epoch": expected[0], "start_index": expected[1], **geometry,
+                     "drop_last": False}  # fmt: skip
+    assert all(type(v) is int for k, v in state.items() if k != "drop_last")
 
 
 def simulated_positions(num_frames, batch_size, num_processes, steps):

@@ -339,7 +339,7 @@ def test_balance_weights_multiplies_by_size():
 def test_state_of_another_mixture_is_refused():
     state = mixture().state_dict()
     assert set(state) == {"epoch", "start_index", "sampler", "seed", "num_samples",
-                          "fingerprint", "algorithm_version"}  # fmt: skip
+                          "fingerprint", "algorithm_version", "settings"}  # fmt: skip
     others = {
         "seed": mixture(seed=1),
         "weights": mixture((5, 2, 4)),

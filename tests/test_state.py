@@ -96,8 +96,12 @@ def test_state_dict_is_a_fresh_plain_json_dict():
         "permutation",
         "fingerprint",
         "algorithm_version",
+        "settings",
     }
+    settings = state.pop("settings")
     assert all(type(v) in (int, str) for v in state.values())
+    assert all(v is None or type(v) in (bool, int, str) for v in settings.values())
+    state["settings"] = settings
     assert json.loads(json.dumps(state)) == state
     assert state["algorithm_version"] == ALGORITHM_VERSION
     state["epoch"] = 99

@@ -7,6 +7,8 @@
   Rust.
 - `MixtureSampler`, `balance_weights`: several datasets in set proportions, exact per block.
 - `WeightedEpisodeSampler`: draws with replacement by episode weight.
+- `resume_from_step`: set any loader's sampler to continue after a number of optimiser steps,
+  reading the batch size, `drop_last` and processes from the loader.
 - `compute_sampler_state`: the state after a number of optimiser steps (LeRobot style).
 - `SamplerState`: the type of `state_dict()`.
 
@@ -19,7 +21,7 @@ from episampler._core import ALGORITHM_VERSION, __version__
 from episampler._mixture import MixtureSampler, balance_weights
 from episampler._resumable import SamplerState
 from episampler._sampler import EpisodeAwareSampler, stream_settings
-from episampler._state import compute_sampler_state
+from episampler._state import compute_sampler_state, resume_from_step
 from episampler._weighted import WeightedEpisodeSampler
 
 __all__ = [
@@ -32,5 +34,6 @@ __all__ = [
     "__version__",
     "balance_weights",
     "compute_sampler_state",
+    "resume_from_step",
     "stream_settings",
 ]

@@ -383,6 +383,15 @@ class MixtureSampler(_DrawSampler):
     def _epoch_length(self) -> int:
         return self.samples_per_epoch
 
+    def _settings(self) -> dict[str, Any]:
+        config = self._config
+        return {
+            "components": [s._core.fingerprint for s in config["samplers"]],
+            "offsets": [int(o) for o in config["offsets"]],
+            "weights": [float(w) for w in config["weights"]],
+            "block_size": config["block_size"],
+        }
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(components={len(self._config['samplers'])}, "

@@ -5,6 +5,7 @@ with identity checks, `set_epoch`, and pickling. Subclasses only say how to buil
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import operator
 import os
@@ -38,8 +39,13 @@ class SamplerState(_ResumePoint, total=False):
     `"EpisodeAwareSampler"`, `"MixtureSampler"` or `"WeightedEpisodeSampler"`), `seed`,
     `fingerprint` and `algorithm_version` always; `num_frames` and `permutation` for an
     `EpisodeAwareSampler`; `num_samples` (positions per epoch) for a `MixtureSampler` or
-    `WeightedEpisodeSampler`. A state without `sampler` (saved by an earlier release) still
-    loads.
+    `WeightedEpisodeSampler`. `settings` lists what the fingerprint covers (window, streams,
+    groups, boundaries, weights, block size...), so that a refused state names what differs. A
+    state without `sampler` (saved by an earlier release) still loads.
+
+    `compute_sampler_state` returns the resume point with the geometry it assumed:
+    `num_frames` (positions per epoch), `batch_size`, `drop_last` and `num_processes`; such a
+    state loads into any kind of sampler whose epoch has `num_frames` positions.
     """
 
     sampler: str
@@ -49,6 +55,10 @@ class SamplerState(_ResumePoint, total=False):
     permutation: str
     fingerprint: str
     algorithm_version: int
+    settings: dict[str, Any]
+    batch_size: int
+    drop_last: bool
+    num_processes: int
 
 
 def check_iterable_epoch(epoch: int) -> None:
@@ -62,12 +72,31 @@ def _a(name: str) -> str:
     return f"an {name}" if name[0] in "AEIOU" else f"a {name}"
 
 
+def digest(*arrays: Any) -> str | None:
+    """A short SHA-256 of integer arrays (None: absent), for a state's `settings`: equal arrays
+    give equal digests on every machine (little-endian int64)."""
+    if all(a is None for a in arrays):
+        return None
+    hasher = hashlib.sha256()
+    for array in arrays:
+        hasher.update(b"-" if array is None else np.asarray(array, dtype="<i8").tobytes() + b"|")
+    return hasher.hexdigest()[:16]
+
+
+def _is_bool(value: Any) -> bool:
+    """A boolean scalar of any kind: Python's, numpy's, or a bool tensor or array."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and str(dtype) in ("bool", "torch.bool")
+
+
 def _same_entry(theirs: Any, mine: int | str) -> bool:
     """Whether a state entry equals ours, without trusting `theirs.__eq__` (a tensor or an
     array would answer with an array, or raise)."""
     if isinstance(mine, str):
         return isinstance(theirs, str) and theirs == mine
-    if isinstance(theirs, (bool, np.bool_)):
+    if _is_bool(theirs):
         return False
     try:
         # Integers as the resume point takes them: ints, numpy integers, one-element integer
@@ -113,6 +142,19 @@ class ResumableSampler(Sampler[int]):
         """State entries that must match for a state to load (besides the resume point)."""
         raise NotImplementedError
 
+    def _settings(self) -> dict[str, Any]:
+        """What the fingerprint covers, as plain JSON values (large arrays as digests), so that
+        a refused state can name the settings that differ."""
+        raise NotImplementedError
+
+    def _cached_settings(self) -> dict[str, Any]:
+        """`_settings()`, computed once per sampler: `state_dict()` stays O(1)."""
+        cached: dict[str, Any] | None = getattr(self, "_settings_cache", None)
+        if cached is None:
+            cached = self._settings()
+            self._settings_cache = cached
+        return cached
+
     def _kind(self) -> str:
         """The public episampler class this sampler is (a user's subclass counts as its base),
         recorded in the state so that a state of another kind is refused by name."""
@@ -129,6 +171,8 @@ class ResumableSampler(Sampler[int]):
         mine = self._kind()
         theirs = state_dict.get("sampler")
         if "sampler" not in state_dict:
+            if "batch_size" in state_dict and "permutation" not in state_dict:
+                return  # compute_sampler_state's: a resume point and its geometry, any kind
             if "num_frames" in state_dict or "permutation" in state_dict:
                 theirs = "EpisodeAwareSampler"
             elif "num_samples" in state_dict:
@@ -324,6 +368,7 @@ class ResumableSampler(Sampler[int]):
             "start_index": start_index,
             "sampler": self._kind(),
             **self._identity(),
+            "settings": dict(self._cached_settings()),
         }
         return cast(SamplerState, state)  # the resume point and this sampler's identity
 
@@ -346,20 +391,74 @@ class ResumableSampler(Sampler[int]):
         for key in ("epoch", "start_index"):
             if key not in state_dict:
                 raise ValueError(f"state_dict has no {key!r} entry: {dict(state_dict)!r}")
+            if _is_bool(state_dict[key]):  # a bool tensor or array would pass as 0 or 1
+                raise TypeError(
+                    f"state_dict[{key!r}] must be an int, got the bool {state_dict[key]!r}"
+                )
         self._check_kind(state_dict)
+        if "sampler" in state_dict and "fingerprint" not in state_dict:
+            raise ValueError(
+                "state_dict has a 'sampler' entry but no 'fingerprint': every state this "
+                "sampler saves carries both, so this one was altered (restore its fingerprint "
+                "or pass only 'epoch' and 'start_index')"
+            )
         mine = self._identity()
         differs = [
             f"{key} is {state_dict[key]!r} in the state but {mine[key]!r} here"
             for key in mine
-            if key in state_dict and not _same_entry(state_dict[key], mine[key])
+            if key in state_dict
+            and key != "fingerprint"
+            and not _same_entry(state_dict[key], mine[key])
         ]
+        settings = state_dict.get("settings")
+        if "settings" in state_dict and not isinstance(settings, Mapping):
+            differs.append(f"settings is {settings!r} in the state, not a dict of settings")
+        elif "fingerprint" in state_dict and not _same_entry(
+            state_dict["fingerprint"], mine["fingerprint"]
+        ):
+            # The fingerprint decides; the settings only say what differs.
+            named = self._settings_that_differ(state_dict)
+            differs.append(
+                f"fingerprint is {state_dict['fingerprint']!r} in the state but "
+                f"{mine['fingerprint']!r} here"
+                + (f" (what differs: {'; '.join(named)})" if named else "")
+            )
         if differs:
             raise ValueError("state_dict belongs to a different sampler: " + "; ".join(differs))
+        self._check_geometry(state_dict)
         epoch = as_int("state_dict['epoch']", state_dict["epoch"], high=EPOCH_LIMIT + 1)
         start_index = as_int(
             "state_dict['start_index']", state_dict["start_index"], high=self._epoch_length + 1
         )
         self._position = (epoch, start_index, None)
+
+    def _settings_that_differ(self, state_dict: Mapping[str, Any]) -> list[str]:
+        """The settings a state differs in, by name (empty when the state does not list its
+        settings: it was saved by an earlier release, or by `compute_sampler_state`)."""
+        theirs = state_dict.get("settings")
+        if not isinstance(theirs, Mapping):
+            return []
+        mine = self._cached_settings()
+        return [
+            f"{key} is {theirs.get(key)!r} in the state but {mine.get(key)!r} here"
+            for key in sorted(set(mine) | set(theirs))
+            if theirs.get(key) != mine.get(key)
+        ]
+
+    def _check_geometry(self, state_dict: Mapping[str, Any]) -> None:
+        """A state from `compute_sampler_state` records the epoch length it assumed: refuse it
+        for a sampler whose epoch has another length (its resume point would be wrong)."""
+        if "batch_size" not in state_dict or "num_frames" not in state_dict:
+            return
+        assumed = as_int("state_dict['num_frames']", state_dict["num_frames"], low=1)
+        # LeRobot passes `len(sampler)`: the same for a single stream, also when padded.
+        if assumed not in (self._epoch_length, len(self)):
+            raise ValueError(
+                f"state_dict was computed for num_frames={assumed} positions per epoch, but this "
+                f"sampler's epoch has {self._epoch_length} (pass the sampler's own length: "
+                "`num_frames`, a mixture's `samples_per_epoch`, a weighted sampler's "
+                "`num_samples`; or use resume_from_step(loader, step))"
+            )
 
     def _position_repr(self) -> str:
         """The sharding and the resume point, for `__repr__`."""

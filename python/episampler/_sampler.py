@@ -14,7 +14,7 @@ import numpy.typing as npt
 from episampler import _core
 from episampler._core import SamplerCore
 from episampler._inputs import as_bool, as_index_array, as_int, rows_for_frames
-from episampler._resumable import COUNT_LIMIT, ResumableSampler
+from episampler._resumable import COUNT_LIMIT, ResumableSampler, digest
 
 # Names and limits come from the core (rust/core/src/config.rs), where each is written once.
 PERMUTATIONS: tuple[str, ...] = _core.PERMUTATIONS
@@ -26,6 +26,15 @@ def _as_groups(episode_groups: Any, num_episodes: int) -> np.ndarray:
     groups = as_index_array("episode_groups", episode_groups)
     _core.check_group_ids("episode_groups", len(groups), num_episodes)
     return groups
+
+
+def _first_seen_labels(groups: np.ndarray) -> np.ndarray:
+    """Group ids renumbered by first appearance: the grouping itself, whatever its labels (the
+    order and the fingerprint depend only on which episodes share a group)."""
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.reshape(-1)]
 
 
 class StreamSettings(TypedDict):
@@ -380,6 +389,25 @@ class EpisodeAwareSampler(ResumableSampler):
         return self.num_frames
 
     # --- state ---------------------------------------------------------------------------
+
+    def _settings(self) -> dict[str, Any]:
+        config = self._config
+        shuffle = config["shuffle"]  # without it, no window, stream or group changes the order
+        windowed = shuffle and config["window"] is not None
+        groups = config["episode_groups"] if windowed else None
+        remap = config["remap"]
+        return {
+            "shuffle": shuffle,
+            "window": config["window"] if shuffle else None,
+            "streams": config["streams"] if windowed else 1,
+            "stream_block": config["stream_block"] if windowed else None,
+            "episode_groups": None if groups is None else digest(_first_seen_labels(groups)),
+            "boundaries": digest(config["from_indices"], config["to_indices"]),
+            "episodes": digest(config["episode_indices_to_use"]),
+            "drop_n_first_frames": config["drop_n_first_frames"],
+            "drop_n_last_frames": config["drop_n_last_frames"],
+            "rows": None if remap is None else f"{remap[0]}:{digest(remap[1])}",
+        }
 
     def _identity(self) -> dict[str, int | str]:
         return {

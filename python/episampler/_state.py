@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from episampler._inputs import as_bool, as_int
-from episampler._resumable import SamplerState
+from episampler._resumable import ResumableSampler, SamplerState
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -60,14 +62,20 @@ def compute_sampler_state(
         sync_with_dataloader: see above.
 
     Returns:
-        `{"epoch", "start_index"}` for `sampler.load_state_dict`.
+        `{"epoch", "start_index"}` for `sampler.load_state_dict`, with the geometry it assumed
+        (`num_frames`, `batch_size`, `drop_last`, `num_processes`): a sampler whose epoch has
+        another length refuses it, naming both. `resume_from_step(loader, step)` reads the
+        geometry from the loader instead.
 
     Raises:
         TypeError, ValueError: a bad argument, or an epoch with no step at all.
 
     Example:
-        >>> compute_sampler_state(7, 100, 10, 2)
-        {'epoch': 1, 'start_index': 40}
+        >>> state = compute_sampler_state(7, 100, 10, 2)
+        >>> state["epoch"], state["start_index"]
+        (1, 40)
+        >>> state["num_frames"], state["batch_size"], state["drop_last"], state["num_processes"]
+        (100, 10, False, 2)
     """
     step = as_int("step", step)
     num_frames = as_int("num_frames", num_frames, low=1)
@@ -100,4 +108,102 @@ def compute_sampler_state(
     else:
         epoch, batches_into_epoch = divmod(step * accumulation, batches_per_process)
     start_index = min(batches_into_epoch * batch_size * num_processes, num_frames)
-    return {"epoch": epoch, "start_index": start_index}
+    return {
+        "epoch": epoch,
+        "start_index": start_index,
+        "num_frames": num_frames,
+        "batch_size": batch_size,
+        "drop_last": drop_last,
+        "num_processes": num_processes,
+    }
+
+
+def resume_from_step(
+    loader: Any, step: int, *, gradient_accumulation_steps: int = 1
+) -> SamplerState:
+    """Set `loader`'s episampler sampler so that the next pass over `loader` yields what an
+    uninterrupted run yields after `step` optimiser steps of this process. The batch size,
+    `drop_last` and the number of processes are read from the loader and its sampler, never
+    retyped.
+
+    Works with any loader whose sampler or batch sampler is an episampler sampler: a torch
+    `DataLoader(dataset, sampler=..., batch_size=...)` or with
+    `batch_sampler=EpisodeAwareBatchSampler(...)`, torchdata's `StatefulDataLoader`, and a
+    loader `accelerator.prepare` returned (then as `episampler.integrations.accelerate`'s
+    function of the same name: accelerate deals the batches to the processes). With a sampler
+    sharded over `num_replicas` processes, each process passes its own loader and the same
+    `step`. Exact with any `num_workers`: call it before iterating.
+
+    Args:
+        loader: the loader the training loop iterates.
+        step: optimiser steps this process has taken (>= 0).
+        gradient_accumulation_steps: batches per optimiser step, as in `compute_sampler_state`
+            (an optimiser step is also taken at the end of every epoch).
+
+    Returns:
+        The state it loaded (`compute_sampler_state`'s, with the loader's geometry).
+
+    Raises:
+        TypeError: `loader` does not draw from an episampler sampler (what it draws from is
+            named), or a bad argument.
+        ValueError: a bad argument, or an epoch with no whole batch.
+    """
+    if hasattr(loader, "iteration") and hasattr(loader, "batch_sampler"):
+        from episampler.integrations import accelerate
+
+        return accelerate.resume_from_step(
+            loader, step, gradient_accumulation_steps=gradient_accumulation_steps
+        )
+    sampler, batch_size, drop_last = _geometry(loader)
+    step = as_int("step", step)
+    accumulation = as_int("gradient_accumulation_steps", gradient_accumulation_steps, low=1)
+    # Every process batches its own shard: `len(sampler)` values per epoch (sharded by the
+    # stride rule, padded or cut evenly), one value of its shard per `num_replicas` positions.
+    values = len(sampler)
+    batches = values // batch_size if drop_last else _ceil_div(values, batch_size)
+    if batches == 0:
+        raise ValueError(
+            f"an epoch of {values} values per process has no whole batch of {batch_size} "
+            "with drop_last=True"
+        )
+    epoch, steps_into_epoch = divmod(step, _ceil_div(batches, accumulation))
+    taken = min(steps_into_epoch * accumulation * batch_size, values)
+    positions = sampler._epoch_length
+    state: SamplerState = {
+        "epoch": epoch,
+        "start_index": min(taken * sampler.num_replicas, positions),
+        "num_frames": positions,
+        "batch_size": batch_size,
+        "drop_last": drop_last,
+        "num_processes": sampler.num_replicas,
+    }
+    sampler.load_state_dict(state)
+    return state
+
+
+def _geometry(loader: Any) -> tuple[ResumableSampler, int, bool]:
+    """The episampler sampler `loader` draws from, its batch size and `drop_last`."""
+    from episampler._batch import EpisodeAwareBatchSampler
+
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    if isinstance(batch_sampler, EpisodeAwareBatchSampler):
+        return batch_sampler.sampler, batch_sampler.batch_size, batch_sampler.drop_last
+    inner = getattr(batch_sampler, "sampler", None)
+    if isinstance(inner, EpisodeAwareBatchSampler) or isinstance(
+        getattr(loader, "sampler", None), EpisodeAwareBatchSampler
+    ):
+        raise TypeError(
+            "the loader's sampler is an EpisodeAwareBatchSampler: pass it as "
+            "batch_sampler=..., not sampler=... (as a sampler it yields whole lists)"
+        )
+    if isinstance(inner, ResumableSampler) and batch_sampler is not None:
+        return inner, int(batch_sampler.batch_size), bool(batch_sampler.drop_last)
+    sampler = getattr(loader, "sampler", None)
+    if isinstance(sampler, ResumableSampler) and getattr(loader, "batch_size", 0) is None:
+        return sampler, 1, False  # automatic batching off: one sample per step
+    found = type(inner if inner is not None else sampler).__name__
+    raise TypeError(
+        "loader must draw from an episampler sampler (DataLoader(dataset, sampler=..., "
+        "batch_size=...) or batch_sampler=EpisodeAwareBatchSampler(...)); "
+        f"{type(loader).__name__} draws from {found}"
+    )

@@ -4,8 +4,10 @@ draws to the Rust core (an alias table over episodes, counter-based)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, cast
 
+import numpy as np
 import numpy.typing as npt
 
 from episampler import _core
@@ -137,6 +139,15 @@ class WeightedEpisodeSampler(_DrawSampler):
         self._reset(config, epoch, start_index)
 
     # --- configuration ---------------------------------------------------------------------
+
+    def _settings(self) -> dict[str, Any]:
+        config = self._config
+        weights = np.asarray(config["weights"], dtype="<f8")
+        return {
+            "per": config["per"],
+            "weights": hashlib.sha256(weights.tobytes()).hexdigest()[:16],
+            "frames": config["frames"]._core.fingerprint,
+        }
 
     @property
     def num_samples(self) -> int:
