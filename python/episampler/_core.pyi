@@ -25,7 +25,10 @@ __all__ = [
 ]
 
 ALGORITHM_VERSION: int
+"""Version of the order algorithms: every order is a pure function of its inputs and this
+version, which changes only with a deliberate change of an order (golden vectors)."""
 __version__: str
+"""The package version."""
 # Names and limits of the options (rust/core/src/config.rs).
 PERMUTATIONS: tuple[str, ...]
 MAX_STREAMS: int
