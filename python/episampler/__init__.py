@@ -16,13 +16,18 @@ Integrations: `episampler.integrations.accelerate`, `.lerobot`, `.torchdata`; th
 report: `python -m episampler.inspect`.
 """
 
+from episampler import _core
 from episampler._batch import EpisodeAwareBatchSampler
-from episampler._core import ALGORITHM_VERSION, __version__
+from episampler._core import __version__
 from episampler._mixture import MixtureSampler, balance_weights
 from episampler._resumable import SamplerState
 from episampler._sampler import EpisodeAwareSampler, stream_settings
 from episampler._state import compute_sampler_state, resume_from_step
 from episampler._weighted import WeightedEpisodeSampler
+
+ALGORITHM_VERSION: int = _core.ALGORITHM_VERSION
+"""Version of the order algorithms. Every order is a pure function of its inputs and this
+version, which changes only with a deliberate change of an order (and of the golden vectors)."""
 
 __all__ = [
     "ALGORITHM_VERSION",
