@@ -7,7 +7,9 @@ import importlib.metadata
 import re
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
+import torch
 
 from episampler.lerobot import BatchedFetch
 from episampler.lerobot import fetch as fetch_module
@@ -49,3 +51,23 @@ def test_lerobot_missing_or_untested_is_a_runtime_error_naming_what_is_supported
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.5.0")
     with pytest.raises(RuntimeError, match=rf"supports lerobot {supported}, not 0\.5\.0"):
         BatchedFetch(v3_like())
+
+
+@pytest.mark.parametrize(
+    "mask",
+    [
+        torch.tensor([True, False]),
+        np.array([True, False]),
+    ],
+    ids=["tensor", "array"],
+)
+def test_a_boolean_mask_is_not_a_list_of_rows(mask):
+    # Checked before LeRobot is touched: a wrapper around a plain list of rows is enough.
+    fetch = object.__new__(BatchedFetch)
+    fetch._dataset = ["row 0", "row 1", "row 2"]
+    with pytest.raises(TypeError, match=r"^indices must be ints, got a \w+ of bools \(a mask\)"):
+        fetch.__getitems__(mask)
+    # One boolean among ints, whatever its type, is not row 0 or 1 either.
+    for flag in (True, torch.tensor(True), torch.tensor([False])):
+        with pytest.raises(TypeError, match=r"^indices must be ints, got"):
+            fetch.__getitems__([2, flag])

@@ -268,3 +268,40 @@ def test_no_input_surfaces_a_rust_panic():
 def test_epoch_limits_read_as_powers_of_two(epoch):
     with pytest.raises(ValueError, match=r"\[0, 2\*\*63\]"):
         EpisodeAwareSampler([0], [5]).set_epoch(epoch)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (True, "True"),
+        (np.bool_(False), "False"),
+        (torch.tensor(True), "True"),
+        (torch.tensor([True]), "True"),
+        (torch.tensor([[False]]), "False"),
+        (np.array(True), "True"),
+        (np.array([False]), "False"),
+    ],
+    ids=["bool", "numpy-bool", "tensor-0d", "tensor-1", "tensor-1x1", "array-0d", "array-1"],
+)
+def test_a_boolean_scalar_is_not_an_int(value, shown):
+    import operator
+
+    from episampler._inputs import as_int
+
+    if isinstance(value, torch.Tensor):
+        assert operator.index(value) in (0, 1)  # what let it pass as an int
+    with pytest.raises(TypeError, match=f"^count must be an int, got the bool {shown}$"):
+        as_int("count", value)
+    with pytest.raises(TypeError, match=r"^count must be an int, got a Tensor of bools"):
+        as_int("count", torch.tensor([True, False]))
+    # Integer tensors and arrays of one value still are ints.
+    assert as_int("count", torch.tensor(3)) == 3 and as_int("count", np.array(4)) == 4
+
+
+def test_a_boolean_tensor_is_refused_where_the_api_takes_an_int():
+    from episampler import compute_sampler_state
+
+    with pytest.raises(TypeError, match="batch_size must be an int, got the bool True"):
+        compute_sampler_state(3, 10, torch.tensor(True), 1)
+    with pytest.raises(TypeError, match="epoch must be an int, got the bool True"):
+        make(FROM, TO, shuffle=True).epoch_indices(torch.tensor(True))

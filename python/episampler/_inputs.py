@@ -13,10 +13,23 @@ import torch
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def as_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -> int:
-    """`value` as a Python int in `[low, high)`; bools and non-integers are a TypeError."""
+def is_bool(value: Any) -> bool:
+    """Whether `value` is a boolean: a Python or numpy bool, or a numpy array or torch tensor of
+    bool dtype (whatever its shape). `operator.index` takes a one-value bool tensor as 0 or 1."""
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int, got the bool {value!r}")
+        return True
+    dtype = getattr(value, "dtype", None)
+    return dtype is torch.bool or (isinstance(dtype, np.dtype) and dtype.kind == "b")
+
+
+def as_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -> int:
+    """`value` as a Python int in `[low, high)`; booleans (Python, numpy, and bool tensors or
+    arrays) and non-integers are a TypeError."""
+    if is_bool(value):
+        if isinstance(value, (bool, np.bool_)) or _size(value) == 1:
+            shown = bool(value.item() if hasattr(value, "item") else value)
+            raise TypeError(f"{name} must be an int, got the bool {shown!r}")
+        raise TypeError(f"{name} must be an int, got a {type(value).__name__} of bools {value!r}")
     try:
         number = operator.index(value)
     except TypeError:
@@ -28,6 +41,12 @@ def as_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -> i
     if high is not None and number >= high:
         raise ValueError(f"{name} must be in {_interval(low, high)}, got {number}")
     return number
+
+
+def _size(value: Any) -> int:
+    """The number of values in a numpy array or torch tensor."""
+    size = value.numel() if isinstance(value, torch.Tensor) else getattr(value, "size", 0)
+    return int(size)
 
 
 def _interval(low: int, high: int) -> str:

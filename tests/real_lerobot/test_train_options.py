@@ -39,6 +39,8 @@ def test_flags_are_split_from_lerobots_arguments_and_checked():
         "--episampler.batched_fetch=yes": "--episampler.batched_fetch must be true or false",
         "--episampler.block_size=0": "--episampler.block_size must be a number in",
         "--episampler.seed=3": "unknown option --episampler.seed; the options are",
+        "--episampler.on_data_change=warn": "--episampler.on_data_change must be one of refuse, "
+        "restart_epoch",
     }
     for argument, message in bad.items():
         with pytest.raises(OptionsError) as caught:
@@ -79,7 +81,8 @@ def test_datasets_from_json_or_a_file_and_bad_lists_named(tmp_path):
 def test_a_resume_restores_the_saved_options_and_refuses_a_contradicting_flag(tmp_path):
     saved = Options(permutation="feistel", window="auto", batched_fetch=True)
     _options.save(tmp_path, saved, {"window": 120, "group_by": "video_file"})
-    options, sampler = _options.load(tmp_path)
+    loaded = _options.load(tmp_path)
+    options, sampler = loaded.options, loaded.sampler
     assert options == saved and sampler == {"window": 120, "group_by": "video_file"}
     assert _options.resolve({}, options, "ckpt") == saved  # no flag: the saved options
     assert _options.resolve({"permutation": "feistel"}, options, "ckpt") == saved

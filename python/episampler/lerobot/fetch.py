@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from episampler._inputs import is_bool
 from episampler.lerobot.layout import v3_table
 from episampler.lerobot.versions import TESTED_LEROBOT_VERSIONS, installed_version
 
@@ -259,7 +260,8 @@ class BatchedFetch:
             One dict per index, in the order of `indices`.
 
         Raises:
-            TypeError: an index is not an int.
+            TypeError: an index is not an int (a bool is not), or `indices` is a boolean
+                mask (an array or tensor of bools).
             IndexError: an index is out of range (as `dataset[i]` raises).
         """
         dataset = self._dataset
@@ -297,11 +299,16 @@ class BatchedFetch:
         return items
 
     def _rows(self, indices: Sequence[int]) -> list[int]:
+        if is_bool(indices):  # a mask: its items would pass as rows 0 and 1
+            raise TypeError(
+                f"indices must be ints, got a {type(indices).__name__} of bools (a mask); "
+                "pass the rows' indices, e.g. mask.nonzero()"
+            )
         length = len(self._dataset)
         rows = []
         for index in indices:
             try:
-                if isinstance(index, bool):
+                if is_bool(index):  # operator.index takes a bool tensor as 0 or 1
                     raise TypeError
                 row = operator.index(index)  # ints, numpy ints, integer tensors of one value
             except TypeError:

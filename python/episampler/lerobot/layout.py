@@ -9,6 +9,8 @@ without boundaries, so the layout is told by the columns, not by the attribute's
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -113,6 +115,71 @@ def v3_table(dataset: Any) -> Any | None:
     if isinstance(listed, (list, tuple)) and "dataset_from_index" in listed:
         return table
     return None if _column(table, "dataset_from_index") is None else table
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetIdentity:
+    """What identifies a dataset's contents for a resumed run: its episodes, its frames, and a
+    fingerprint of its episode boundaries. `repo_id` and `root` name it in messages only."""
+
+    repo_id: str | None
+    root: str | None
+    episodes: int
+    frames: int
+    boundaries: str  # "sha256:" + hex digest of the start column then the end column (int64 LE)
+
+    def name(self) -> str:
+        """How messages name the dataset: its repo id and root."""
+        parts = [p for p in (self.repo_id, None if self.root is None else f"root {self.root}") if p]
+        return ", ".join(parts) or "the dataset"
+
+    def changes_since(self, saved: DatasetIdentity) -> list[str]:
+        """What differs from `saved` (the same dataset, earlier): empty when nothing does."""
+        changes = []
+        if self.episodes != saved.episodes:
+            changes.append(f"episodes {saved.episodes} -> {self.episodes}")
+        if self.frames != saved.frames:
+            changes.append(f"frames {saved.frames} -> {self.frames}")
+        if self.boundaries != saved.boundaries:
+            changes.append("episode boundaries differ")
+        return changes
+
+
+def boundaries_fingerprint(starts: np.ndarray, ends: np.ndarray) -> str:
+    """ "sha256:" and the SHA-256 of the start then the end of every episode, as little-endian
+    int64."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(starts, dtype="<i8").tobytes())
+    digest.update(np.ascontiguousarray(ends, dtype="<i8").tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def dataset_identity(dataset: Any) -> DatasetIdentity | None:
+    """The identity of the dataset on disk (all its episodes, whatever `dataset.episodes`
+    selects): v3 from `meta.episodes`' `dataset_from_index` / `dataset_to_index`, v2.x from
+    `episode_data_index`. None for an object of neither layout."""
+    table = v3_table(dataset)
+    if table is not None:
+        starts = _required(table, "dataset_from_index", "meta.episodes")
+        ends = _required(table, "dataset_to_index", "meta.episodes")
+    else:
+        index = getattr(dataset, "episode_data_index", None)
+        if index is None:
+            return None
+        starts = _required(index, "from", "episode_data_index")
+        ends = _required(index, "to", "episode_data_index")
+    if len(starts) != len(ends):
+        raise ValueError(
+            f"the dataset has {len(starts)} episode starts but {len(ends)} episode ends"
+        )
+    repo_id, root = getattr(dataset, "repo_id", None), getattr(dataset, "root", None)
+    return DatasetIdentity(
+        repo_id=None if repo_id is None else str(repo_id),
+        root=None if root is None else str(root),
+        episodes=len(starts),
+        frames=int((ends - starts).sum()),
+        boundaries=boundaries_fingerprint(starts, ends),
+    )
 
 
 def is_v3_format(codebase_version: str) -> bool:

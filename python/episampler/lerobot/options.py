@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from episampler._inputs import as_int
 from episampler._sampler import PERMUTATIONS
+from episampler.lerobot.layout import GROUP_BY, DatasetIdentity
 
 PREFIX = "--episampler."
 STATE_FILE = "episampler.json"  # in the checkpoint's training_state directory
@@ -38,7 +40,13 @@ episampler options (everything else is lerobot-train's own, listed below):
         With several datasets: positions per block (default 1024); every block holds each
         dataset's share of N exactly.
 These options are saved with every checkpoint; --resume=true restores them, and refuses a flag
-that contradicts the saved value.
+that contradicts the saved value. The checkpoint also records each dataset's episodes, frames
+and episode boundaries; --resume=true compares them with the dataset on disk:
+  --episampler.on_data_change=refuse|restart_epoch
+        What a resumed run does when a dataset changed since the checkpoint (default refuse:
+        an error naming the dataset and what changed). restart_epoch: a warning, and training
+        continues from the start of the next epoch on the new data (the rest of the interrupted
+        epoch is skipped; the epoch count goes on). Not saved: give it on the resume.
 """
 
 
@@ -83,16 +91,21 @@ class Options:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Options:
-        """The options `to_json` wrote."""
-        datasets = data.get("datasets")
-        return cls(
-            permutation=data["permutation"],
-            window=data["window"],
-            batched_fetch=data["batched_fetch"],
-            datasets=None if datasets is None else tuple(DatasetSpec(**d) for d in datasets),
-            block_size=data["block_size"],
-        )
+    def from_json(cls, data: Any, where: str = "the saved options") -> Options:
+        """The options `to_json` wrote, each checked by its command-line flag's check (`checked`);
+        a missing, unknown or bad key is an `OptionsError` naming `where` and the key."""
+        if not isinstance(data, dict):
+            raise OptionsError(f"{where}: 'options' must be an object, got {_kind(data)}")
+        _known_keys(data, FIELDS, where, "options.")
+        values: dict[str, Any] = {}
+        for name in FIELDS:
+            if name not in data:
+                raise OptionsError(f"{where}: the key 'options.{name}' is missing")
+            try:
+                values.update(checked({name: data[name]}))  # the command line's check
+            except OptionsError as error:
+                raise OptionsError(f"{where}: bad 'options.{name}': {error}") from None
+        return cls(**values)
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Options))
@@ -210,22 +223,36 @@ def check_block_size(value: Any) -> int:
     raise OptionsError(f"--episampler.block_size must be a number in [1, 2**32], got {value!r}")
 
 
+ON_DATA_CHANGE = ("refuse", "restart_epoch")
+# Options of one invocation, not saved with the checkpoint (they decide how a resume goes).
+RUN_FIELDS = ("on_data_change",)
+
+
+def check_on_data_change(value: Any) -> str:
+    if value not in ON_DATA_CHANGE:
+        raise OptionsError(
+            f"--episampler.on_data_change must be one of {', '.join(ON_DATA_CHANGE)}, got {value!r}"
+        )
+    return str(value)
+
+
 _CHECKS = {
     "permutation": check_permutation,
     "window": check_window,
     "batched_fetch": lambda v: check_bool("batched_fetch", v),
     "datasets": check_datasets,
     "block_size": check_block_size,
+    "on_data_change": check_on_data_change,
 }
 
 
 def checked(explicit: dict[str, Any]) -> dict[str, Any]:
     """The explicit options, validated and normalised (unknown names refused)."""
-    unknown = sorted(set(explicit) - set(FIELDS))
+    unknown = sorted(set(explicit) - set(FIELDS) - set(RUN_FIELDS))
     if unknown:
         raise OptionsError(
             f"unknown option {PREFIX}{unknown[0]}; the options are "
-            + ", ".join(PREFIX + f for f in FIELDS)
+            + ", ".join(PREFIX + f for f in (*FIELDS, *RUN_FIELDS))
         )
     return {name: _CHECKS[name](value) for name, value in explicit.items()}
 
@@ -257,7 +284,9 @@ def split_arguments(args: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
 
 def resolve(explicit: dict[str, Any], saved: Options | None, where: str) -> Options:
     """The options of a run: `saved` (a resumed checkpoint's) with no explicit flag
-    contradicting it, else the defaults updated with the explicit flags."""
+    contradicting it, else the defaults updated with the explicit flags (the options of
+    `RUN_FIELDS` are not the run's saved options, and are ignored here)."""
+    explicit = {name: value for name, value in explicit.items() if name in FIELDS}
     if saved is None:
         return dataclasses.replace(Options(), **explicit)
     for name, value in explicit.items():
@@ -280,22 +309,229 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def save(directory: Path, options: Options, sampler: dict[str, Any]) -> None:
-    """Write the options (and the sampler settings they resolved to) into `directory`."""
+@dataclasses.dataclass(frozen=True)
+class SavedData:
+    """What a checkpoint records of the data its run trained on.
+
+    Args:
+        datasets: each dataset's identity (one, or one per dataset of a mixture); empty when
+            they could not be read.
+        epoch_length: positions per epoch of the run's sampler (None if not built yet).
+        origin_step, origin_epoch: the step at which the run's epoch `origin_epoch` started
+            from its first position: 0 and 0, unless a resume on changed data restarted the
+            order (`--episampler.on_data_change=restart_epoch`). A resume maps its step to an
+            epoch and an offset from there.
+    """
+
+    datasets: tuple[DatasetIdentity, ...] = ()
+    epoch_length: int | None = None
+    origin_step: int = 0
+    origin_epoch: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "datasets": [dataclasses.asdict(d) for d in self.datasets],
+            "epoch_length": self.epoch_length,
+            "epoch_origin": {"step": self.origin_step, "epoch": self.origin_epoch},
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Saved:
+    """The contents of a checkpoint's `episampler.json`, checked (`load`)."""
+
+    options: Options
+    sampler: dict[str, Any]  # the sampler settings the options resolved to
+    data: SavedData | None  # None in a checkpoint written before the data was recorded
+
+
+def save(
+    directory: Path, options: Options, sampler: dict[str, Any], data: SavedData | None = None
+) -> None:
+    """Write the options (the sampler settings they resolved to, and what identifies the data)
+    into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    payload = {"format": _FORMAT, "options": options.to_json(), "sampler": sampler}
+    payload: dict[str, Any] = {"format": _FORMAT, "options": options.to_json(), "sampler": sampler}
+    if data is not None:
+        payload["data"] = data.to_json()
     (directory / STATE_FILE).write_text(json.dumps(payload, indent=2) + "\n")
 
 
-def load(directory: Path) -> tuple[Options, dict[str, Any]] | None:
-    """The options saved in `directory` (None when there are none)."""
+def load(directory: Path) -> Saved | None:
+    """The options saved in `directory` (None when there are none), checked as the command line
+    checks its flags (`parse_saved`).
+
+    Raises:
+        OptionsError: the file is unreadable, not JSON, or a key is missing, unknown or bad;
+            the message names the file and the key.
+    """
     path = directory / STATE_FILE
     if not path.is_file():
         return None
-    payload = json.loads(path.read_text())
-    if payload.get("format") != _FORMAT:
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise OptionsError(f"{path} cannot be read: {error}") from None
+    except json.JSONDecodeError as error:
         raise OptionsError(
-            f"{path} was written by another version of episampler (format "
-            f"{payload.get('format')!r}, this one reads {_FORMAT})"
+            f"{path} is not valid JSON ({error}): the checkpoint's episampler options are damaged"
+        ) from None
+    return parse_saved(payload, str(path))
+
+
+_TOP_KEYS = ("format", "options", "sampler", "data")
+_SAMPLER_KEYS = ("window", "group_by", "streams", "stream_block", "block_counts")
+
+
+def parse_saved(payload: Any, where: str) -> Saved:
+    """The checked contents of an `episampler.json` (`where` names it in errors): every option
+    through the check its command-line flag goes through (`checked`), no key missing or
+    unknown, the sampler settings and the data identities well formed and consistent."""
+    if not isinstance(payload, dict):
+        raise OptionsError(f"{where} must hold a JSON object, got {_kind(payload)}")
+    if "format" not in payload:
+        raise OptionsError(f"{where} has no 'format' key: not an episampler options file")
+    if payload["format"] != _FORMAT or isinstance(payload["format"], bool):
+        raise OptionsError(
+            f"{where} was written by another version of episampler (format "
+            f"{payload['format']!r}, this one reads {_FORMAT})"
         )
-    return Options.from_json(payload["options"]), dict(payload.get("sampler") or {})
+    _known_keys(payload, _TOP_KEYS, where, "")
+    for key in ("options", "sampler"):
+        if key not in payload:
+            raise OptionsError(f"{where}: the key '{key}' is missing")
+    options = Options.from_json(payload["options"], where)
+    if not isinstance(payload["sampler"], dict):
+        raise OptionsError(f"{where}: 'sampler' must be an object, got {_kind(payload['sampler'])}")
+    sampler = _parse_sampler(payload["sampler"], options, where)
+    data = None if payload.get("data") is None else _parse_data(payload["data"], options, where)
+    return Saved(options, sampler, data)
+
+
+def _parse_sampler(sampler: dict[str, Any], options: Options, where: str) -> dict[str, Any]:
+    _known_keys(sampler, _SAMPLER_KEYS, where, "sampler.")
+    checked_settings: dict[str, Any] = {}
+    for key, value in sampler.items():
+        name = f"sampler.{key}"
+        if key == "group_by":
+            if value is not None and value not in GROUP_BY:
+                raise OptionsError(
+                    f"{where}: bad '{name}': must be null or one of {', '.join(GROUP_BY)}, "
+                    f"got {value!r}"
+                )
+        elif key == "block_counts":
+            if not isinstance(value, list) or not value:
+                raise OptionsError(f"{where}: bad '{name}': must be a list, got {value!r}")
+            value = [_int(where, f"{name}[{i}]", v, low=0) for i, v in enumerate(value)]
+        elif value is not None:
+            value = _int(where, name, value, low=1)
+        checked_settings[key] = value
+    if not checked_settings:
+        return checked_settings
+    if options.datasets is None:
+        if "block_counts" in checked_settings:
+            raise OptionsError(f"{where}: 'sampler.block_counts' is set but there is one dataset")
+        window = checked_settings.get("window")
+        if options.window != "auto" and window != options.window:
+            raise OptionsError(
+                f"{where}: 'sampler.window' is {_show(window)} but 'options.window' is "
+                f"{_show(options.window)}: the two were edited apart"
+            )
+    else:
+        extra = sorted(set(checked_settings) - {"block_counts"})
+        if extra:
+            raise OptionsError(
+                f"{where}: 'sampler.{extra[0]}' is set but the run trains on several datasets "
+                "(only 'sampler.block_counts' applies)"
+            )
+        counts = checked_settings.get("block_counts")
+        if counts is not None and len(counts) != len(options.datasets):
+            raise OptionsError(
+                f"{where}: 'sampler.block_counts' has {len(counts)} entries for "
+                f"{len(options.datasets)} datasets"
+            )
+    return checked_settings
+
+
+def _parse_data(data: Any, options: Options, where: str) -> SavedData:
+    if not isinstance(data, dict):
+        raise OptionsError(f"{where}: 'data' must be an object, got {_kind(data)}")
+    _known_keys(data, ("datasets", "epoch_length", "epoch_origin"), where, "data.")
+    for key in ("datasets", "epoch_length", "epoch_origin"):
+        if key not in data:
+            raise OptionsError(f"{where}: the key 'data.{key}' is missing")
+    entries = data["datasets"]
+    if not isinstance(entries, list):
+        raise OptionsError(f"{where}: 'data.datasets' must be a list, got {_kind(entries)}")
+    expected = 1 if options.datasets is None else len(options.datasets)
+    if entries and len(entries) != expected:
+        raise OptionsError(
+            f"{where}: 'data.datasets' has {len(entries)} entries for {expected} "
+            f"dataset{'s' if expected > 1 else ''}"
+        )
+    fields = [f.name for f in dataclasses.fields(DatasetIdentity)]
+    identities = []
+    for i, entry in enumerate(entries):
+        name = f"data.datasets[{i}]"
+        if not isinstance(entry, dict):
+            raise OptionsError(f"{where}: '{name}' must be an object, got {_kind(entry)}")
+        _known_keys(entry, fields, where, f"{name}.")
+        for key in fields:
+            if key not in entry:
+                raise OptionsError(f"{where}: the key '{name}.{key}' is missing")
+        for key in ("repo_id", "root"):
+            if entry[key] is not None and not isinstance(entry[key], str):
+                raise OptionsError(
+                    f"{where}: bad '{name}.{key}': must be a string or null, got {entry[key]!r}"
+                )
+        boundaries = entry["boundaries"]
+        if not (isinstance(boundaries, str) and boundaries.startswith("sha256:")):
+            raise OptionsError(
+                f"{where}: bad '{name}.boundaries': must be 'sha256:' and a digest, got "
+                f"{boundaries!r}"
+            )
+        identities.append(
+            DatasetIdentity(
+                repo_id=entry["repo_id"],
+                root=entry["root"],
+                episodes=_int(where, f"{name}.episodes", entry["episodes"], low=0),
+                frames=_int(where, f"{name}.frames", entry["frames"], low=0),
+                boundaries=boundaries,
+            )
+        )
+    length = data["epoch_length"]
+    origin = data["epoch_origin"]
+    if not isinstance(origin, dict):
+        raise OptionsError(f"{where}: 'data.epoch_origin' must be an object, got {_kind(origin)}")
+    _known_keys(origin, ("step", "epoch"), where, "data.epoch_origin.")
+    for key in ("step", "epoch"):
+        if key not in origin:
+            raise OptionsError(f"{where}: the key 'data.epoch_origin.{key}' is missing")
+    return SavedData(
+        datasets=tuple(identities),
+        epoch_length=None if length is None else _int(where, "data.epoch_length", length, low=1),
+        origin_step=_int(where, "data.epoch_origin.step", origin["step"], low=0),
+        origin_epoch=_int(where, "data.epoch_origin.epoch", origin["epoch"], low=0),
+    )
+
+
+def _known_keys(mapping: dict[str, Any], known: Sequence[str], where: str, prefix: str) -> None:
+    unknown = sorted(set(mapping) - set(known))
+    if unknown:
+        raise OptionsError(
+            f"{where}: unknown key '{prefix}{unknown[0]}' (the keys are "
+            + ", ".join(prefix + k for k in known)
+            + ")"
+        )
+
+
+def _int(where: str, name: str, value: Any, *, low: int) -> int:
+    try:
+        return as_int("the value", value, low=low)
+    except (TypeError, ValueError) as error:
+        raise OptionsError(f"{where}: bad '{name}': {error}") from None
+
+
+def _kind(value: Any) -> str:
+    kinds = {list: "a list", dict: "an object", str: "a string", bool: "a boolean"}
+    return kinds.get(type(value), "null" if value is None else f"a {type(value).__name__}")

@@ -17,7 +17,11 @@ What `install()` changes in `lerobot.scripts.lerobot_train`, and nothing else:
 - its `compute_sampler_state` becomes episampler's (the same answers on LeRobot's arguments);
 - its `make_train_eval_datasets` resolves the options (restoring a resumed checkpoint's), builds
   several datasets when asked, and wraps the training dataset for the batched fetch;
-- its `save_checkpoint` also writes the options into the checkpoint's `training_state`;
+- its `save_checkpoint` also writes the options into the checkpoint's `training_state`, with
+  what identifies each dataset (episodes, frames, a fingerprint of the episode boundaries); a
+  resumed run compares that with the dataset on disk and refuses a changed one unless
+  `--episampler.on_data_change=restart_epoch` (then its `compute_sampler_state` starts the
+  next epoch on the new data);
 - the loop's `cycle(dataloader)` first aligns the dataloader prepared by accelerate with the
   sampler's resume point (`episampler.integrations.accelerate.align_with_sampler`). LeRobot
   alone loses that point: accelerate calls `sampler.set_epoch(0)` when a resumed run first
@@ -43,7 +47,8 @@ from episampler._state import compute_sampler_state
 from episampler.integrations.accelerate import align_with_sampler
 from episampler.lerobot import options as _options
 from episampler.lerobot.fetch import BatchedFetch
-from episampler.lerobot.options import Options, OptionsError
+from episampler.lerobot.layout import DatasetIdentity, dataset_identity
+from episampler.lerobot.options import Options, OptionsError, SavedData
 from episampler.lerobot.versions import (
     TESTED_LEROBOT_VERSIONS,
     choose,
@@ -89,6 +94,7 @@ def install(
     batched_fetch: bool | None = None,
     datasets: Any = None,
     block_size: int | None = None,
+    on_data_change: str | None = None,
 ) -> None:
     """Make `lerobot.scripts.lerobot_train` sample with episampler and resume exactly.
 
@@ -103,6 +109,10 @@ def install(
         datasets: several datasets: a JSON list, the path of a JSON file, or a list of
             `{"repo_id", "root", "weight"}` dicts.
         block_size: positions per block of a mixture of several datasets.
+        on_data_change: what a resumed run does when a dataset changed since its checkpoint:
+            `"refuse"` (the default: an `OptionsError` naming the dataset and what changed) or
+            `"restart_epoch"` (a warning; training goes on from the start of the next epoch on
+            the new data). Not saved with the checkpoint.
 
     Safe to call more than once with the same arguments (other arguments are a `ValueError`).
 
@@ -116,6 +126,7 @@ def install(
         "batched_fetch": batched_fetch,
         "datasets": datasets,
         "block_size": block_size,
+        "on_data_change": on_data_change,
     }
     explicit = _options.checked({k: v for k, v in given.items() if v is not None})
     version = _lerobot_version()
@@ -150,8 +161,15 @@ class _Installation:
         self.module = module
         self.dp_size_from = dp_size_from
         self.explicit = explicit
+        self.on_data_change: str = explicit.get("on_data_change", "refuse")
         self.options: Options | None = None  # resolved when the datasets are made
         self.saved_sampler: dict[str, Any] = {}
+        self.saved_data: SavedData | None = None  # the resumed checkpoint's, if it has one
+        self.checkpoint: str = ""  # the resumed checkpoint's directory
+        self.identities: tuple[DatasetIdentity, ...] = ()  # of the datasets this run reads
+        self.restart = False  # resume on changed data: start the next epoch
+        self.epoch_length: int | None = None  # positions per epoch of the sampler
+        self.origin = (0, 0)  # (step, epoch): where the epoch count starts from offset 0
         self.settings: dict[str, Any] = {}  # what the sampler was built with
         self.cfg: Any = None
         self.dataset: Any = None
@@ -160,7 +178,7 @@ class _Installation:
     def patch(self) -> None:
         m = self.module
         m.EpisodeAwareSampler = self.episode_aware_sampler
-        m.compute_sampler_state = compute_sampler_state
+        m.compute_sampler_state = self.compute_sampler_state
         m.cycle = _aligned_cycle(m.cycle)
         m.make_train_eval_datasets = self.wrap_make_datasets(m.make_train_eval_datasets)
         m.save_checkpoint = self.wrap_save_checkpoint(m.save_checkpoint)
@@ -174,6 +192,7 @@ class _Installation:
         saved = None
         if getattr(cfg, "resume", False) and getattr(cfg, "checkpoint_path", None) is not None:
             directory = Path(cfg.checkpoint_path) / _TRAINING_STATE_DIR
+            self.checkpoint = str(cfg.checkpoint_path)
             loaded = _options.load(directory)
             if loaded is None:
                 logger.warning(
@@ -183,7 +202,10 @@ class _Installation:
                     _options.resolve(self.explicit, None, ""),
                 )
             else:
-                saved, self.saved_sampler = loaded
+                saved = loaded.options
+                self.saved_sampler, self.saved_data = loaded.sampler, loaded.data
+                if self.saved_data is not None:
+                    self.origin = (self.saved_data.origin_step, self.saved_data.origin_epoch)
         options = _options.resolve(self.explicit, saved, str(getattr(cfg, "checkpoint_path", "")))
         if saved is not None:
             logger.info("episampler options restored from the checkpoint: %s", options)
@@ -202,6 +224,9 @@ class _Installation:
             else:
                 dataset, eval_dataset = make(cfg, *args, **kwargs)
             self.dataset = dataset
+            self.identities = _identities(dataset, options)
+            if self.checkpoint:
+                self.check_data(options)
             if options.batched_fetch:
                 from episampler.lerobot.fetch import BatchedFetch
 
@@ -222,7 +247,8 @@ class _Installation:
             result = save(checkpoint_dir, *args, **kwargs)
             if self.options is not None and _rank() == 0:
                 directory = Path(checkpoint_dir) / _TRAINING_STATE_DIR
-                _options.save(directory, self.options, self.settings)
+                data = SavedData(self.identities, self.epoch_length, *self.origin)
+                _options.save(directory, self.options, self.settings, data)
             return result
 
         return save_checkpoint
@@ -238,6 +264,101 @@ class _Installation:
 
         return with_dp_size
 
+    # --- the data ----------------------------------------------------------------------------
+
+    def check_data(self, options: Options) -> None:
+        """On resume: the datasets as the checkpoint recorded them, or refused (or, with
+        `on_data_change="restart_epoch"`, a warning and a restart at the next epoch)."""
+        saved = self.saved_data
+        if saved is None or not saved.datasets:
+            logger.info(
+                "the checkpoint being resumed (%s) records no dataset identity (it was saved by "
+                "an earlier episampler): whether the data changed since cannot be checked",
+                self.checkpoint,
+            )
+            return
+        if not self.identities:
+            logger.info("the datasets' identity cannot be read: not checked against the checkpoint")
+            return
+        changed = []
+        for before, now in zip(saved.datasets, self.identities, strict=False):
+            changes = now.changes_since(before)
+            if changes:
+                changed.append(f"{before.name()}: {', '.join(changes)}")
+        if len(saved.datasets) != len(self.identities):
+            changed.append(f"datasets {len(saved.datasets)} -> {len(self.identities)}")
+        if not changed:
+            self.check_block_counts(options)
+            return
+        what = (
+            f"the data changed since the checkpoint being resumed ({self.checkpoint}) was saved: "
+            + "; ".join(changed)
+        )
+        if self.on_data_change == "refuse":
+            raise OptionsError(
+                f"{what}. Its order cannot continue on other data: resume with the data as it "
+                "was, or pass --episampler.on_data_change=restart_epoch to go on from the start "
+                "of the next epoch on the new data"
+            )
+        logger.warning(
+            "%s. --episampler.on_data_change=restart_epoch: training goes on from the start of "
+            "the next epoch on the new data",
+            what,
+        )
+        self.restart = True
+
+    def check_block_counts(self, options: Options) -> None:
+        """A mixture on unchanged data has the block counts its checkpoint saved."""
+        saved = self.saved_sampler.get("block_counts")
+        if options.datasets is None or saved is None:
+            return
+        now = list(self.dataset.sampler.block_counts)
+        if now != saved:
+            raise OptionsError(
+                f"the mixture's block counts are {now} but {saved} in the checkpoint being "
+                f"resumed ({self.checkpoint}), on the same data: its saved options were edited"
+            )
+
+    def compute_sampler_state(self, step: Any, num_frames: Any, *args: Any, **kwargs: Any) -> Any:
+        """LeRobot's resume point: `compute_sampler_state` counted from the epoch origin; after
+        a change of data with `on_data_change="restart_epoch"`, the start of the next epoch."""
+        origin_step, origin_epoch = self.origin
+        steps = int(step) - origin_step if int(step) >= origin_step else int(step)
+        if self.restart:
+            saved = self.saved_data
+            length = (
+                num_frames if saved is None or saved.epoch_length is None else saved.epoch_length
+            )
+            old = compute_sampler_state(steps, length, *args, **kwargs)
+            interrupted = origin_epoch + old["epoch"]
+            epoch = interrupted + (1 if old["start_index"] else 0)
+            self.origin = (int(step), epoch)
+            self.restart = False
+            if old["start_index"]:
+                logger.warning(
+                    "episampler: the data changed; epoch %d, interrupted at position %d of %d, is "
+                    "not continued: step %d starts epoch %d from its first position, on the new "
+                    "data",
+                    interrupted,
+                    old["start_index"],
+                    length,
+                    int(step),
+                    epoch,
+                )
+            else:
+                logger.warning(
+                    "episampler: the data changed; the checkpoint was at the start of epoch %d: "
+                    "step %d starts it on the new data",
+                    epoch,
+                    int(step),
+                )
+            state = compute_sampler_state(0, num_frames, *args, **kwargs)  # an epoch's start
+            state["epoch"] = epoch
+            return state
+        state = compute_sampler_state(steps, num_frames, *args, **kwargs)
+        state["epoch"] += origin_epoch
+        return state
+
     # --- the sampler -----------------------------------------------------------------------
 
     def episode_aware_sampler(self, *args: Any, **kwargs: Any) -> Any:
@@ -245,6 +366,7 @@ class _Installation:
         if options.datasets is not None:  # built with the datasets (their stats need it)
             sampler = self.dataset.sampler
             self.settings = {"block_counts": list(sampler.block_counts)}
+            self.epoch_length = len(sampler)
             return sampler
         settings = self.sampler_settings(options, kwargs)
         self.settings = settings
@@ -257,6 +379,7 @@ class _Installation:
 
             extra["episode_groups"] = lerobot_groups(self.dataset, settings["group_by"])
         sampler = EpisodeAwareSampler(*args, permutation=options.permutation, **extra, **kwargs)
+        self.epoch_length = len(sampler)
         logger.info("episampler sampler: %r", sampler)
         return sampler
 
@@ -289,6 +412,16 @@ class _Installation:
         import torch.distributed as dist
 
         return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _identities(dataset: Any, options: Options) -> tuple[DatasetIdentity, ...]:
+    """The identity of each dataset the run reads (one per dataset of a mixture); empty when one
+    cannot be read."""
+    parts = dataset.datasets if options.datasets is not None else [dataset]
+    identities = [dataset_identity(part) for part in parts]
+    if any(identity is None for identity in identities):
+        return ()
+    return tuple(cast(DatasetIdentity, identity) for identity in identities)
 
 
 def _rank() -> int:
