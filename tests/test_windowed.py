@@ -181,7 +181,8 @@ def test_window_none_is_the_global_order_groups_or_not(permutation):
 
 
 def test_without_shuffle_a_window_changes_nothing():
-    sampler = make(FROM, TO, window=4, episode_groups=GROUPS)
+    with pytest.warns(UserWarning, match="window=4 has no effect with shuffle=False"):
+        sampler = EpisodeAwareSampler(FROM, TO, window=4, episode_groups=GROUPS)
     assert list(sampler) == lerobot_frames(FROM, TO)
     assert sampler.state_dict()["fingerprint"] == make(FROM, TO).state_dict()["fingerprint"]
 

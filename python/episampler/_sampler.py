@@ -218,7 +218,14 @@ class EpisodeAwareSampler(ResumableSampler):
             if num_threads is None
             else as_int("num_threads", num_threads, low=1, high=_core.MAX_THREADS + 1),
         }
-        if episode_groups is not None and window is None:
+        if window is not None and not config["shuffle"]:
+            warnings.warn(
+                f"window={window} has no effect with shuffle=False (the order is the episodes' "
+                "boundary order); pass shuffle=True for the read-local order, or drop window",
+                UserWarning,
+                stacklevel=2,
+            )
+        elif episode_groups is not None and window is None:
             warnings.warn(
                 "episode_groups has no effect without window= (the global order ignores "
                 "groups); pass window=N for the read-local order, or drop episode_groups",
