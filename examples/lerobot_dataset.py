@@ -17,14 +17,14 @@ def train(dataset, checkpoint, total_steps, crash_at=None):
     # --8<-- [start:lerobot]
     from torch.utils.data import DataLoader
 
-    from episampler import EpisodeAwareSampler, compute_sampler_state
+    from episampler import EpisodeAwareSampler, resume_from_step
 
     sampler = EpisodeAwareSampler.from_lerobot(
         dataset, drop_n_last_frames=2, shuffle=True, seed=1234
     )
     loader = DataLoader(dataset, sampler=sampler, batch_size=8, num_workers=2)
     step = 0 if checkpoint is None else checkpoint["step"]
-    sampler.load_state_dict(compute_sampler_state(step, sampler.num_frames, 8, 1))
+    resume_from_step(loader, step)  # batch size and drop_last read from the loader
     while step < total_steps:
         for batch in loader:  # LeRobot items: dicts of tensors, "index" is the frame's row
             seen[step] = batch["index"].tolist()  # your training step
@@ -46,8 +46,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
-    except ImportError:  # LeRobot 0.3.x
-        from lerobot.common.datasets.lerobot_dataset import LeRobotDataset
+    except ImportError:
+        try:  # LeRobot 0.3.x
+            from lerobot.common.datasets.lerobot_dataset import LeRobotDataset
+        except ImportError:
+            raise SystemExit(
+                'examples/lerobot_dataset.py needs LeRobot: pip install "lerobot[dataset]"'
+            ) from None
     dataset = LeRobotDataset(args.repo_id, root=args.root)
 
     uninterrupted, _, sampler = train(dataset, None, 30)

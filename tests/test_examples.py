@@ -4,6 +4,7 @@ README and on the documentation site is one of them (word for word) or a doctest
 from __future__ import annotations
 
 import doctest
+import importlib.util
 import os
 import re
 import subprocess
@@ -116,3 +117,17 @@ def test_bash_blocks_name_commands_that_exist():
                 assert target in targets, f"{path.name}: make {target}"
             for module in re.findall(r"python3? -m (episampler[\w.]*)", block["body"]):
                 __import__(module)
+
+
+def test_an_example_that_needs_lerobot_says_so_in_one_line_without_it():
+    pytest.importorskip("torch")
+    if importlib.util.find_spec("lerobot") is not None:
+        pytest.skip("LeRobot is installed here")
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "lerobot_dataset.py"), "--repo-id", "user/name"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        'examples/lerobot_dataset.py needs LeRobot: pip install "lerobot[dataset]"'
+    ]
