@@ -1,4 +1,5 @@
-"""mkdocs hook: pages include sections of the README (the intro, the feature table, install and
+"""mkdocs hook: powers such as 10^7 are rendered as superscripts outside code, and pages include
+sections of the README (the intro, the feature table, install and
 the two commands) and whole benchmark result files, so each text lives in one place (code comes
 from examples/ through pymdownx.snippets). A page line `<!-- include README.md#name -->` becomes the
 README's text between `<!-- section: name -->` and `<!-- end: name -->`; `<!-- include
@@ -56,4 +57,17 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
             return text
         return _rewrite_links(text, depth)
 
-    return INCLUDE.sub(include, markdown)
+    return _powers(INCLUDE.sub(include, markdown))
+
+
+# `10^7`, `2^-32` in prose and tables (written so in the README, which GitHub shows as text) are
+# rendered as powers on the site; code blocks and inline code keep the caret.
+POWER = re.compile(r"(?<![\w^])(\d+)\^(-?\d+)(?![\w^])")
+CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+
+
+def _powers(markdown: str) -> str:
+    parts = CODE.split(markdown)
+    for i in range(0, len(parts), 2):  # even parts are outside code
+        parts[i] = POWER.sub(r"\1<sup>\2</sup>", parts[i])
+    return "".join(parts)
