@@ -63,8 +63,10 @@ def main(argv: list[str] | None = None) -> None:
     per_epoch = -(-sampler.num_frames // 8)
     first_epoch = [row for s in range(min(per_epoch, 30)) for row in uninterrupted[s]]
     assert len(first_epoch) == len(set(first_epoch))  # no frame twice within an epoch
-    print(f"{args.repo_id}: {sampler.num_frames} frames kept; resumed at step 10 after a crash "
-          f"at step 13: steps 10..29 identical")  # fmt: skip
+    print(
+        f"{args.repo_id}: {sampler.num_frames} frames kept; resumed at step 10 after a crash "
+        f"at step 13: steps 10..29 identical"
+    )
 
     if not str(dataset.meta.info.get("codebase_version", "")).startswith("v3"):
         return  # window="auto" and BatchedFetch read LeRobot v3 datasets (LeRobot 0.4 and later)

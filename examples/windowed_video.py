@@ -47,18 +47,28 @@ def main() -> None:
     from episampler.inspect import io_report
 
     windowed = EpisodeAwareSampler(
-        STARTS, ENDS, shuffle=True, seed=0,
-        window=400,                       # frames per window (a window never splits a file)
-        episode_groups=FILE_OF_EPISODE,   # from_lerobot(..., group_by="video_file") reads these
-    )  # fmt: skip
+        STARTS,
+        ENDS,
+        shuffle=True,
+        seed=0,
+        window=400,  # frames per window (a window never splits a file)
+        episode_groups=FILE_OF_EPISODE,  # from_lerobot(..., group_by="video_file") reads these
+    )
     shuffled = EpisodeAwareSampler(STARTS, ENDS, shuffle=True, seed=0)  # the global order
     for name, sampler in (("window 400", windowed), ("global", shuffled)):
-        report = io_report(sampler, batch_size=32, num_workers=2, decoder_cache_size=10,
-                           episode_groups=FILE_OF_EPISODE)  # fmt: skip
+        report = io_report(
+            sampler,
+            batch_size=32,
+            num_workers=2,
+            decoder_cache_size=10,
+            episode_groups=FILE_OF_EPISODE,
+        )
         mine = report["sampler"]
-        print(f"{name:>10}: {mine['mean_groups_per_batch']:.1f} files and "
-              f"{mine['mean_episodes_per_batch']:.1f} episodes per batch, "
-              f"{mine['opens_per_1000_samples']:.0f} decoder opens per 1,000 samples")  # fmt: skip
+        print(
+            f"{name:>10}: {mine['mean_groups_per_batch']:.1f} files and "
+            f"{mine['mean_episodes_per_batch']:.1f} episodes per batch, "
+            f"{mine['opens_per_1000_samples']:.0f} decoder opens per 1,000 samples"
+        )
     # --8<-- [end:windowed]
 
     files_w, episodes_w, frames_w = files_and_episodes_per_batch(windowed)
@@ -69,16 +79,23 @@ def main() -> None:
     report = io_report(windowed, batch_size=32, num_workers=2, decoder_cache_size=10)
     assert report["sampler"]["mean_groups_per_batch"] == files_w  # the report is exact
     assert report["sampler"]["decoder_opens"] < report["uniform"]["decoder_opens"] / 10
-    print(f"measured through a DataLoader: {files_w:.1f} files per batch windowed, "
-          f"{files_g:.1f} global; {episodes_w:.1f} episodes per batch windowed")  # fmt: skip
+    print(
+        f"measured through a DataLoader: {files_w:.1f} files per batch windowed, "
+        f"{files_g:.1f} global; {episodes_w:.1f} episodes per batch windowed"
+    )
 
     # --8<-- [start:streams]
     from episampler import stream_settings
 
     per_worker = EpisodeAwareSampler(
-        STARTS, ENDS, shuffle=True, seed=0, window=400, episode_groups=FILE_OF_EPISODE,
+        STARTS,
+        ENDS,
+        shuffle=True,
+        seed=0,
+        window=400,
+        episode_groups=FILE_OF_EPISODE,
         **stream_settings(num_workers=2, batch_size=32),  # one stream of windows per worker
-    )  # fmt: skip
+    )
     # --8<-- [end:streams]
     files_s, episodes_s, frames_s = files_and_episodes_per_batch(per_worker)
     assert sorted(frames_s) == sorted(frames_w)  # every frame once, as before
@@ -87,8 +104,10 @@ def main() -> None:
     mine = io_report(per_worker, batch_size=32, num_workers=2, decoder_cache_size=10)["sampler"]
     # Each worker reads its own stream's files: about half the files per worker.
     assert sum(mine["worker_groups"]) < 0.7 * sum(plain["worker_groups"]), mine
-    print(f"one stream per worker: {mine['worker_groups']} files per worker "
-          f"(plain window: {plain['worker_groups']})")  # fmt: skip
+    print(
+        f"one stream per worker: {mine['worker_groups']} files per worker "
+        f"(plain window: {plain['worker_groups']})"
+    )
 
 
 if __name__ == "__main__":
