@@ -191,3 +191,14 @@ def test_item_state_is_exact_across_chunk_boundaries(permutation):
         )
         resumed.load_state_dict(state)
         assert list(resumed) == full[taken:]
+
+
+def test_passed_as_a_dataloaders_sampler_it_is_refused_with_the_fix():
+    from torch.utils.data import DataLoader
+
+    batches = EpisodeAwareBatchSampler(EpisodeAwareSampler([0], [10], shuffle=True), 4)
+    with pytest.raises(TypeError, match="pass it to the DataLoader as batch_sampler="):
+        next(iter(DataLoader(list(range(10)), sampler=batches)))
+    assert next(iter(DataLoader(list(range(10)), batch_sampler=batches))).tolist() == next(
+        iter(batches)
+    )

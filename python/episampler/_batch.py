@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
-from torch.utils.data import Sampler
+from torch.utils.data import BatchSampler, Sampler
 
 from episampler._inputs import as_bool, as_int
 from episampler._resumable import ResumableSampler, SamplerState
+
+# torch's BatchSampler iterating its sampler: the frame that calls our `__iter__` when this batch
+# sampler is misused as a DataLoader's `sampler=`.
+_BATCHING = BatchSampler.__iter__.__code__
 
 
 class EpisodeAwareBatchSampler(Sampler[list[int]]):
@@ -46,6 +51,12 @@ class EpisodeAwareBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         """The batches of the sampler's current epoch from its resume point."""
+        if sys._getframe(1).f_code is _BATCHING:
+            # `DataLoader(dataset, sampler=this)` batches our batches: every "index" a list.
+            raise TypeError(
+                "EpisodeAwareBatchSampler yields whole batches: pass it to the DataLoader as "
+                "batch_sampler=..., not sampler=..."
+            )
         chunks = self.sampler._start_iteration(self.batch_size, self.drop_last)
         return cast(Iterator[list[int]], chunks)  # in batch mode every chunk is a batch list
 
