@@ -3,6 +3,7 @@ README and on the documentation site is one of them (word for word) or a doctest
 
 from __future__ import annotations
 
+import contextlib
 import doctest
 import importlib.util
 import os
@@ -13,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 import episampler
 
@@ -131,3 +133,54 @@ def test_an_example_that_needs_lerobot_says_so_in_one_line_without_it():
     assert result.stderr.strip().splitlines() == [
         'examples/lerobot_dataset.py needs LeRobot: pip install "lerobot[dataset]"'
     ]
+
+
+class _Frames(torch.utils.data.Dataset):
+    """A toy dataset for the README's quick start: item `i` is frame `i`."""
+
+    def __len__(self) -> int:
+        return 300
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.tensor(index)
+
+
+@pytest.mark.slow  # DataLoader worker processes
+def test_the_readme_quick_start_runs_as_pasted_and_resumes_exactly():
+    """The quick start's code block, verbatim, around the names it leaves to the reader: a run
+    stopped after a checkpoint and started again from it takes the uninterrupted run's steps."""
+    text = (REPOSITORY / "README.md").read_text()
+    quick_start = text[text.index("## Quick start") :]
+    code = next(
+        block["body"]
+        for block in BLOCK.finditer(quick_start)
+        if block["lang"] == "python" and not block["body"].lstrip().startswith(">>>")
+    )
+
+    def run(checkpoint, total_steps, stop_at=None):
+        seen, saved = {}, []
+
+        class Stop(Exception):
+            pass
+
+        def train_step(batch):
+            if len(seen) + (checkpoint or {}).get("step", 0) == stop_at:
+                raise Stop
+            seen[len(seen) + (checkpoint or {}).get("step", 0)] = batch.tolist()
+
+        names = {
+            "starts": [0, 90, 130, 250], "ends": [90, 130, 250, 300], "dataset": _Frames(),
+            "checkpoint": checkpoint, "total_steps": total_steps, "train_step": train_step,
+            "save": saved.append,
+        }  # fmt: skip
+        with contextlib.suppress(Stop):
+            exec(compile(code, "README.md#quick-start", "exec"), names)
+        return seen, saved
+
+    uninterrupted, _ = run(None, 40)
+    stopped, saved = run(None, 40, stop_at=25)
+    assert saved[-1] == {"step": 20}
+    resumed, _ = run(saved[-1], 40)
+    assert sorted(resumed) == list(range(20, 40))
+    assert all(resumed[s] == uninterrupted[s] for s in range(20, 40))
+    assert all(stopped[s] == uninterrupted[s] for s in range(25))
