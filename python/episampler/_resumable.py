@@ -16,7 +16,7 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from episampler._core import DrawCore, EpochChunks, SamplerCore
-from episampler._inputs import as_int
+from episampler._inputs import as_int, is_bool
 
 # Epochs below 2**63 can be iterated; 2**63 itself can be loaded and set (it is the state after
 # the last such epoch) but not iterated, so every state the sampler produces loads again.
@@ -83,20 +83,12 @@ def digest(*arrays: Any) -> str | None:
     return hasher.hexdigest()[:16]
 
 
-def _is_bool(value: Any) -> bool:
-    """A boolean scalar of any kind: Python's, numpy's, or a bool tensor or array."""
-    if isinstance(value, (bool, np.bool_)):
-        return True
-    dtype = getattr(value, "dtype", None)
-    return dtype is not None and str(dtype) in ("bool", "torch.bool")
-
-
 def _same_entry(theirs: Any, mine: int | str) -> bool:
     """Whether a state entry equals ours, without trusting `theirs.__eq__` (a tensor or an
     array would answer with an array, or raise)."""
     if isinstance(mine, str):
         return isinstance(theirs, str) and theirs == mine
-    if _is_bool(theirs):
+    if is_bool(theirs):
         return False
     try:
         # Integers as the resume point takes them: ints, numpy integers, one-element integer
@@ -391,10 +383,6 @@ class ResumableSampler(Sampler[int]):
         for key in ("epoch", "start_index"):
             if key not in state_dict:
                 raise ValueError(f"state_dict has no {key!r} entry: {dict(state_dict)!r}")
-            if _is_bool(state_dict[key]):  # a bool tensor or array would pass as 0 or 1
-                raise TypeError(
-                    f"state_dict[{key!r}] must be an int, got the bool {state_dict[key]!r}"
-                )
         self._check_kind(state_dict)
         if "sampler" in state_dict and "fingerprint" not in state_dict:
             raise ValueError(
