@@ -4,6 +4,7 @@
 use std::sync::OnceLock;
 
 use crate::error::SamplerError;
+use crate::parallel::Build;
 
 /// How many skipped episodes are listed by id: a bounded list, whatever the episode count.
 pub const SKIPPED_LISTED: usize = 10;
@@ -52,6 +53,12 @@ pub struct EpisodeSpec<'a> {
 
 impl EpisodeIndex {
     pub fn new(spec: &EpisodeSpec<'_>) -> Result<Self, SamplerError> {
+        Self::new_with(spec, Build::serial())
+    }
+
+    /// [`EpisodeIndex::new`], polling `build`'s interruption check every
+    /// [`crate::parallel::POLL_EVERY`] episodes ([`SamplerError::Interrupted`] if interrupted).
+    pub fn new_with(spec: &EpisodeSpec<'_>, build: Build<'_>) -> Result<Self, SamplerError> {
         let (from, to) = (spec.from, spec.to);
         if from.len() != to.len() {
             return Err(SamplerError::invalid(format!(
@@ -66,31 +73,33 @@ impl EpisodeIndex {
             ));
         }
         for (name, values) in [("dataset_from_indices", from), ("dataset_to_indices", to)] {
-            if let Some(e) = values.iter().position(|&v| v < 0) {
+            if let Some(e) = first_where(values, build, |_, &v| v < 0)? {
                 return Err(SamplerError::invalid(format!(
                     "{name} must be >= 0, got {name}[{e}] = {} (episode {e})",
                     values[e]
                 )));
             }
         }
-        if let Some(e) = (0..from.len()).find(|&e| from[e] > to[e]) {
+        if let Some(e) = first_where(from, build, |e, &f| f > to[e])? {
             return Err(SamplerError::invalid(format!(
                 "episode {e} ends before it starts: dataset_from_indices[{e}] = {} > dataset_to_indices[{e}] = {}",
                 from[e], to[e]
             )));
         }
-        check_no_overlap(from, to)?;
+        check_no_overlap(from, to, build)?;
 
         let mut selected = vec![spec.episodes_to_use.is_none(); from.len()];
         if let Some(ids) = spec.episodes_to_use {
-            for &id in ids {
-                if id < 0 || id as u64 >= from.len() as u64 {
-                    return Err(SamplerError::invalid(format!(
-                        "episode_indices_to_use must hold episode ids in [0, {}), got {id}",
-                        from.len()
-                    )));
+            for piece in build.pieces(0..ids.len()) {
+                for &id in &ids[piece?] {
+                    if id < 0 || id as u64 >= from.len() as u64 {
+                        return Err(SamplerError::invalid(format!(
+                            "episode_indices_to_use must hold episode ids in [0, {}), got {id}",
+                            from.len()
+                        )));
+                    }
+                    selected[id as usize] = true;
                 }
-                selected[id as usize] = true;
             }
         }
 
@@ -105,19 +114,21 @@ impl EpisodeIndex {
             slots: OnceLock::new(),
         };
         let dropped = spec.drop_first.saturating_add(spec.drop_last);
-        for e in (0..from.len()).filter(|&e| selected[e]) {
-            let length = (to[e] - from[e]) as u64;
-            if dropped >= length {
-                if index.num_skipped < SKIPPED_LISTED {
-                    index.skipped_listed.push((e as u64, length));
+        for piece in build.pieces(0..from.len()) {
+            for e in piece?.filter(|&e| selected[e]) {
+                let length = (to[e] - from[e]) as u64;
+                if dropped >= length {
+                    if index.num_skipped < SKIPPED_LISTED {
+                        index.skipped_listed.push((e as u64, length));
+                    }
+                    index.num_skipped += 1;
+                    continue;
                 }
-                index.num_skipped += 1;
-                continue;
+                index.episode_ids.push(e as u64);
+                index.starts.push(from[e] as u64 + spec.drop_first);
+                index.offsets.push(index.num_frames);
+                index.num_frames += length - dropped;
             }
-            index.episode_ids.push(e as u64);
-            index.starts.push(from[e] as u64 + spec.drop_first);
-            index.offsets.push(index.num_frames);
-            index.num_frames += length - dropped;
         }
         if index.num_frames == 0 {
             // Starts with LeRobot's phrase, which its users' tests match on.
@@ -225,17 +236,46 @@ impl EpisodeIndex {
 }
 
 /// Episodes may come in any order but must not share a frame. Empty episodes share nothing.
-fn check_no_overlap(from: &[i64], to: &[i64]) -> Result<(), SamplerError> {
+/// The first `e` with `pred(e, &values[e])`, polling `build` every
+/// [`crate::parallel::POLL_EVERY`] values.
+fn first_where<T>(
+    values: &[T],
+    build: Build<'_>,
+    pred: impl Fn(usize, &T) -> bool,
+) -> Result<Option<usize>, SamplerError> {
+    for piece in build.pieces(0..values.len()) {
+        let piece = piece?;
+        let start = piece.start;
+        if let Some(at) = values[piece]
+            .iter()
+            .enumerate()
+            .position(|(i, v)| pred(start + i, v))
+        {
+            return Ok(Some(start + at));
+        }
+    }
+    Ok(None)
+}
+
+fn check_no_overlap(from: &[i64], to: &[i64], build: Build<'_>) -> Result<(), SamplerError> {
     // The usual layout, episodes back to back in order, needs no sort.
     let mut previous_end = 0;
-    let in_order = (0..from.len()).all(|e| {
-        let ordered = from[e] >= previous_end || from[e] == to[e];
-        previous_end = previous_end.max(to[e]);
-        ordered
-    });
+    let mut in_order = true;
+    for piece in build.pieces(0..from.len()) {
+        in_order = piece?.all(|e| {
+            let ordered = from[e] >= previous_end || from[e] == to[e];
+            previous_end = previous_end.max(to[e]);
+            ordered
+        });
+        if !in_order {
+            break;
+        }
+    }
     if in_order {
         return Ok(());
     }
+    // Out of order: a sort (not interruptible inside; polled before it).
+    build.check()?;
     let mut order: Vec<usize> = (0..from.len()).filter(|&e| from[e] < to[e]).collect();
     order.sort_unstable_by_key(|&e| (from[e], e));
     let first_clash = order
@@ -333,15 +373,27 @@ impl Remap {
     /// Folds the map into a fingerprint. [`Remap::from_rows`] picks one representation per map,
     /// so equal maps hash equally.
     pub fn fingerprint(&self, state: u64) -> u64 {
+        self.fingerprint_with(state, Build::serial())
+            .expect("never interrupted")
+    }
+
+    /// [`Remap::fingerprint`], polling `build`'s interruption check every
+    /// [`crate::parallel::POLL_EVERY`] entries.
+    pub fn fingerprint_with(&self, state: u64, build: Build<'_>) -> Result<u64, SamplerError> {
         use crate::keys::absorb;
+        let fold = |state: u64, words: &[i64]| -> Result<u64, SamplerError> {
+            let mut state = state;
+            for piece in build.pieces(0..words.len()) {
+                state = words[piece?]
+                    .iter()
+                    .fold(state, |s, &word| absorb(s, word as u64));
+            }
+            Ok(state)
+        };
         match self {
-            Remap::Identity => absorb(state, 0),
-            Remap::EpisodeShift(shifts) => shifts
-                .iter()
-                .fold(absorb(state, 1), |s, &shift| absorb(s, shift as u64)),
-            Remap::Table(rows) => rows
-                .iter()
-                .fold(absorb(state, 2), |s, &row| absorb(s, row as u64)),
+            Remap::Identity => Ok(absorb(state, 0)),
+            Remap::EpisodeShift(shifts) => fold(absorb(state, 1), shifts),
+            Remap::Table(rows) => fold(absorb(state, 2), rows),
         }
     }
 }

@@ -31,32 +31,75 @@ pub fn absorb(state: u64, word: u64) -> u64 {
 /// overlaps them), each word mixed with its position, the lanes and the count absorbed at the
 /// end. Any change to a word, its position or the count changes the result (up to collisions).
 pub fn hash_words(state: u64, words: impl IntoIterator<Item = u64>) -> u64 {
-    let mut lanes = [
-        0x243F_6A88_85A3_08D3u64,
-        0x1319_8A2E_0370_7344,
-        0xA409_3822_299F_31D0,
-        0x082E_FA98_EC4E_6C89,
-    ];
-    let mut words = words.into_iter();
-    let mut count = 0u64;
-    loop {
-        let mut quad = [0u64; 4];
-        let mut taken = 0;
-        for (slot, word) in quad.iter_mut().zip(&mut words) {
-            *slot = word;
-            taken += 1;
-        }
-        // Four independent chains, straight-line: the CPU overlaps them.
-        for (j, (lane, word)) in lanes.iter_mut().zip(quad).enumerate().take(taken) {
-            let position = count + j as u64;
-            *lane = mix64(*lane ^ word ^ position.wrapping_mul(GOLDEN_GAMMA));
-        }
-        count += taken as u64;
-        if taken < 4 {
-            break;
+    let mut hasher = WordHasher::new();
+    hasher.absorb_words(words);
+    hasher.finish(state)
+}
+
+/// [`hash_words`] fed a part at a time (so that a long sequence can be hashed between polls of
+/// an interruption check): the same result as one call over the parts' words in order,
+/// provided every part but the last holds a multiple of 4 words.
+pub struct WordHasher {
+    lanes: [u64; 4],
+    count: u64,
+}
+
+impl Default for WordHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WordHasher {
+    pub fn new() -> Self {
+        WordHasher {
+            lanes: [
+                0x243F_6A88_85A3_08D3u64,
+                0x1319_8A2E_0370_7344,
+                0xA409_3822_299F_31D0,
+                0x082E_FA98_EC4E_6C89,
+            ],
+            count: 0,
         }
     }
-    lanes.into_iter().fold(absorb(state, count), absorb)
+
+    /// Folds the next part in.
+    #[inline]
+    pub fn absorb_words(&mut self, words: impl IntoIterator<Item = u64>) {
+        debug_assert!(
+            self.count.is_multiple_of(4),
+            "only the last part may end inside a quad"
+        );
+        let mut lanes = self.lanes;
+        let mut count = self.count;
+        let mut words = words.into_iter();
+        loop {
+            let mut quad = [0u64; 4];
+            let mut taken = 0;
+            for (slot, word) in quad.iter_mut().zip(&mut words) {
+                *slot = word;
+                taken += 1;
+            }
+            // Four independent chains, straight-line: the CPU overlaps them.
+            for (j, (lane, word)) in lanes.iter_mut().zip(quad).enumerate().take(taken) {
+                let position = count + j as u64;
+                *lane = mix64(*lane ^ word ^ position.wrapping_mul(GOLDEN_GAMMA));
+            }
+            count += taken as u64;
+            if taken < 4 {
+                break;
+            }
+        }
+        self.lanes = lanes;
+        self.count = count;
+    }
+
+    /// `state` with the words folded so far.
+    pub fn finish(self, state: u64) -> u64 {
+        self.lanes
+            .into_iter()
+            .fold(absorb(state, self.count), absorb)
+    }
 }
 
 /// The SplitMix64 generator: used to expand one key into several round keys or RNG seeds.
@@ -155,5 +198,21 @@ mod tests {
             epoch_key(DOMAIN_UNIFORM, 0, 0),
             epoch_key(DOMAIN_UNIFORM, 1 << 32, 0)
         );
+    }
+
+    #[test]
+    fn words_hashed_in_parts_hash_as_one_sequence() {
+        for len in [0u64, 1, 3, 4, 5, 8, 13, 4096 + 3] {
+            let words = (0..len).map(|w| mix64(w ^ 0xABCD));
+            let whole = hash_words(7, words.clone());
+            for part in [4usize, 8, 64] {
+                let all: Vec<u64> = words.clone().collect();
+                let mut hasher = WordHasher::new();
+                for chunk in all.chunks(part) {
+                    hasher.absorb_words(chunk.iter().copied());
+                }
+                assert_eq!(hasher.finish(7), whole, "len {len}, parts of {part}");
+            }
+        }
     }
 }

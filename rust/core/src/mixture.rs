@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, TryLockError};
 
 use crate::error::{try_filled, SamplerError};
 use crate::keys::{absorb, epoch_key, mix64, ALGORITHM_VERSION, DOMAIN_MIXTURE_SLOTS};
-use crate::order::EpochValues;
+use crate::order::{EpochValues, RunLong};
+use crate::parallel::Build;
 use crate::rng::BoundedDraws;
 use crate::sampler::{EpochOrder, Sampler, FEISTEL_CHUNK};
 use crate::shard::Shard;
@@ -208,14 +209,27 @@ impl Mixture {
 
 /// Weights must be finite and >= 0 with a positive, finite sum (one pass).
 pub fn check_weights(name: &str, weights: &[f64]) -> Result<(), SamplerError> {
+    check_weights_with(name, weights, Build::serial())
+}
+
+/// [`check_weights`], polling `build`'s interruption check every
+/// [`crate::parallel::POLL_EVERY`] weights.
+pub fn check_weights_with(
+    name: &str,
+    weights: &[f64],
+    build: Build<'_>,
+) -> Result<(), SamplerError> {
     let mut sum = 0.0;
-    for (c, &w) in weights.iter().enumerate() {
-        if w.is_nan() || w < 0.0 || w == f64::INFINITY {
-            return Err(SamplerError::invalid(format!(
-                "{name} must be finite and >= 0, got {w} at index {c}"
-            )));
+    for piece in build.pieces(0..weights.len()) {
+        for c in piece? {
+            let w = weights[c];
+            if w.is_nan() || w < 0.0 || w == f64::INFINITY {
+                return Err(SamplerError::invalid(format!(
+                    "{name} must be finite and >= 0, got {w} at index {c}"
+                )));
+            }
+            sum += w;
         }
-        sum += w;
     }
     if sum == 0.0 {
         return Err(SamplerError::invalid(format!(
@@ -289,8 +303,37 @@ impl MixtureEpoch {
     pub fn value_at(&mut self, position: u64) -> Result<i64, SamplerError> {
         let (c, epoch, at) = self.draw_at(position)?;
         let mixture = Arc::clone(&self.mixture);
-        let order = self.component_order(c, epoch)?;
+        let order = self.component_order(c, epoch, &mut Build::serial())?;
         Ok(mixture.offsets[c].wrapping_add(mixture.components[c].value_at(order, at)))
+    }
+
+    /// Builds, as `build` says, the order of every component drawn in the block of this
+    /// shard's index `first`, for the epoch the component is in at that block: reading from
+    /// there then builds none until a component starts its next epoch. The same values.
+    pub fn prepare(
+        &mut self,
+        shard: &Shard,
+        first: u64,
+        mut build: Build<'_>,
+    ) -> Result<(), SamplerError> {
+        if first >= shard.len() {
+            return Ok(());
+        }
+        self.draw_at(shard.global_position(first))?;
+        let mixture = Arc::clone(&self.mixture);
+        let block = self.block.expect("loaded by draw_at");
+        let full = mixture.samples_per_epoch - block * mixture.block_size >= mixture.block_size;
+        let counts = if full {
+            &mixture.counts
+        } else {
+            &mixture.last_counts
+        };
+        for (c, &count) in counts.iter().enumerate() {
+            if count > 0 {
+                self.component_order(c, self.block_draws[c].0, &mut build)?;
+            }
+        }
+        Ok(())
     }
 
     fn load_block(&mut self, block: u64) -> Result<(), SamplerError> {
@@ -359,13 +402,24 @@ fn component_epoch_overflow(c: usize) -> SamplerError {
 }
 
 impl EpochValues for MixtureEpoch {
-    /// A chunk at a time: every position's draw first, then each component's draws of one
-    /// epoch mapped together (so a `"feistel"` component maps them in bulk).
     fn fill(&mut self, shard: &Shard, first: u64, out: &mut [i64]) -> Result<(), SamplerError> {
+        self.fill_with(shard, first, out, &mut Build::serial())
+    }
+
+    /// A chunk at a time: every position's draw first, then each component's draws of one
+    /// epoch mapped together (so a `"feistel"` component maps them in bulk). A component order
+    /// that takes long to build (see [`Sampler::builds_quickly`]) is built by `long`.
+    fn fill_with(
+        &mut self,
+        shard: &Shard,
+        first: u64,
+        out: &mut [i64],
+        long: &mut dyn RunLong,
+    ) -> Result<(), SamplerError> {
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut i = first;
         let result = out.chunks_mut(FEISTEL_CHUNK).try_for_each(|chunk| {
-            self.fill_chunk(shard, i, chunk, &mut scratch)?;
+            self.fill_chunk(shard, i, chunk, &mut scratch, long)?;
             i += chunk.len() as u64;
             Ok(())
         });
@@ -392,6 +446,7 @@ impl MixtureEpoch {
         first: u64,
         out: &mut [i64],
         scratch: &mut Scratch,
+        long: &mut dyn RunLong,
     ) -> Result<(), SamplerError> {
         let n = self.mixture.components.len();
         scratch.draws.clear();
@@ -432,7 +487,7 @@ impl MixtureEpoch {
                     .extend(run.iter().map(|&p| scratch.draws[p as usize].2));
                 scratch.values.resize(run.len(), 0);
                 let mixture = Arc::clone(&self.mixture);
-                let order = self.component_order(c, epoch)?;
+                let order = self.component_order(c, epoch, long)?;
                 mixture.components[c].values_at(order, &mut scratch.positions, &mut scratch.values);
                 let offset = mixture.offsets[c];
                 for (&place, &value) in run.iter().zip(&scratch.values) {
@@ -444,12 +499,28 @@ impl MixtureEpoch {
         Ok(())
     }
 
-    /// Component `c`'s order of its `epoch`, built once and kept while it is the latest.
-    fn component_order(&mut self, c: usize, epoch: u64) -> Result<&EpochOrder, SamplerError> {
+    /// Component `c`'s order of its `epoch`, built once and kept while it is the latest; built
+    /// by `long` unless it builds quickly.
+    fn component_order(
+        &mut self,
+        c: usize,
+        epoch: u64,
+        long: &mut dyn RunLong,
+    ) -> Result<&EpochOrder, SamplerError> {
         let cached = &mut self.orders[c];
         if !matches!(cached, Some((e, _)) if *e == epoch) {
-            let spare = cached.take().map(|(_, order)| order);
-            let order = self.mixture.components[c].epoch_order_reusing(epoch, spare)?;
+            let mut spare = cached.take().map(|(_, order)| order);
+            let sampler = &*self.mixture.components[c];
+            let order = if sampler.builds_quickly() {
+                sampler.epoch_order_reusing(epoch, spare)?
+            } else {
+                let mut built = None;
+                long.run_long(&mut |build| {
+                    built = Some(sampler.epoch_order_with(epoch, spare.take(), build)?);
+                    Ok(())
+                })?;
+                built.ok_or(SamplerError::Interrupted)?
+            };
             *cached = Some((epoch, order));
         }
         Ok(&cached.as_ref().expect("just built").1)
@@ -479,5 +550,79 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Counts the long work it runs, in place and serially.
+    struct Counting(usize);
+
+    impl RunLong for Counting {
+        fn run_long(
+            &mut self,
+            work: &mut (dyn FnMut(Build<'_>) -> Result<(), SamplerError> + Send),
+        ) -> Result<(), SamplerError> {
+            self.0 += 1;
+            work(Build::serial())
+        }
+    }
+
+    #[test]
+    fn long_component_builds_run_through_the_readers_runner_and_give_the_same_values() {
+        use crate::index::{EpisodeIndex, EpisodeSpec, Remap};
+        use crate::order::{fill_polled, Permutation};
+        let sampler = |frames: i64, permutation| {
+            let index = EpisodeIndex::new(&EpisodeSpec {
+                from: &[0],
+                to: &[frames],
+                ..Default::default()
+            })
+            .unwrap();
+            Arc::new(Sampler::new(index, Remap::Identity, true, permutation, 3))
+        };
+        // A large "uniform" component (built through the runner), a small one and a
+        // "feistel" one (built in place: quickly).
+        let large = (1 << 16) + 5;
+        let components = vec![
+            sampler(large, Permutation::Uniform),
+            sampler(100, Permutation::Uniform),
+            sampler(large, Permutation::Feistel),
+        ];
+        let offsets = vec![0, 1 << 20, 1 << 21];
+        let len = 3 * large as u64;
+        let mixture =
+            Arc::new(Mixture::new(components, offsets, &[1.0, 1.0, 1.0], 64, len, 9).unwrap());
+        let shard = Shard::new(len, 0, 0, 1, false).unwrap();
+        let mut expected = vec![0i64; len as usize];
+        mixture.epoch(1).fill(&shard, 0, &mut expected).unwrap();
+        // Item by item through a counting runner: one run per epoch of the large "uniform"
+        // component that the epoch reaches (its epochs 1 and 2), none for the others.
+        let mut runner = Counting(0);
+        let mut cursor = mixture.epoch(1);
+        let mut got = vec![0i64; len as usize];
+        for (i, slot) in got.chunks_mut(1000).enumerate() {
+            cursor
+                .fill_with(&shard, i as u64 * 1000, slot, &mut runner)
+                .unwrap();
+        }
+        assert_eq!(got, expected);
+        assert_eq!(runner.0, 2);
+        // Prepared at the start: the first read builds nothing more.
+        let mut cursor = mixture.epoch(1);
+        cursor.prepare(&shard, 0, Build::serial()).unwrap();
+        let mut runner = Counting(0);
+        let mut first = vec![0i64; 1000];
+        cursor
+            .fill_with(&shard, 0, &mut first, &mut runner)
+            .unwrap();
+        assert_eq!((runner.0, &first[..]), (0, &expected[..1000]));
+        // All at once, polled.
+        let mut polled = vec![0i64; len as usize];
+        fill_polled(&mut mixture.epoch(1), &shard, &mut polled, Build::serial()).unwrap();
+        assert_eq!(polled, expected);
+        let interrupted = Build {
+            threads: 1,
+            interrupted: &|| true,
+        };
+        let error = fill_polled(&mut mixture.epoch(1), &shard, &mut polled, interrupted);
+        assert_eq!(error, Err(SamplerError::Interrupted));
     }
 }

@@ -17,6 +17,9 @@ pub use crate::order::{EpochValues, Permutation};
 /// Values per unit of [`Sampler::fill_parallel`].
 pub const FILL_PIECE: usize = 1 << 18;
 
+/// Frames below which any epoch order builds in well under a millisecond.
+pub const QUICK_BUILD_FRAMES: u64 = 1 << 16;
+
 /// Positions mapped per `Feistel::apply_many` call in [`Sampler::fill`].
 pub const FEISTEL_CHUNK: usize = 4096;
 
@@ -165,8 +168,9 @@ impl Sampler {
         self.epoch_order_with(epoch, spare, Build::serial())
     }
 
-    /// [`Sampler::epoch_order_reusing`], a `"uniform"` table built as `build` says (the same
-    /// table on any number of threads; [`SamplerError::Interrupted`] if interrupted).
+    /// [`Sampler::epoch_order_reusing`] built as `build` says: a `"uniform"` table on its
+    /// threads (the same table on any number of threads), and every order that takes long
+    /// polling its interruption check ([`SamplerError::Interrupted`] if interrupted).
     pub fn epoch_order_with(
         &self,
         epoch: u64,
@@ -179,7 +183,8 @@ impl Sampler {
             _ => None,
         };
         if let (true, Some(windows)) = (self.shuffle, &self.windows) {
-            let order = windows.epoch_order(&self.index, self.permutation, self.seed, epoch)?;
+            let order =
+                windows.epoch_order_with(&self.index, self.permutation, self.seed, epoch, build)?;
             return Ok(EpochOrder::Windowed(order));
         }
         Ok(match (self.shuffle, self.permutation) {
@@ -194,6 +199,15 @@ impl Sampler {
                 EpochOrder::Feistel(Feistel::new(n, epoch_key(DOMAIN_FEISTEL, self.seed, epoch)))
             }
         })
+    }
+
+    /// Whether an epoch's order is built in well under a millisecond: O(1) (boundary order, a
+    /// global `"feistel"` order) or small (fewer than [`QUICK_BUILD_FRAMES`] frames), so not
+    /// worth running as long work (see [`crate::order::RunLong`]).
+    pub fn builds_quickly(&self) -> bool {
+        let constant =
+            !self.shuffle || (self.permutation == Permutation::Feistel && self.windows.is_none());
+        constant || self.num_frames() < QUICK_BUILD_FRAMES
     }
 
     /// The value yielded at global position `position` of the epoch ordered by `order`.
@@ -220,6 +234,15 @@ impl Sampler {
     /// Folds the row map into `state` (see [`Remap::fingerprint`]).
     pub fn remap_fingerprint(&self, state: u64) -> u64 {
         self.remap.fingerprint(state)
+    }
+
+    /// [`Sampler::remap_fingerprint`], polling `build`'s interruption check.
+    pub fn remap_fingerprint_with(
+        &self,
+        state: u64,
+        build: Build<'_>,
+    ) -> Result<u64, SamplerError> {
+        self.remap.fingerprint_with(state, build)
     }
 
     /// The value of kept episode `k`'s first frame when its frames' values are consecutive
@@ -297,7 +320,8 @@ impl Sampler {
     }
 
     /// [`Sampler::fill`] of `out` (this shard's indices `0..out.len()`) in pieces of
-    /// [`FILL_PIECE`] values on `build.threads` threads: the same values.
+    /// [`FILL_PIECE`] values on `build.threads` threads (interruptions polled between pieces,
+    /// a few milliseconds apart): the same values.
     pub fn fill_parallel(
         &self,
         order: &EpochOrder,
@@ -307,7 +331,7 @@ impl Sampler {
     ) -> Result<(), SamplerError> {
         let pieces = out.len().div_ceil(FILL_PIECE);
         let shared = SharedSlice::new(out);
-        run_units(pieces, build, |piece| {
+        run_units(pieces, build, |piece, _| {
             let start = piece * FILL_PIECE;
             let end = (start + FILL_PIECE).min(shared.len());
             // SAFETY: pieces are disjoint ranges of `out`.

@@ -16,7 +16,7 @@
 
 use crate::error::{try_filled, SamplerError, Zeroable};
 use crate::keys::{absorb, mix64};
-use crate::parallel::{run_units, Build, SharedSlice};
+use crate::parallel::{run_units, Build, Poll, SharedSlice, POLL_EVERY};
 use crate::rng::BoundedDraws;
 
 /// Target entries per bucket: 2^16 `u32` (256 KiB) stays in a typical L2 cache while shuffled.
@@ -163,6 +163,30 @@ fn for_each_bucket_in(
     }
 }
 
+/// [`for_each_bucket_in`] about [`POLL_EVERY`] indices at a time (whole words), asking `poll`
+/// between them: the same visits, or `false` once `poll` said to stop.
+#[inline]
+fn for_each_bucket_polled(
+    range: std::ops::Range<u64>,
+    scatter_key: u64,
+    bits: u32,
+    poll: &Poll<'_>,
+    mut visit: impl FnMut(u64, usize),
+) -> bool {
+    let per_word = u64::from(64 / bits);
+    let piece = (POLL_EVERY as u64 / per_word).max(1) * per_word;
+    let mut start = range.start;
+    while start < range.end {
+        if poll.stopped() {
+            return false;
+        }
+        let end = range.end.min(start + piece);
+        for_each_bucket_in(start..end, scatter_key, bits, &mut visit);
+        start = end;
+    }
+    true
+}
+
 /// The table for `(len, key)`, in `spare` (of length `len`) if given: both branches below write
 /// every entry, so what `spare` held does not matter.
 ///
@@ -171,8 +195,9 @@ fn for_each_bucket_in(
 /// index order inside a chunk, exactly as one pass over all indices would; pass 2 scatters every
 /// chunk into its own places; pass 3 shuffles every bucket with its own stream. Chunks and
 /// buckets are independent units of work, taken by up to `build.threads` scoped threads (the
-/// calling thread among them, which polls `build.interrupted` between units), so the table is
-/// the same for any thread count.
+/// calling thread among them polls `build.interrupted` every [`POLL_EVERY`] indices, and every
+/// thread stops at its next such point once it said so), so the table is the same for any
+/// thread count.
 fn scatter_shuffle<T: Entry + Send + Sync>(
     len: u64,
     key: u64,
@@ -189,7 +214,8 @@ fn scatter_shuffle<T: Entry + Send + Sync>(
         for (i, slot) in (0..len).zip(table.iter_mut()) {
             *slot = T::from_index(i);
         }
-        fisher_yates(&mut table, absorb(shuffle_key, 0));
+        // At most 2^16 entries (one bucket): no poll needed.
+        fisher_yates(&mut table, absorb(shuffle_key, 0), &|| false);
         return Ok(table);
     }
     let scatter_key = absorb(key, SCATTER_STREAM);
@@ -202,9 +228,9 @@ fn scatter_shuffle<T: Entry + Send + Sync>(
     let range = |c: usize| c as u64 * chunk..((c as u64 + 1) * chunk).min(len);
 
     // Pass 1: every chunk's bucket sizes (recomputed in pass 2 rather than stored).
-    let counts: Vec<Vec<u32>> = run_units(chunks, build, |c| {
+    let counts: Vec<Vec<u32>> = run_units(chunks, build, |c, poll| {
         let mut count = vec![0u32; buckets];
-        for_each_bucket_in(range(c), scatter_key, bits, |_, b| count[b] += 1);
+        for_each_bucket_polled(range(c), scatter_key, bits, poll, |_, b| count[b] += 1);
         count
     })?;
     let mut starts = vec![0usize; buckets + 1];
@@ -229,30 +255,30 @@ fn scatter_shuffle<T: Entry + Send + Sync>(
 
     // Pass 2: each chunk writes its own places (disjoint from every other chunk's).
     let shared = SharedSlice::new(&mut table);
-    run_units(chunks, build, |c| {
+    run_units(chunks, build, |c, poll| {
         let mut next = offsets[c].clone();
         if bits <= DIRECT_SCATTER_MAX_BITS {
-            for_each_bucket_in(range(c), scatter_key, bits, |i, b| {
+            for_each_bucket_polled(range(c), scatter_key, bits, poll, |i, b| {
                 // SAFETY: `next[b]` runs over this chunk's own places of bucket `b`.
                 unsafe { shared.write(next[b], T::from_index(i)) };
                 next[b] += 1;
             });
         } else {
-            scatter_through_lines(&shared, &mut next, range(c), scatter_key, bits);
+            scatter_through_lines(&shared, &mut next, range(c), scatter_key, bits, poll);
         }
     })?;
 
     // Pass 3: each bucket is shuffled on its own.
-    run_units(buckets, build, |b| {
+    run_units(buckets, build, |b, poll| {
         // SAFETY: buckets are disjoint ranges of the table.
         let items = unsafe { shared.range(starts[b], starts[b + 1]) };
-        fisher_yates(items, absorb(shuffle_key, b as u64));
+        fisher_yates(items, absorb(shuffle_key, b as u64), &|| poll.stopped());
     })?;
     Ok(table)
 }
 
-/// Indices per chunk of the scatter: small enough that the calling thread polls for an
-/// interruption every few milliseconds, large enough that per-chunk counters stay cheap.
+/// Indices per chunk of the scatter (at least): large enough that per-chunk counters stay cheap
+/// (interruptions are polled inside chunks, every [`POLL_EVERY`] indices).
 const CHUNK: u64 = 1 << 22;
 
 /// Up to 2^12 buckets (2^28 frames) the scatter writes each entry straight to its bucket: the
@@ -270,6 +296,7 @@ fn scatter_through_lines<T: Entry>(
     range: std::ops::Range<u64>,
     scatter_key: u64,
     bits: u32,
+    poll: &Poll<'_>,
 ) {
     let mut lines = vec![[T::default(); LINE]; next.len()];
     let mut filled = vec![0u8; next.len()];
@@ -278,7 +305,7 @@ fn scatter_through_lines<T: Entry>(
         unsafe { table.range(next[b], next[b] + line.len()) }.copy_from_slice(line);
         next[b] += line.len();
     };
-    for_each_bucket_in(range, scatter_key, bits, |i, b| {
+    let finished = for_each_bucket_polled(range, scatter_key, bits, poll, |i, b| {
         let count = usize::from(filled[b]);
         lines[b][count] = T::from_index(i);
         if count + 1 == LINE {
@@ -288,24 +315,39 @@ fn scatter_through_lines<T: Entry>(
             filled[b] = (count + 1) as u8;
         }
     });
+    if !finished {
+        return; // interrupted: the table is thrown away
+    }
     for (b, line) in lines.iter().enumerate() {
         flush(b, &line[..usize::from(filled[b])], next);
     }
 }
 
-/// Durstenfeld's Fisher–Yates on `items`, from the stream `key`.
-fn fisher_yates<T>(items: &mut [T], key: u64) {
+/// Durstenfeld's Fisher–Yates on `items`, from the stream `key`, asking `stopped` every
+/// [`POLL_EVERY`] swaps (a bucket holds about 2^16 entries, more only past 2^36 frames): stops
+/// early, leaving `items` half shuffled, once it says so.
+fn fisher_yates<T>(items: &mut [T], key: u64, stopped: &dyn Fn() -> bool) {
     let mut draws = BoundedDraws::new(key);
-    if items.len() as u64 <= u64::from(u32::MAX) + 1 {
-        for i in (1..items.len()).rev() {
-            let j = draws.below_u32((i as u32).wrapping_add(1)) as usize;
-            items.swap(i, j);
+    let mut top = items.len();
+    while top > 1 {
+        if top < items.len() && stopped() {
+            return;
         }
-    } else {
-        for i in (1..items.len()).rev() {
-            let j = draws.below(i as u64 + 1) as usize;
-            items.swap(i, j);
+        let bottom = top.saturating_sub(POLL_EVERY).max(1);
+        let narrow = items.len() as u64 <= u64::from(u32::MAX) + 1;
+        let head = &mut items[..top];
+        if narrow {
+            for i in (bottom..head.len()).rev() {
+                let j = draws.below_u32((i as u32).wrapping_add(1)) as usize;
+                head.swap(i, j);
+            }
+        } else {
+            for i in (bottom..head.len()).rev() {
+                let j = draws.below(i as u64 + 1) as usize;
+                head.swap(i, j);
+            }
         }
+        top = bottom;
     }
 }
 
@@ -406,6 +448,7 @@ mod tests {
             0..len,
             key,
             bits,
+            &Poll::never(),
         );
         assert_eq!(buffered, direct);
     }

@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use crate::error::SamplerError;
 use crate::keys::{
-    absorb, epoch_key, hash_words, mix64, SplitMix64, ALGORITHM_VERSION, DOMAIN_WEIGHTED,
+    absorb, epoch_key, mix64, SplitMix64, WordHasher, ALGORITHM_VERSION, DOMAIN_WEIGHTED,
 };
-use crate::mixture::check_weights;
+use crate::mixture::check_weights_with;
 use crate::order::EpochValues;
+use crate::parallel::Build;
 use crate::rng::below;
 use crate::sampler::Sampler;
 use crate::shard::Shard;
@@ -29,25 +30,39 @@ pub enum Per {
 /// Walker's alias table over `weights` (all finite and > 0, fewer than 2^32), built by Vose's
 /// method in place: returns `(accept, alias)`, column `i` kept with probability `accept[i]`,
 /// else `alias[i]` taken.
-pub fn alias_table(mut weights: Vec<f64>) -> (Vec<f64>, Vec<u32>) {
+pub fn alias_table(weights: Vec<f64>) -> (Vec<f64>, Vec<u32>) {
+    alias_table_with(weights, Build::serial()).expect("never interrupted")
+}
+
+/// [`alias_table`], polling `build`'s interruption check every
+/// [`crate::parallel::POLL_EVERY`] columns.
+pub fn alias_table_with(
+    mut weights: Vec<f64>,
+    build: Build<'_>,
+) -> Result<(Vec<f64>, Vec<u32>), SamplerError> {
     let n = weights.len();
-    let scale = n as f64 / weights.iter().sum::<f64>();
-    weights.iter_mut().for_each(|w| *w *= scale);
+    let scale = n as f64 / sum_polled(&weights, build)?;
+    for piece in build.pieces(0..n) {
+        weights[piece?].iter_mut().for_each(|w| *w *= scale);
+    }
     let accept = &mut weights;
     // Columns kept with probability 1 never read their alias.
     let mut alias = vec![0u32; n];
     // Two stacks in one buffer: small columns grow from the front, large from the back.
     let mut stacks = vec![0u32; n];
     let (mut small, mut large) = (0, n);
-    for (i, &a) in accept.iter().enumerate() {
-        if a < 1.0 {
-            stacks[small] = i as u32;
-            small += 1;
-        } else {
-            large -= 1;
-            stacks[large] = i as u32;
+    for piece in build.pieces(0..n) {
+        for i in piece? {
+            if accept[i] < 1.0 {
+                stacks[small] = i as u32;
+                small += 1;
+            } else {
+                large -= 1;
+                stacks[large] = i as u32;
+            }
         }
     }
+    let mut ticks = build.ticks();
     while small > 0 && large < n {
         small -= 1;
         let (s, l) = (stacks[small] as usize, stacks[large] as usize);
@@ -60,12 +75,22 @@ pub fn alias_table(mut weights: Vec<f64>) -> (Vec<f64>, Vec<u32>) {
             stacks[small] = l as u32;
             small += 1;
         }
+        ticks.add(1)?;
     }
     // What is left is 1 up to rounding: always kept.
     for &i in stacks[..small].iter().chain(&stacks[large..]) {
         accept[i as usize] = 1.0;
     }
-    (weights, alias)
+    Ok((weights, alias))
+}
+
+/// The sum of `values` in order (as `Iterator::sum`), polling `build` between pieces.
+fn sum_polled(values: &[f64], build: Build<'_>) -> Result<f64, SamplerError> {
+    let mut sum = -0.0;
+    for piece in build.pieces(0..values.len()) {
+        sum = values[piece?].iter().fold(sum, |sum, &v| sum + v);
+    }
+    Ok(sum)
 }
 
 /// Probability of every column of an alias table (for tests and reports).
@@ -125,6 +150,18 @@ impl WeightedDraws {
         per: Per,
         seed: u64,
     ) -> Result<Self, SamplerError> {
+        Self::new_with(sampler, weights, per, seed, Build::serial())
+    }
+
+    /// [`WeightedDraws::new`], polling `build`'s interruption check every
+    /// [`crate::parallel::POLL_EVERY`] episodes ([`SamplerError::Interrupted`] if interrupted).
+    pub fn new_with(
+        sampler: Arc<Sampler>,
+        weights: &[f64],
+        per: Per,
+        seed: u64,
+        build: Build<'_>,
+    ) -> Result<Self, SamplerError> {
         let index = sampler.index();
         let boundary_episodes = index.num_boundary_episodes();
         if weights.len() != boundary_episodes {
@@ -134,24 +171,28 @@ impl WeightedDraws {
                 weights.len()
             )));
         }
-        check_weights("weights", weights)?;
+        check_weights_with("weights", weights, build)?;
         let mut episodes: Vec<u32> = Vec::with_capacity(index.num_episodes());
         let mut column_weights = Vec::with_capacity(index.num_episodes());
-        for (k, &id) in index.episode_ids().iter().enumerate() {
-            let len = index.episode_len(k);
-            let weight = match per {
-                Per::Episode => weights[id as usize],
-                Per::Frame => weights[id as usize] * len as f64,
-            };
-            if weight > 0.0 {
-                if len > MAX_EPISODE_LEN {
-                    return Err(SamplerError::invalid(format!(
-                        "episode {id} has {len} kept frames: weighted draws support episodes of \
-                         up to {MAX_EPISODE_LEN} frames"
-                    )));
+        let ids = index.episode_ids();
+        for piece in build.pieces(0..ids.len()) {
+            for k in piece? {
+                let id = ids[k];
+                let len = index.episode_len(k);
+                let weight = match per {
+                    Per::Episode => weights[id as usize],
+                    Per::Frame => weights[id as usize] * len as f64,
+                };
+                if weight > 0.0 {
+                    if len > MAX_EPISODE_LEN {
+                        return Err(SamplerError::invalid(format!(
+                            "episode {id} has {len} kept frames: weighted draws support episodes \
+                             of up to {MAX_EPISODE_LEN} frames"
+                        )));
+                    }
+                    episodes.push(k as u32);
+                    column_weights.push(weight);
                 }
-                episodes.push(k as u32);
-                column_weights.push(weight);
             }
         }
         if episodes.is_empty() {
@@ -159,20 +200,21 @@ impl WeightedDraws {
                 "weights are 0 for every kept episode: nothing could be drawn",
             ));
         }
-        if !column_weights.iter().sum::<f64>().is_finite() {
+        if !sum_polled(&column_weights, build)?.is_finite() {
             return Err(SamplerError::invalid(
                 "weights times episode lengths sum to more than a float can hold",
             ));
         }
-        let (accept, alias) = alias_table(column_weights);
+        let (accept, alias) = alias_table_with(column_weights, build)?;
         let through_rows = sampler.first_value_if_consecutive(0).is_none();
         let first = |k: usize| {
             sampler
                 .first_value_if_consecutive(k)
                 .unwrap_or(index.offsets()[k] as i64)
         };
-        let columns = (0..episodes.len())
-            .map(|i| {
+        let mut columns = Vec::with_capacity(episodes.len());
+        for piece in build.pieces(0..episodes.len()) {
+            columns.extend(piece?.map(|i| {
                 let own = episodes[i] as usize;
                 let other = episodes[alias[i] as usize] as usize;
                 Column {
@@ -183,12 +225,12 @@ impl WeightedDraws {
                         index.episode_len(other) as u32,
                     ],
                 }
-            })
-            .collect();
+            }));
+        }
         Ok(WeightedDraws {
             columns,
             through_rows,
-            fingerprint: fingerprint(&sampler, per, weights),
+            fingerprint: fingerprint(&sampler, per, weights, build)?,
             sampler,
             seed,
         })
@@ -227,19 +269,31 @@ impl WeightedDraws {
 }
 
 /// Identifies the kept frames (first frame and length of every kept episode), their rows, what
-/// the weights apply to and every weight (-0.0 and 0.0 alike).
-fn fingerprint(sampler: &Sampler, per: Per, weights: &[f64]) -> u64 {
+/// the weights apply to and every weight (-0.0 and 0.0 alike). Polls `build` every
+/// [`crate::parallel::POLL_EVERY`] words.
+fn fingerprint(
+    sampler: &Sampler,
+    per: Per,
+    weights: &[f64],
+    build: Build<'_>,
+) -> Result<u64, SamplerError> {
     let index = sampler.index();
     let state = absorb(
         absorb(mix64(ALGORITHM_VERSION), DOMAIN_WEIGHTED),
         per as u64,
     );
     let state = absorb(state, index.num_frames());
-    let episodes =
-        (0..index.num_episodes()).flat_map(|k| [index.starts()[k], index.episode_len(k)]);
-    let state = hash_words(state, episodes);
-    let state = sampler.remap_fingerprint(state);
-    hash_words(state, weights.iter().map(|w| (w + 0.0).to_bits()))
+    // Parts of POLL_EVERY episodes (two words each) and weights: multiples of 4 words.
+    let mut episodes = WordHasher::new();
+    for piece in build.pieces(0..index.num_episodes()) {
+        episodes.absorb_words(piece?.flat_map(|k| [index.starts()[k], index.episode_len(k)]));
+    }
+    let state = sampler.remap_fingerprint_with(episodes.finish(state), build)?;
+    let mut words = WordHasher::new();
+    for piece in build.pieces(0..weights.len()) {
+        words.absorb_words(weights[piece?].iter().map(|w| (w + 0.0).to_bits()));
+    }
+    Ok(words.finish(state))
 }
 
 /// One epoch of weighted draws.
@@ -280,6 +334,67 @@ mod tests {
             let sum: f64 = weights.iter().sum();
             for (p, w) in alias_probabilities(&accept, &alias).iter().zip(&weights) {
                 assert!((p - w / sum).abs() < 1e-12, "{p} vs {}", w / sum);
+            }
+        }
+    }
+
+    #[test]
+    fn a_polled_build_is_the_same_and_stops_when_told() {
+        use crate::index::{EpisodeIndex, EpisodeSpec, Remap};
+        use crate::order::Permutation;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let episodes = 200_000i64;
+        let from: Vec<i64> = (0..episodes).map(|e| e * 3).collect();
+        let to: Vec<i64> = from.iter().map(|f| f + 2).collect();
+        let spec = EpisodeSpec {
+            from: &from,
+            to: &to,
+            ..Default::default()
+        };
+        let polls = AtomicUsize::new(0);
+        let counting = || {
+            polls.fetch_add(1, Ordering::Relaxed);
+            false
+        };
+        let build = Build {
+            threads: 1,
+            interrupted: &counting,
+        };
+        let index = EpisodeIndex::new_with(&spec, build).unwrap();
+        assert_eq!(index, EpisodeIndex::new(&spec).unwrap());
+        let sampler = Arc::new(Sampler::new(
+            index,
+            Remap::Identity,
+            false,
+            Permutation::Uniform,
+            0,
+        ));
+        let weights: Vec<f64> = (0..episodes).map(|e| 1.0 + (e % 7) as f64).collect();
+        let plain =
+            Arc::new(WeightedDraws::new(Arc::clone(&sampler), &weights, Per::Frame, 5).unwrap());
+        polls.store(0, Ordering::Relaxed);
+        let polled = Arc::new(
+            WeightedDraws::new_with(Arc::clone(&sampler), &weights, Per::Frame, 5, build).unwrap(),
+        );
+        assert_eq!(polled.fingerprint(), plain.fingerprint());
+        let (a, b) = (plain.epoch(1), polled.epoch(1));
+        assert!((0..1000).all(|p| a.value_at(p) == b.value_at(p)));
+        let total = polls.load(Ordering::Relaxed);
+        assert!(total >= 10, "{total} polls");
+        for stop_at in [0, total / 2, total - 1] {
+            polls.store(0, Ordering::Relaxed);
+            let stopping = || polls.fetch_add(1, Ordering::Relaxed) == stop_at;
+            let build = Build {
+                threads: 1,
+                interrupted: &stopping,
+            };
+            let error =
+                WeightedDraws::new_with(Arc::clone(&sampler), &weights, Per::Frame, 5, build);
+            assert_eq!(error.unwrap_err(), SamplerError::Interrupted);
+            if stop_at < 10 {
+                polls.store(0, Ordering::Relaxed);
+                let error = EpisodeIndex::new_with(&spec, build).unwrap_err();
+                assert_eq!(error, SamplerError::Interrupted);
             }
         }
     }

@@ -30,6 +30,7 @@ use crate::keys::{
     absorb, epoch_key, DOMAIN_WINDOW_FEISTEL, DOMAIN_WINDOW_UNIFORM, DOMAIN_WINDOW_UNITS,
 };
 use crate::order::Permutation;
+use crate::parallel::{Build, POLL_EVERY};
 use crate::rng::{BoundedDraws, Xoshiro256PlusPlus};
 use crate::uniform::PermutationTable;
 
@@ -200,20 +201,33 @@ impl WindowSpec {
         seed: u64,
         epoch: u64,
     ) -> Result<WindowedOrder, SamplerError> {
+        self.epoch_order_with(index, permutation, seed, epoch, Build::serial())
+    }
+
+    /// [`WindowSpec::epoch_order`], polling `build`'s interruption check every
+    /// [`POLL_EVERY`] units, episodes or frames ([`SamplerError::Interrupted`] if interrupted).
+    pub fn epoch_order_with(
+        &self,
+        index: &EpisodeIndex,
+        permutation: Permutation,
+        seed: u64,
+        epoch: u64,
+        build: Build<'_>,
+    ) -> Result<WindowedOrder, SamplerError> {
         let units = &self.units;
         // 1. Units permuted by Fisher–Yates (exact bounded draws) under the epoch's unit key.
         let mut order: Vec<u32> = (0..units.len() as u32).collect();
         let mut rng = Xoshiro256PlusPlus::from_key(epoch_key(DOMAIN_WINDOW_UNITS, seed, epoch));
-        for i in (1..order.len()).rev() {
+        build.for_each_rev(1..order.len(), |i| {
             let j = rng.below(i as u64 + 1) as usize;
             order.swap(i, j);
-        }
+        })?;
         // 2. Streams: each unit to the stream with the fewest frames so far (ties to the lowest
         //    index), laid end to end; one stream keeps the permuted order as it is.
         let (order, interleave) = match self.streams {
             None => (order, None),
             Some(streams) => {
-                let (order, lengths) = deal_to_streams(units, &order, streams.count);
+                let (order, lengths) = deal_to_streams(units, &order, streams.count, build)?;
                 (order, Some(Interleave::new(lengths, streams.block)))
             }
         };
@@ -227,7 +241,8 @@ impl WindowSpec {
         let mut window_starts = vec![0u64];
         let mut filled = 0u64;
         let mut position = 0u64;
-        for &unit in &order {
+        build.for_each(0..order.len(), |i| {
+            let unit = order[i];
             position += units.frames(unit as usize);
             filled += units.frames(unit as usize);
             // Empty streams end where the previous one did.
@@ -239,7 +254,7 @@ impl WindowSpec {
                 window_starts.push(position);
                 filled = 0;
             }
-        }
+        })?;
         if filled > 0 {
             window_starts.push(position);
         }
@@ -250,13 +265,20 @@ impl WindowSpec {
         let shuffle = match permutation {
             Permutation::Uniform => {
                 let key = epoch_key(DOMAIN_WINDOW_UNIFORM, seed, epoch);
-                WindowShuffle::Table(shuffled_windows(index, episodes, &window_starts, key)?)
+                WindowShuffle::Table(shuffled_windows(
+                    index,
+                    episodes,
+                    &window_starts,
+                    key,
+                    build,
+                )?)
             }
             Permutation::Feistel => {
                 let mut segment_starts = Vec::with_capacity(index.num_episodes());
                 let mut segment_logical = Vec::with_capacity(index.num_episodes());
                 let mut window_segments = Vec::with_capacity(window_starts.len());
                 let mut start = 0u64;
+                let mut ticks = build.ticks();
                 for k in episodes {
                     // Windows hold whole units, so each starts with a segment.
                     if window_starts.get(window_segments.len()) == Some(&start) {
@@ -265,6 +287,7 @@ impl WindowSpec {
                     segment_starts.push(start);
                     segment_logical.push(index.offsets()[k]);
                     start += index.episode_len(k);
+                    ticks.add(1)?;
                 }
                 window_segments.push(segment_starts.len());
                 WindowShuffle::Feistel {
@@ -285,19 +308,25 @@ impl WindowSpec {
 
 /// The permuted units dealt to `count` streams (each to the stream with the fewest frames so
 /// far, ties to the lowest index), laid end to end; and every stream's frames.
-fn deal_to_streams(units: &Units, permuted: &[u32], count: u64) -> (Vec<u32>, Vec<u64>) {
+fn deal_to_streams(
+    units: &Units,
+    permuted: &[u32],
+    count: u64,
+    build: Build<'_>,
+) -> Result<(Vec<u32>, Vec<u64>), SamplerError> {
     let count = count as usize;
     let mut lightest: BinaryHeap<Reverse<(u64, usize)>> =
         (0..count).map(|s| Reverse((0u64, s))).collect();
     let mut stream_of = Vec::with_capacity(permuted.len());
     let mut lengths = vec![0u64; count];
-    for &unit in permuted {
+    build.for_each(0..permuted.len(), |i| {
+        let unit = permuted[i];
         let Reverse((frames, s)) = lightest.pop().expect("at least one stream");
         let frames = frames + units.frames(unit as usize);
         lengths[s] = frames;
         stream_of.push(s as u32);
         lightest.push(Reverse((frames, s)));
-    }
+    })?;
     // A stable counting sort by stream keeps each stream's units in permuted order.
     let mut next = vec![0usize; count + 1];
     for &s in &stream_of {
@@ -311,7 +340,7 @@ fn deal_to_streams(units: &Units, permuted: &[u32], count: u64) -> (Vec<u32>, Ve
         order[next[s as usize]] = unit;
         next[s as usize] += 1;
     }
-    (order, lengths)
+    Ok((order, lengths))
 }
 
 /// Epoch positions -> stream-major positions: in round `r` every stream `s` with
@@ -637,6 +666,7 @@ fn shuffled_windows(
     episodes: impl Iterator<Item = usize>,
     window_starts: &[u64],
     key: u64,
+    build: Build<'_>,
 ) -> Result<PermutationTable, SamplerError> {
     let len = index.num_frames();
     Ok(if len <= u64::from(u32::MAX) + 1 {
@@ -646,6 +676,7 @@ fn shuffled_windows(
             window_starts,
             key,
             |v| v as u32,
+            build,
         )?)
     } else {
         PermutationTable::U64(fill_and_shuffle(
@@ -654,36 +685,57 @@ fn shuffled_windows(
             window_starts,
             key,
             |v| v,
+            build,
         )?)
     })
 }
 
+/// Polls `build` every [`POLL_EVERY`] frames written or swapped (whatever the episode and
+/// window sizes).
 fn fill_and_shuffle<T: Zeroable>(
     index: &EpisodeIndex,
     episodes: impl Iterator<Item = usize>,
     window_starts: &[u64],
     key: u64,
     entry: impl Fn(u64) -> T,
+    build: Build<'_>,
 ) -> Result<Vec<T>, SamplerError> {
     let mut table: Vec<T> = try_filled("the windowed table", index.num_frames())?;
-    let mut slots = table.iter_mut();
+    let mut ticks = build.ticks();
+    let mut at = 0usize;
     for k in episodes {
         let first = index.offsets()[k];
-        // The range first: `zip` stops on it without taking a slot.
-        for (logical, slot) in (first..first + index.episode_len(k)).zip(slots.by_ref()) {
-            *slot = entry(logical);
+        let len = index.episode_len(k) as usize;
+        let mut done = 0;
+        while done < len {
+            let piece = (len - done).min(POLL_EVERY);
+            let slots = &mut table[at..at + piece];
+            for (logical, slot) in (first + done as u64..).zip(slots.iter_mut()) {
+                *slot = entry(logical);
+            }
+            at += piece;
+            done += piece;
+            ticks.add(piece)?;
         }
     }
     for (w, bounds) in window_starts.windows(2).enumerate() {
         let window = &mut table[bounds[0] as usize..bounds[1] as usize];
         let mut draws = BoundedDraws::new(absorb(key, w as u64));
-        for i in (1..window.len()).rev() {
-            let j = if i < u32::MAX as usize {
-                draws.below_u32(i as u32 + 1) as usize
-            } else {
-                draws.below(i as u64 + 1) as usize
-            };
-            window.swap(i, j);
+        // Fisher–Yates from the top, a piece of at most POLL_EVERY swaps at a time.
+        let mut top = window.len();
+        while top > 1 {
+            let bottom = top.saturating_sub(POLL_EVERY).max(1);
+            let head = &mut window[..top];
+            for i in (bottom..head.len()).rev() {
+                let j = if i < u32::MAX as usize {
+                    draws.below_u32(i as u32 + 1) as usize
+                } else {
+                    draws.below(i as u64 + 1) as usize
+                };
+                head.swap(i, j);
+            }
+            ticks.add(top - bottom)?;
+            top = bottom;
         }
     }
     Ok(table)
@@ -739,6 +791,57 @@ mod tests {
                     );
                 }
                 assert_eq!(previous_end, 12);
+            }
+        }
+    }
+
+    #[test]
+    fn a_build_polls_its_interruption_check_and_stops_when_told() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // 3000 episodes of 100 frames: polls in the unit shuffle, the streams, the windows and
+        // the table or segments.
+        let from: Vec<i64> = (0..3000).map(|e| e * 100).collect();
+        let to: Vec<i64> = from.iter().map(|f| f + 100).collect();
+        let index = index(&from, &to);
+        for streams in [1, 3] {
+            let spec = WindowSpec::new(1000, Units::per_episode(&index))
+                .unwrap()
+                .with_streams(streams, Some(7))
+                .unwrap();
+            for permutation in [Permutation::Uniform, Permutation::Feistel] {
+                let polls = AtomicUsize::new(0);
+                let counting = || {
+                    polls.fetch_add(1, Ordering::Relaxed);
+                    false
+                };
+                let build = Build {
+                    threads: 1,
+                    interrupted: &counting,
+                };
+                let polled = spec
+                    .epoch_order_with(&index, permutation, 5, 2, build)
+                    .unwrap();
+                let plain = spec.epoch_order(&index, permutation, 5, 2).unwrap();
+                let logical = |order: &WindowedOrder| -> Vec<u64> {
+                    (0..index.num_frames()).map(|p| order.logical(p)).collect()
+                };
+                assert_eq!(logical(&polled), logical(&plain));
+                let total = polls.load(Ordering::Relaxed);
+                assert!(total >= 2, "{total} polls");
+                // Told to stop at each poll in turn: it stops there.
+                for stop_at in 0..total {
+                    polls.store(0, Ordering::Relaxed);
+                    let stopping = || polls.fetch_add(1, Ordering::Relaxed) == stop_at;
+                    let build = Build {
+                        threads: 1,
+                        interrupted: &stopping,
+                    };
+                    let error = spec
+                        .epoch_order_with(&index, permutation, 5, 2, build)
+                        .unwrap_err();
+                    assert_eq!(error, SamplerError::Interrupted);
+                    assert_eq!(polls.load(Ordering::Relaxed), stop_at + 1);
+                }
             }
         }
     }

@@ -10,15 +10,17 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::errors::value_error;
-use crate::interrupt::try_lock;
+use crate::interrupt::{try_lock, Detached};
 
-/// An iterator over `shard`'s values of one epoch (see [`EpochChunks`]).
+/// An iterator over `shard`'s values of one epoch (see [`EpochChunks`]); an order built on the
+/// way (a mixture component's next epoch) is built on up to `threads` threads.
 pub(crate) fn chunks(
     values: Box<dyn EpochValues>,
     shard: Shard,
     epoch: u64,
     batch_size: Option<u64>,
     drop_last_batch: bool,
+    threads: usize,
 ) -> PyResult<EpochChunks> {
     let mode = match batch_size {
         None => Mode::Items {
@@ -33,6 +35,7 @@ pub(crate) fn chunks(
     Ok(EpochChunks {
         shard,
         epoch,
+        threads,
         items: matches!(mode, Mode::Items { .. }),
         producer: Mutex::new(Producer {
             values,
@@ -65,14 +68,18 @@ enum Mode {
 /// iterator's step with no Python or PyO3 call per value; the list iterator of the latest
 /// chunk is kept to count the values actually consumed (`yielded`) for the state.
 ///
-/// Safe to share between threads: `__next__` computes a chunk under the producer's lock;
-/// readers (`yielded`, `exhausted`, `resume_point`) only take the progress lock. Both are held
-/// briefly, with the GIL, and never across anything that waits, so a state read while another
-/// thread iterates never fails and is a point the iterator passed through.
+/// Safe to share between threads: `__next__` computes a chunk under the producer's lock, with
+/// the GIL, except for a long build on the way (a mixture component's next epoch), which runs
+/// without the GIL (a thread that finds the producer busy then waits for it without the GIL);
+/// readers (`yielded`, `exhausted`, `resume_point`) only take the progress lock, held briefly
+/// with the GIL and never across anything that waits, so a state read while another thread
+/// iterates never fails and is a point the iterator passed through.
 #[pyclass(module = "episampler._core", frozen)]
 pub struct EpochChunks {
     shard: Shard,
     epoch: u64,
+    /// Threads of an order built on the way.
+    threads: usize,
     /// Item mode (list iterators, counted for the state) or batch mode (lists).
     items: bool,
     producer: Mutex<Producer>,
@@ -112,20 +119,43 @@ impl EpochChunks {
         self.progress.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The next chunk's values, computed under the producer's lock.
-    fn produce(&self) -> Result<Step, SamplerError> {
-        let mut producer = if std::process::id() == self.creator {
-            self.producer.lock().unwrap_or_else(|e| e.into_inner())
-        } else {
-            try_lock(&self.producer).ok_or_else(|| {
-                SamplerError::invalid(
-                    "this iterator was being advanced by another thread when the process \
-                     forked; create a new iterator in the child",
-                )
-            })?
-        };
-        let producer = &mut *producer;
-        let remaining = self.shard.len() - producer.planned;
+    /// The producer's lock, and whether this thread had to wait for it: then another thread
+    /// held it while building an order without the GIL, and this one waited without the GIL
+    /// too (waiting with it would deadlock). A forked child never waits: a lock that a parent
+    /// thread held at the fork stays taken.
+    fn take_producer(
+        &self,
+        py: Python<'_>,
+    ) -> Result<(MutexGuard<'_, Producer>, bool), SamplerError> {
+        if std::process::id() != self.creator {
+            return try_lock(&self.producer)
+                .map(|producer| (producer, false))
+                .ok_or_else(|| {
+                    SamplerError::invalid(
+                        "this iterator was being advanced by another thread when the process \
+                         forked; create a new iterator in the child",
+                    )
+                });
+        }
+        let mut waited = false;
+        loop {
+            if let Some(producer) = try_lock(&self.producer) {
+                return Ok((producer, waited));
+            }
+            waited = true;
+            let producer = &self.producer;
+            py.detach(|| drop(producer.lock()));
+        }
+    }
+
+    /// The next chunk's values, computed under the producer's lock; an order built on the way
+    /// is built by `long` (without the GIL).
+    fn produce(
+        producer: &mut Producer,
+        shard: &Shard,
+        long: &mut Detached<'_>,
+    ) -> Result<Step, SamplerError> {
+        let remaining = shard.len() - producer.planned;
         let count = match producer.mode {
             Mode::Items { next_chunk } => {
                 if remaining == 0 {
@@ -139,7 +169,7 @@ impl EpochChunks {
             Mode::Batches { size, drop_last } => {
                 if remaining == 0 || (drop_last && remaining < size) {
                     // A dropped short batch still ends the epoch.
-                    producer.planned = self.shard.len();
+                    producer.planned = shard.len();
                     return Ok(Step::Done);
                 }
                 remaining.min(size)
@@ -148,22 +178,44 @@ impl EpochChunks {
         let mut values = try_filled("a batch of values", count)?;
         producer
             .values
-            .fill(&self.shard, producer.planned, &mut values)?;
+            .fill_with(shard, producer.planned, &mut values, long)?;
         producer.planned += count;
         if let Mode::Batches {
             size,
             drop_last: true,
         } = producer.mode
         {
-            if self.shard.len() - producer.planned < size {
+            if shard.len() - producer.planned < size {
                 // Nothing but a dropped short batch is left: the epoch ends with this one.
-                producer.planned = self.shard.len();
+                producer.planned = shard.len();
             }
         }
         Ok(Step::Chunk {
             values,
             planned: producer.planned,
         })
+    }
+
+    /// In item mode, after waiting for a thread that handed out a chunk meanwhile: that
+    /// chunk's list iterator is the one `itertools.chain` holds, and the chain's call that
+    /// waited will replace it with what this call returns. So the values left in it move to a
+    /// new list iterator, returned in its place: no value is lost or given twice, and the
+    /// state still counts them (`None`: no chunk was handed out meanwhile).
+    fn take_over_current(&self, py: Python<'_>, handed_before: u64) -> PyResult<Option<Py<PyAny>>> {
+        let mut progress = self.lock_progress();
+        if progress.handed_out == handed_before {
+            return Ok(None);
+        }
+        let Some(current) = &progress.current else {
+            return Ok(None);
+        };
+        let rest = PyList::empty(py);
+        for value in current.bind(py).try_iter()? {
+            rest.append(value?)?;
+        }
+        let chunk = rest.try_iter()?.into_any().unbind();
+        progress.current = Some(chunk.clone_ref(py));
+        Ok(Some(chunk))
     }
 
     /// Values the consumer has taken: handed out minus what is left in the latest list.
@@ -188,10 +240,27 @@ impl EpochChunks {
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         // Computed with the GIL held (a chunk is at most MAX_CHUNK values: tens of
         // microseconds): `itertools.chain` and the threads sharing it see each chunk handed
-        // out whole, in order. Releasing the GIL here would let a second thread's `next()` on
-        // the same chain fetch a chunk that the first thread's then replaces.
-        let step = self.produce().map_err(value_error)?;
-        let (values, planned) = match step {
+        // out whole, in order. Only a long build on the way (a mixture component's next
+        // epoch, rare) runs without the GIL; a second thread's `next()` on the same chain
+        // then waits for it and takes over the chunk it handed out (see
+        // `take_over_current`).
+        let handed_before = self.lock_progress().handed_out;
+        let (mut producer, waited) = self.take_producer(py).map_err(value_error)?;
+        if waited {
+            if self.lock_progress().stopped {
+                return Ok(None);
+            }
+            if self.items {
+                if let Some(chunk) = self.take_over_current(py, handed_before)? {
+                    return Ok(Some(chunk));
+                }
+            }
+        }
+        // The producer stays locked until the chunk is counted: a thread that waited for it
+        // then sees this chunk as handed out.
+        let mut long = Detached::new(py, self.threads);
+        let step = Self::produce(&mut producer, &self.shard, &mut long);
+        let (values, planned) = match step.map_err(|error| long.error(error))? {
             Step::Chunk { values, planned } => (values, planned),
             Step::Done => {
                 // Everything was handed out (or skipped as a dropped short batch).

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use episampler_core::error::try_filled;
+use episampler_core::order::fill_polled;
 use episampler_core::{EpochValues, Mixture, Per, Shard, WeightedDraws};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
@@ -12,6 +13,7 @@ use pyo3::prelude::*;
 use crate::chunks::EpochChunks;
 use crate::epochs::{self, EpochSource};
 use crate::errors::value_error;
+use crate::interrupt::interruptible;
 use crate::sampler::SamplerCore;
 
 /// Orders drawn position by position rather than built: a mixture of component samplers
@@ -56,35 +58,42 @@ impl EpochSource for DrawCore {
         }
     }
 
-    /// Draws need no build: `threads` is not used.
+    /// Draws need no build of their own; a mixture's component orders are built on up to
+    /// `threads` threads. Without the GIL, stopped by Ctrl-C.
     fn shard_values(
         &self,
         py: Python<'_>,
         epoch: u64,
         shard: &Shard,
-        _threads: usize,
+        threads: usize,
     ) -> PyResult<Vec<i64>> {
-        collect(py, self.values(epoch), shard)
+        let mut values = self.values(epoch);
+        let mut out = try_filled("the epoch's values", shard.len()).map_err(value_error)?;
+        interruptible(py, threads, |build| {
+            fill_polled(values.as_mut(), shard, &mut out, build)
+        })?;
+        Ok(out)
     }
 
+    /// A mixture's cursor comes with the component orders that reading from the shard's start
+    /// needs, built here (without the GIL, on up to `threads` threads, stopped by Ctrl-C)
+    /// rather than under the GIL by the first `next()`.
     fn epoch_values(
         &self,
-        _py: Python<'_>,
+        py: Python<'_>,
         epoch: u64,
-        _threads: usize,
+        shard: &Shard,
+        threads: usize,
     ) -> PyResult<Box<dyn EpochValues>> {
-        Ok(self.values(epoch))
+        match &self.draws {
+            Draws::Mixture(mixture) => {
+                let mut cursor = mixture.epoch(epoch);
+                interruptible(py, threads, |build| cursor.prepare(shard, 0, build))?;
+                Ok(Box::new(cursor))
+            }
+            Draws::Weighted { .. } => Ok(self.values(epoch)),
+        }
     }
-}
-
-/// All of `shard`'s values of one epoch.
-fn collect(py: Python<'_>, mut values: Box<dyn EpochValues>, shard: &Shard) -> PyResult<Vec<i64>> {
-    py.detach(|| {
-        let mut out = try_filled("the epoch's values", shard.len())?;
-        values.fill(shard, 0, &mut out)?;
-        Ok(out)
-    })
-    .map_err(value_error)
 }
 
 #[pymethods]
@@ -92,6 +101,7 @@ impl DrawCore {
     /// A mixture of `components` (each a `SamplerCore`) at `offsets`, in proportions `weights`.
     #[staticmethod]
     fn mixture_of(
+        py: Python<'_>,
         components: Vec<Bound<'_, SamplerCore>>,
         offsets: Vec<i64>,
         weights: PyReadonlyArray1<'_, f64>,
@@ -103,15 +113,20 @@ impl DrawCore {
             .iter()
             .map(|core| Arc::clone(&core.get().sampler))
             .collect();
-        let mixture = Mixture::new(
-            components,
-            offsets,
-            weights.as_slice()?,
-            block_size,
-            samples_per_epoch,
-            seed,
-        )
-        .map_err(value_error)?;
+        let weights = weights.as_slice()?;
+        // The components' fingerprints are O(episodes) each: computed without the GIL.
+        let mixture = py
+            .detach(|| {
+                Mixture::new(
+                    components,
+                    offsets,
+                    weights,
+                    block_size,
+                    samples_per_epoch,
+                    seed,
+                )
+            })
+            .map_err(value_error)?;
         Ok(DrawCore {
             draws: Draws::Mixture(Arc::new(mixture)),
         })
@@ -138,9 +153,9 @@ impl DrawCore {
         };
         let weights = weights.as_slice()?;
         let sampler = Arc::clone(&frames.sampler);
-        let draws = py
-            .detach(|| WeightedDraws::new(sampler, weights, per, seed))
-            .map_err(value_error)?;
+        let draws = interruptible(py, 1, |build| {
+            WeightedDraws::new_with(sampler, weights, per, seed, build)
+        })?;
         Ok(DrawCore {
             draws: Draws::Weighted {
                 draws: Arc::new(draws),
@@ -165,7 +180,7 @@ impl DrawCore {
     }
 
     /// This rank's values of `epoch` from global position `start_index`, as one array
-    /// (`threads` is accepted for a call common with `SamplerCore`: draws need no build).
+    /// (`threads`: the threads a mixture's component orders are built on).
     #[pyo3(signature = (epoch, start_index, rank, num_replicas, drop_last, pad_to_multiple=None, threads=1))]
     #[allow(clippy::too_many_arguments)]
     fn epoch_indices<'py>(

@@ -23,12 +23,13 @@ pub(crate) trait EpochSource {
         threads: usize,
     ) -> PyResult<Vec<i64>>;
 
-    /// The values of `epoch`, read a slice of a shard at a time (an order to build is built on
-    /// up to `threads` threads).
+    /// The values of `epoch`, read a slice of `shard` at a time from its start (an order to
+    /// build is built, without the GIL, on up to `threads` threads).
     fn epoch_values(
         &self,
         py: Python<'_>,
         epoch: u64,
+        shard: &Shard,
         threads: usize,
     ) -> PyResult<Box<dyn EpochValues>>;
 }
@@ -82,6 +83,6 @@ pub(crate) fn iter_epoch(
         drop_last,
         pad_to_multiple,
     )?;
-    let values = source.epoch_values(py, epoch, threads)?;
-    chunks(values, shard, epoch, batch_size, drop_last_batch)
+    let values = source.epoch_values(py, epoch, &shard, threads)?;
+    chunks(values, shard, epoch, batch_size, drop_last_batch, threads)
 }

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
+use episampler_core::order::RunLong;
 use episampler_core::{Build, SamplerError};
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
@@ -23,9 +24,10 @@ pub(crate) fn try_lock<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 /// waits for, and rare enough to cost nothing.
 const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
-/// Runs `work` without the GIL, on up to `threads` threads, checking for signals every
-/// [`SIGNAL_CHECK_INTERVAL`] between its units (re-taking the GIL just for the check): a
-/// signal's exception (e.g. `KeyboardInterrupt`) stops it and is raised.
+/// Runs `work` without the GIL, on up to `threads` threads, checking for signals at most every
+/// [`SIGNAL_CHECK_INTERVAL`] when the core polls (every `POLL_EVERY` items of work, on this
+/// thread; re-taking the GIL just for the check): a signal's exception (e.g.
+/// `KeyboardInterrupt`) stops it and is raised.
 pub(crate) fn interruptible<T: Send>(
     py: Python<'_>,
     threads: usize,
@@ -61,5 +63,42 @@ pub(crate) fn interruptible<T: Send>(
             .unwrap_or_else(|e| e.into_inner())
             .unwrap_or_else(|| PyKeyboardInterrupt::new_err(()))),
         result => result.map_err(value_error),
+    }
+}
+
+/// Long work met while reading values with the GIL held (a mixture's component build when a
+/// component starts an epoch), run as [`interruptible`] runs it: without the GIL, on up to
+/// `threads` threads, stopped by Ctrl-C. The exception that stopped it (a signal's, or a core
+/// error's) is kept for [`Detached::error`]; the core sees [`SamplerError::Interrupted`].
+pub(crate) struct Detached<'py> {
+    py: Python<'py>,
+    threads: usize,
+    error: Option<PyErr>,
+}
+
+impl<'py> Detached<'py> {
+    pub(crate) fn new(py: Python<'py>, threads: usize) -> Self {
+        Detached {
+            py,
+            threads,
+            error: None,
+        }
+    }
+
+    /// The Python exception for `error`, returned by work this runner ran: the one kept.
+    pub(crate) fn error(&mut self, error: SamplerError) -> PyErr {
+        self.error.take().unwrap_or_else(|| value_error(error))
+    }
+}
+
+impl RunLong for Detached<'_> {
+    fn run_long(
+        &mut self,
+        work: &mut (dyn FnMut(Build<'_>) -> Result<(), SamplerError> + Send),
+    ) -> Result<(), SamplerError> {
+        interruptible(self.py, self.threads, work).map_err(|error| {
+            self.error = Some(error);
+            SamplerError::Interrupted
+        })
     }
 }

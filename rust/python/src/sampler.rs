@@ -121,6 +121,7 @@ impl EpochSource for SamplerCore {
         &self,
         py: Python<'_>,
         epoch: u64,
+        _shard: &Shard,
         threads: usize,
     ) -> PyResult<Box<dyn EpochValues>> {
         Ok(Box::new(SamplerEpoch {
@@ -168,24 +169,23 @@ impl SamplerCore {
             Some(groups) => Some(groups.as_slice()?),
             None => None,
         };
-        let sampler = py
-            .detach(|| {
-                let index = EpisodeIndex::new(&spec)?;
-                let windows = match window {
-                    Some(window) => {
-                        let units = match groups {
-                            Some(groups) => Units::from_groups(&index, groups)?,
-                            None => Units::per_episode(&index),
-                        };
-                        let spec = WindowSpec::new(window, units)?;
-                        Some(Arc::new(spec.with_streams(streams, stream_block)?))
-                    }
-                    None => None,
-                };
-                let sampler = Sampler::new(index, Remap::Identity, shuffle, permutation, seed);
-                Ok(sampler.with_windows(windows))
-            })
-            .map_err(value_error)?;
+        // Interruptible: an index of tens of millions of episodes takes a moment.
+        let sampler = interruptible(py, 1, |build| {
+            let index = EpisodeIndex::new_with(&spec, build)?;
+            let windows = match window {
+                Some(window) => {
+                    let units = match groups {
+                        Some(groups) => Units::from_groups(&index, groups)?,
+                        None => Units::per_episode(&index),
+                    };
+                    let spec = WindowSpec::new(window, units)?;
+                    Some(Arc::new(spec.with_streams(streams, stream_block)?))
+                }
+                None => None,
+            };
+            let sampler = Sampler::new(index, Remap::Identity, shuffle, permutation, seed);
+            Ok(sampler.with_windows(windows))
+        })?;
         Ok(Self::wrap(sampler))
     }
 
@@ -225,8 +225,10 @@ impl SamplerCore {
 
     /// 16 hex digits identifying everything that shapes the global order except the seed.
     #[getter]
-    fn fingerprint(&self) -> String {
-        format!("{:016x}", self.sampler.fingerprint())
+    fn fingerprint(&self, py: Python<'_>) -> String {
+        // O(episodes) the first time: computed without the GIL.
+        let fingerprint = py.detach(|| self.sampler.fingerprint());
+        format!("{fingerprint:016x}")
     }
 
     /// `(boundary-order id, length)` of the first skipped episodes: a bounded list.
@@ -319,8 +321,9 @@ impl SamplerCore {
         )
     }
 
-    /// The smallest and largest value the sampler yields.
-    fn value_range(&self) -> (i64, i64) {
-        self.sampler.value_range()
+    /// The smallest and largest value the sampler yields (O(episodes), O(frames) with a row
+    /// table: without the GIL).
+    fn value_range(&self, py: Python<'_>) -> (i64, i64) {
+        py.detach(|| self.sampler.value_range())
     }
 }
