@@ -1,5 +1,5 @@
 """What LeRobot 0.6.1's own sampler tests rely on: `indices`, its error phrases, and skipped
-episodes named in the log (tests/real_lerobot runs against the real package)."""
+episodes summarised in one warning (tests/real_lerobot runs against the real package)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,6 @@ import pytest
 from episampler import EpisodeAwareSampler
 
 from .support import FROM, TO, lerobot_frames, make
-
-SKIP_LINE = (
-    "Episode {episode} has {length} frames but drop_n_first_frames={first} and "
-    "drop_n_last_frames={last} removes all frames. Skipping."
-)
 
 
 @pytest.mark.parametrize("subset", [None, [2, 0], [1, 1]])
@@ -63,35 +58,37 @@ def skip_records(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name.startswith("episampler")]
 
 
-def test_skipped_episodes_are_logged_with_lerobots_wording(caplog):
-    with caplog.at_level(logging.WARNING), pytest.warns(UserWarning, match="^2 selected"):
+def test_skipped_episodes_are_summarised_in_one_warning(caplog):
+    with caplog.at_level(logging.DEBUG), pytest.warns(UserWarning) as caught:
         sampler = EpisodeAwareSampler([0, 10, 20, 30], [10, 13, 22, 40], drop_n_first_frames=3)
     # Episodes 1 (3 frames) and 2 (2 frames), by their position in the boundary arrays.
-    assert skip_records(caplog) == [
-        SKIP_LINE.format(episode=1, length=3, first=3, last=0),
-        SKIP_LINE.format(episode=2, length=2, first=3, last=0),
+    assert [str(w.message) for w in caught] == [
+        "2 selected episode(s) have no frame left after drop_n_first_frames=3 and "
+        "drop_n_last_frames=0; they are skipped: episode 1 (3 frames), 2 (2 frames)"
     ]
-    assert all(r.levelno == logging.WARNING for r in caplog.records)
+    assert skip_records(caplog) == []  # no line per episode
     assert sampler.indices == list(range(3, 10)) + list(range(33, 40))
 
 
-def test_only_selected_skipped_episodes_are_logged(caplog):
-    with caplog.at_level(logging.WARNING), pytest.warns(UserWarning, match="^1 selected"):
+def test_only_selected_skipped_episodes_are_named():
+    with pytest.warns(UserWarning, match=r"^1 selected .*: episode 1 \(1 frames\)$"):
         EpisodeAwareSampler([0, 1, 5], [1, 2, 9], [1, 2], drop_n_last_frames=1)
-    assert skip_records(caplog) == [SKIP_LINE.format(episode=1, length=1, first=0, last=1)]
 
 
-def test_the_log_lists_a_bounded_number_of_skipped_episodes(caplog):
+def test_the_warning_names_a_bounded_number_of_skipped_episodes(caplog):
     episodes = 100_000
     starts = list(range(0, 2 * episodes, 2))  # every episode 1 frame long, the last 2
     ends = [start + 1 for start in starts[:-1]] + [2 * episodes]
-    with caplog.at_level(logging.WARNING), warnings.catch_warnings(record=True) as caught:
+    with caplog.at_level(logging.DEBUG), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sampler = EpisodeAwareSampler(starts, ends, drop_n_first_frames=1)
-    assert len(caught) == 1 and str(caught[0].message).startswith(f"{episodes - 1} selected")
-    lines = skip_records(caplog)
-    assert lines[:10] == [SKIP_LINE.format(episode=e, length=1, first=1, last=0) for e in range(10)]
-    assert lines[10:] == [f"... and {episodes - 11} more skipped episode(s), not listed"]
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    named = ", ".join(f"{e} (1 frames)" for e in range(10))
+    assert message.startswith(f"{episodes - 1} selected")
+    assert message.endswith(f": episode {named} and {episodes - 11} more")
+    assert "\n" not in message
+    assert skip_records(caplog) == []
     assert sampler.num_frames == 1
 
 

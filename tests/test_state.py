@@ -6,10 +6,12 @@ import copy
 import itertools
 import json
 import pickle
+import warnings
 
 import pytest
+from torch.utils.data import DataLoader
 
-from episampler import ALGORITHM_VERSION, EpisodeAwareSampler
+from episampler import ALGORITHM_VERSION, EpisodeAwareBatchSampler, EpisodeAwareSampler
 
 from .support import FROM, TO, make
 
@@ -282,3 +284,41 @@ def test_is_a_torch_sampler():
     from torch.utils.data import Sampler
 
     assert isinstance(EpisodeAwareSampler(FROM, TO), Sampler)
+
+
+def test_two_loaders_reading_one_sampler_at_once_are_warned_about():
+    # Noticed when the older iterator asks for its next chunk: after its first 64 values.
+    sampler = EpisodeAwareSampler([0, 300], [300, 1000], shuffle=True)
+    first = DataLoader(range(1000), sampler=sampler, batch_size=4)
+    second = DataLoader(range(1000), sampler=sampler, batch_size=4)
+    with pytest.warns(RuntimeWarning, match="read after a newer one") as caught:
+        pairs = list(zip(first, second, strict=True))
+    assert len(caught) == 1  # once per iterator, not per chunk
+    # What the warning is about: both loaders got the same values.
+    assert all(a.tolist() == b.tolist() for a, b in pairs)
+
+
+def test_two_batch_loaders_reading_one_sampler_at_once_are_warned_about():
+    sampler = make(shuffle=True)
+    loaders = [
+        DataLoader(range(max(TO)), batch_sampler=EpisodeAwareBatchSampler(sampler, 4))
+        for _ in range(2)
+    ]
+    with pytest.warns(RuntimeWarning, match="Give each loader its own sampler"):
+        list(zip(*loaders, strict=True))
+
+
+def test_a_loop_broken_off_and_started_again_is_not_warned_about():
+    sampler = make(shuffle=True)
+    loader = DataLoader(range(max(TO)), sampler=sampler, batch_size=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            for step, _ in enumerate(loader):
+                if step == 2:
+                    break
+        old, new = iter(sampler), iter(sampler)
+        take(new, 5)
+        assert take(new, 3) == sampler.epoch_indices()[5:8].tolist()
+        del old  # created before the newest and never read: not a concurrent reader
+        assert list(loader)  # a whole epoch after the broken loops

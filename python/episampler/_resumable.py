@@ -278,7 +278,8 @@ class ResumableSampler(Sampler[int]):
         self, batch_size: int | None = None, drop_last_batch: bool = False
     ) -> EpochChunks:
         """Values of the current epoch from the resume point, as chunks built in Rust; they
-        become the latest iterator, whose progress the state describes."""
+        become the latest iterator, whose progress the state describes (an older iterator read
+        after it is warned about: two loaders reading one sampler at once)."""
         epoch, start_index = self._resume_point()
         check_iterable_epoch(epoch)
         # Dropping the previous iterator lets the core reuse its epoch's table for this one.

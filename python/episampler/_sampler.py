@@ -3,7 +3,6 @@ point and the state protocol; the order itself is computed by the Rust core."""
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Mapping
 from typing import Any, TypedDict, cast
@@ -19,7 +18,6 @@ from episampler._resumable import COUNT_LIMIT, ResumableSampler, digest
 # Names and limits come from the core (rust/core/src/config.rs), where each is written once.
 PERMUTATIONS: tuple[str, ...] = _core.PERMUTATIONS
 MAX_STREAMS: int = _core.MAX_STREAMS
-logger = logging.getLogger(__name__)
 
 
 def _as_groups(episode_groups: Any, num_episodes: int) -> np.ndarray:
@@ -111,7 +109,7 @@ class EpisodeAwareSampler(ResumableSampler):
             duplicates and order are ignored: frames always come in boundary order). None: all.
         drop_n_first_frames: frames dropped from the start of every kept episode (>= 0).
         drop_n_last_frames: frames dropped from the end of every kept episode (>= 0). Episodes
-            left empty are skipped with one `UserWarning` (and named in the `episampler` log).
+            left empty are skipped with one `UserWarning` naming the first of them.
         shuffle: False: boundary order, frames ascending inside each episode. True: a seeded
             permutation of the kept frames, a new one every epoch.
         seed: in `[0, 2**64)`; with the epoch it decides the order (never the global RNGs).
@@ -240,28 +238,20 @@ class EpisodeAwareSampler(ResumableSampler):
             self._set_remap(("rows", rows))
 
     def _report_skipped(self) -> None:
-        """One `UserWarning` with the count, and the first skipped episodes named in the log
-        with LeRobot's wording (a bounded list, however many episodes were skipped)."""
+        """One line, as one `UserWarning`: the count, and the first skipped episodes with
+        their lengths (a bounded list, however many episodes were skipped)."""
         first, last = self._config["drop_n_first_frames"], self._config["drop_n_last_frames"]
         skipped = self._core.num_skipped
+        listed = self._core.skipped_listed
+        named = ", ".join(f"{episode} ({length} frames)" for episode, length in listed)
+        more = f" and {skipped - len(listed)} more" if skipped > len(listed) else ""
         warnings.warn(
             f"{skipped} selected episode(s) have no frame left after "
-            f"drop_n_first_frames={first} and drop_n_last_frames={last}; they are skipped",
+            f"drop_n_first_frames={first} and drop_n_last_frames={last}; they are skipped: "
+            f"episode {named}{more}",
             UserWarning,
             stacklevel=3,
         )
-        listed = self._core.skipped_listed
-        for episode, length in listed:
-            logger.warning(
-                "Episode %d has %d frames but drop_n_first_frames=%d and drop_n_last_frames=%d "
-                "removes all frames. Skipping.",
-                episode,
-                length,
-                first,
-                last,
-            )
-        if skipped > len(listed):
-            logger.warning("... and %d more skipped episode(s), not listed", skipped - len(listed))
 
     @classmethod
     def from_lerobot(

@@ -1,20 +1,37 @@
 //! `EpochChunks`: one rank's values of one epoch handed out a list at a time, for
 //! `itertools.chain` (items) or as batches; counted for the resumable state.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use episampler_core::error::try_filled;
 use episampler_core::{EpochValues, SamplerError, Shard};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeWarning, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::errors::value_error;
 use crate::interrupt::{try_lock, Detached};
 
+/// The iterators of one sampler, numbered as they are created. The newest one that has asked
+/// for a chunk tells an older one still being read (two loaders reading one sampler at once,
+/// which then get the same values) from one abandoned (a loop broken off and started again).
+#[derive(Default)]
+pub(crate) struct Readers {
+    created: AtomicU64,
+    newest_read: AtomicU64,
+}
+
+const READ_CONCURRENTLY: &std::ffi::CStr = c"an iterator of this sampler is read after a newer \
+    one was: two loaders (or loops) reading one sampler at once each get the same values from \
+    the resume point, and state_dict() follows only the newest. Give each loader its own \
+    sampler.";
+
 /// An iterator over `shard`'s values of one epoch (see [`EpochChunks`]); an order built on the
 /// way (a mixture component's next epoch) is built on up to `threads` threads.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn chunks(
+    readers: &Arc<Readers>,
     values: Box<dyn EpochValues>,
     shard: Shard,
     epoch: u64,
@@ -33,6 +50,9 @@ pub(crate) fn chunks(
         },
     };
     Ok(EpochChunks {
+        readers: Arc::clone(readers),
+        number: readers.created.fetch_add(1, Ordering::Relaxed) + 1,
+        warned: AtomicBool::new(false),
         shard,
         epoch,
         threads,
@@ -76,6 +96,11 @@ enum Mode {
 /// iterates never fails and is a point the iterator passed through.
 #[pyclass(module = "episampler._core", frozen)]
 pub struct EpochChunks {
+    /// The sampler's iterators, and this one's number among them.
+    readers: Arc<Readers>,
+    number: u64,
+    /// Whether this iterator was warned about being read after a newer one.
+    warned: AtomicBool,
     shard: Shard,
     epoch: u64,
     /// Threads of an order built on the way.
@@ -238,6 +263,14 @@ impl EpochChunks {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        // Before any value is produced: the warning runs Python code, which may switch threads.
+        let newest = self
+            .readers
+            .newest_read
+            .fetch_max(self.number, Ordering::Relaxed);
+        if newest > self.number && !self.warned.swap(true, Ordering::Relaxed) {
+            PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), READ_CONCURRENTLY, 1)?;
+        }
         // Computed with the GIL held (a chunk is at most MAX_CHUNK values: tens of
         // microseconds): `itertools.chain` and the threads sharing it see each chunk handed
         // out whole, in order. Only a long build on the way (a mixture component's next

@@ -11,6 +11,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::chunks::EpochChunks;
+use crate::chunks::Readers;
 use crate::epochs::{self, EpochSource};
 use crate::errors::value_error;
 use crate::interrupt::interruptible;
@@ -31,6 +32,7 @@ enum Draws {
 #[pyclass(module = "episampler._core", frozen)]
 pub struct DrawCore {
     draws: Draws,
+    readers: Arc<Readers>,
 }
 
 impl DrawCore {
@@ -56,6 +58,10 @@ impl EpochSource for DrawCore {
             Draws::Mixture(mixture) => mixture.samples_per_epoch(),
             Draws::Weighted { num_samples, .. } => *num_samples,
         }
+    }
+
+    fn readers(&self) -> &Arc<Readers> {
+        &self.readers
     }
 
     /// Draws need no build of their own; a mixture's component orders are built on up to
@@ -129,6 +135,7 @@ impl DrawCore {
             .map_err(value_error)?;
         Ok(DrawCore {
             draws: Draws::Mixture(Arc::new(mixture)),
+            readers: Arc::default(),
         })
     }
 
@@ -161,6 +168,7 @@ impl DrawCore {
                 draws: Arc::new(draws),
                 num_samples,
             },
+            readers: Arc::default(),
         })
     }
 

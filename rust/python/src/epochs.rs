@@ -1,17 +1,22 @@
 //! What `epoch_indices` and `iter_epoch` do for either class (`SamplerCore`, `DrawCore`): cut
 //! this rank's shard out of an epoch, then hand out its values all at once or a list at a time.
 
+use std::sync::Arc;
+
 use episampler_core::{EpochValues, Shard};
 use numpy::PyArray1;
 use pyo3::prelude::*;
 
-use crate::chunks::{chunks, EpochChunks};
+use crate::chunks::{chunks, EpochChunks, Readers};
 use crate::make_shard;
 
 /// A class whose epochs `epoch_indices` and `iter_epoch` read.
 pub(crate) trait EpochSource {
     /// Positions per epoch.
     fn epoch_len(&self) -> u64;
+
+    /// The iterators created so far.
+    fn readers(&self) -> &Arc<Readers>;
 
     /// All of `shard`'s values of `epoch` (an order to build is built, and the values computed,
     /// on up to `threads` threads).
@@ -84,5 +89,13 @@ pub(crate) fn iter_epoch(
         pad_to_multiple,
     )?;
     let values = source.epoch_values(py, epoch, &shard, threads)?;
-    chunks(values, shard, epoch, batch_size, drop_last_batch, threads)
+    chunks(
+        source.readers(),
+        values,
+        shard,
+        epoch,
+        batch_size,
+        drop_last_batch,
+        threads,
+    )
 }

@@ -12,6 +12,7 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
 use crate::chunks::EpochChunks;
+use crate::chunks::Readers;
 use crate::epochs::{self, EpochSource};
 use crate::errors::value_error;
 use crate::interrupt::{interruptible, try_lock};
@@ -24,6 +25,7 @@ pub struct SamplerCore {
     // The `"uniform"` order of an epoch costs O(num_frames) to build: keep the latest one so
     // that `epoch_indices` and every iterator of that epoch share it.
     cached_order: Mutex<Option<(u64, Arc<EpochOrder>)>>,
+    readers: Arc<Readers>,
 }
 
 impl SamplerCore {
@@ -31,6 +33,7 @@ impl SamplerCore {
         SamplerCore {
             sampler: Arc::new(sampler),
             cached_order: Mutex::new(None),
+            readers: Arc::default(),
         }
     }
 
@@ -99,6 +102,10 @@ impl SamplerCore {
 impl EpochSource for SamplerCore {
     fn epoch_len(&self) -> u64 {
         self.sampler.num_frames()
+    }
+
+    fn readers(&self) -> &Arc<Readers> {
+        &self.readers
     }
 
     fn shard_values(
