@@ -15,8 +15,10 @@ from episampler.lerobot.auto_window import (
     CACHE_SIZE_VARIABLE,
     auto_window,
     choose_window,
+    choose_window_by_files,
     decoder_cache_size,
 )
+from episampler.lerobot.layout import lerobot_groups
 
 
 def windows_of(order: list[int], sizes: np.ndarray, window: int) -> list[list[int]]:
@@ -218,3 +220,100 @@ def test_from_lerobot_refuses_other_window_words_and_data_file_groups():
         EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, window="big")
     with pytest.raises(ValueError, match="groups by video file"):
         EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, window="auto", group_by="data_file")
+
+
+# --- cameras whose files roll over at different episodes ---------------------------------------
+
+
+def rolling_files(rng, episodes: int, cameras: int, files: int) -> np.ndarray:
+    """Each camera's file of each episode: `files` files per camera, cut at episodes of its own."""
+    columns = []
+    for _ in range(cameras):
+        cuts = np.sort(rng.choice(np.arange(1, episodes), files - 1, replace=False))
+        columns.append(np.searchsorted(cuts, np.arange(episodes), side="right"))
+    return np.stack(columns, axis=1)
+
+
+def steady_files(rng, episodes: int, size: int) -> np.ndarray:
+    """One camera's file of each episode, a file rolling over every `size` episodes, give or
+    take one (a file closes at a size in bytes)."""
+    ends = np.cumsum(rng.integers(size - 1, size + 2, episodes))
+    return np.searchsorted(ends, np.arange(episodes), side="right")
+
+
+def files_needed(units: list[int], unit_of: np.ndarray, files: np.ndarray) -> list[int]:
+    """Distinct files of each camera that the episodes of `units` need."""
+    episodes = np.isin(unit_of, units)
+    return [len(np.unique(files[episodes, c])) for c in range(files.shape[1])]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_window_and_the_straddling_batch_ever_need_more_than_each_cameras_share(seed):
+    rng = np.random.default_rng(seed)
+    episodes, cameras = int(rng.integers(60, 300)), int(rng.integers(2, 4))
+    frames = rng.integers(5, 60, episodes)
+    files = rolling_files(rng, episodes, cameras, int(rng.integers(12, 40)))
+    cache = int(rng.integers(4 * cameras, 12 * cameras))
+    share = cache // cameras
+    choice = choose_window_by_files(frames, files, cache, ["a", "b", "c"][:cameras])
+    assert choice.window is not None
+    group_by = choice.group_by
+    column = None if group_by == "video_file" else "abc".index(group_by.split(":")[1])
+    grouped = files if column is None else files[:, [column]]
+    _, unit_of = np.unique(grouped, axis=0, return_inverse=True)
+    unit_of = unit_of.reshape(-1)
+    sizes = np.bincount(unit_of, weights=frames).astype(np.int64)
+    assert choice.units == len(sizes)
+    for _ in range(100):  # random unit orders
+        windows = windows_of(rng.permutation(len(sizes)).tolist(), sizes, choice.window)
+        for this, following in zip(windows, [*windows[1:], []], strict=True):
+            # The window, plus the next window's first unit (a batch may straddle both).
+            assert max(files_needed(this + following[:1], unit_of, files)) <= share
+
+
+def test_cameras_rolling_over_apart_get_a_window_grouped_by_one_cameras_files():
+    rng = np.random.default_rng(3)
+    episodes = 1000
+    frames = rng.integers(80, 120, episodes)
+    # As a real recording: each camera's bitrate sets its own file size (about 17, 19 and 21
+    # episodes a file), so the cameras' files roll over at different episodes.
+    files = np.stack([steady_files(rng, episodes, size) for size in (17, 19, 21)], axis=1)
+    names = ["top", "wrist", "side"]
+    choice = choose_window_by_files(frames, files, 100, names)
+    all_cameras = choose_window_by_files(frames, files[:, [0, 0, 0]], 100, names)
+    tuples = len(np.unique(files, axis=0))
+    assert choice.group_by.startswith("video_file:")
+    assert choice.units == len(np.unique(files[:, names.index(choice.group_by[11:])]))
+    # Grouping by the files of all cameras cuts each camera's files into slivers.
+    assert tuples > 2 * choice.units
+    assert "grouping by the files of all cameras would give" in choice.reason
+    by_tuples = int(choice.reason.split("would give ")[1].split(" frames")[0])
+    assert choice.window > 3 * by_tuples  # 23,275 frames against 5,685
+    # Aligned files (every camera cut where the first is) allow more: each unit needs 1 file.
+    assert all_cameras.group_by == "video_file" and all_cameras.units_per_window == 32
+    assert choice.units_per_window >= 10  # 15 files of the top camera
+
+
+def test_lerobot_groups_by_one_cameras_files_and_window_auto_uses_them(monkeypatch):
+    lengths = [10] * 120
+    top = np.arange(120) // 10  # files of 10 episodes
+    wrist = (np.arange(120) + 3) // 7  # of 7, cut at other episodes
+    dataset = v3_dataset(lengths, top)
+    dataset.meta.episodes["videos/observation.images.wrist/file_index"] = wrist
+    assert lerobot_groups(dataset, "video_file:observation.images.top").tolist() == top.tolist()
+    assert len(set(lerobot_groups(dataset, "video_file").tolist())) > 18
+    with pytest.raises(ValueError, match=r"'observation\.images\.side' is not a video key"):
+        lerobot_groups(dataset, "video_file:observation.images.side")
+    with pytest.raises(ValueError, match=r"group_by must be None, one of"):
+        lerobot_groups(dataset, "video_file:")
+    monkeypatch.setenv(CACHE_SIZE_VARIABLE, "20")
+    choice = auto_window(dataset)
+    # Wrist units of 7 episodes need 1-2 top files: 4 per window (2 * 4 + 2 <= 20 // 2), the
+    # smallest 4 (40, 40, 70, 70 frames) beating the slivers that all cameras' files cut.
+    assert (choice.window, choice.group_by) == (220, "video_file:observation.images.wrist")
+    sampler = EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, seed=2, window="auto")
+    manual = EpisodeAwareSampler.from_lerobot(
+        dataset, shuffle=True, seed=2, window=choice.window, group_by=choice.group_by
+    )
+    assert sampler.window == choice.window
+    assert sampler.epoch_indices(1).tolist() == manual.epoch_indices(1).tolist()

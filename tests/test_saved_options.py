@@ -161,7 +161,7 @@ def test_a_window_given_as_a_string_is_the_flags_number_and_must_agree_with_the_
     payload["sampler"]["window"] = 0
     assert "bad 'sampler.window': the value must be >= 1, got 0" in refused(tmp_path, payload)
     payload["sampler"].update(window=16, group_by="camera")
-    assert "bad 'sampler.group_by': must be null or one of video_file" in refused(tmp_path, payload)
+    assert "bad 'sampler.group_by': must be null, one of video_file" in refused(tmp_path, payload)
 
 
 def test_a_bad_datasets_list_is_refused_as_the_flag_refuses_it(tmp_path):

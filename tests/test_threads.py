@@ -111,6 +111,8 @@ def test_a_million_state_reads_during_iteration_see_no_error():
 
 
 @pytest.mark.slow
+# Two threads loop over one sampler at once on purpose: the warning about it is expected.
+@pytest.mark.filterwarnings("ignore:an iterator of this sampler is read after:RuntimeWarning")
 def test_other_threads_may_set_the_epoch_load_states_and_iterate_meanwhile():
     sampler = EpisodeAwareSampler([0, 100], [100, 250], shuffle=True, seed=5)
     reference = EpisodeAwareSampler([0, 100], [100, 250], shuffle=True, seed=5)

@@ -61,28 +61,33 @@ def datasets_option(roots, weights=WEIGHTS) -> str:
     return "--episampler.datasets=" + json.dumps(specs)
 
 
-def read_options(num_workers: int) -> list[str]:
+def read_options(num_workers: int, window: str = "10") -> list[str]:
     """With workers, the read-local window and (where supported) the batched fetch, per dataset."""
     from episampler.lerobot.fetch import FETCH_TESTED_VERSIONS
 
     if num_workers == 0:
         return []
     fetch = str(lerobot_version() in FETCH_TESTED_VERSIONS).lower()
-    return ["--episampler.window=10", f"--episampler.batched_fetch={fetch}"]
+    return [f"--episampler.window={window}", f"--episampler.batched_fetch={fetch}"]
 
 
-def run_arguments(roots, out: Path, num_workers: int, steps: int, checkpoint: int) -> list[str]:
+def run_arguments(
+    roots, out: Path, num_workers: int, steps: int, checkpoint: int, window: str = "10"
+) -> list[str]:
     return [
-        datasets_option(roots), f"--episampler.block_size={BLOCK}", *read_options(num_workers),
+        datasets_option(roots), f"--episampler.block_size={BLOCK}",
+        *read_options(num_workers, window),
         *tiny_act_arguments(out, num_workers, steps, checkpoint),
     ]  # fmt: skip
 
 
-def uninterrupted_and_resumed(roots, tmp_path, num_workers, steps, checkpoint, processes=1):
+def uninterrupted_and_resumed(
+    roots, tmp_path, num_workers, steps, checkpoint, processes=1, window="10"
+):
     runs = {}
     for name, stop_after in (("uninterrupted", None), ("stopped", checkpoint)):
         out = tmp_path / name
-        arguments = run_arguments(roots, out, num_workers, steps, checkpoint)
+        arguments = run_arguments(roots, out, num_workers, steps, checkpoint, window)
         runs[name] = train(tmp_path / f"{name}.jsonl", "episampler", *arguments,
                            stop_after=stop_after, processes=processes)  # fmt: skip
     assert all(len(batches) == checkpoint for batches in runs["stopped"])
@@ -120,12 +125,12 @@ def check_mixture_stream(epochs: list[list[tuple]]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("num_workers", [0, 2])
-def test_mixture_run_resumes_exactly_with_exact_block_counts(roots, tmp_path, num_workers):
+@pytest.mark.parametrize(("num_workers", "window"), [(0, None), (2, "10"), (2, "auto")])
+def test_mixture_run_resumes_exactly_with_exact_block_counts(roots, tmp_path, num_workers, window):
     # 21 steps per mixture epoch; the checkpoint at step 24 is past the first epoch.
     steps, checkpoint = 32, 24
     [uninterrupted], [resumed] = uninterrupted_and_resumed(
-        roots, tmp_path, num_workers, steps, checkpoint
+        roots, tmp_path, num_workers, steps, checkpoint, window=window
     )
     assert len(uninterrupted) == steps
     assert resumed == uninterrupted
@@ -135,13 +140,17 @@ def test_mixture_run_resumes_exactly_with_exact_block_counts(roots, tmp_path, nu
     )
     assert [d["weight"] for d in saved["options"]["datasets"]] == [0.7, 0.3]
     assert saved["sampler"]["block_counts"] == [7, 3]
-    assert saved["options"]["window"] == (10 if num_workers else None)
+    assert saved["options"]["window"] == {None: None, "10": 10, "auto": "auto"}[window]
     log = (tmp_path / "uninterrupted.log").read_text()  # the datasets and the blocks, logged
     for c, (name, frames, weight, slots) in enumerate([("a", 58, 0.7, 7), ("b", 26, 0.3, 3)]):
         line = (f"episampler mixture: dataset {c} (local/mix-{name}), {frames} frames, weight "
                 f"{weight}, {slots} of {BLOCK} slots per block, ")  # fmt: skip
         assert line in log, line
     assert "MixtureSampler(components=2, block_counts=[7, 3], block_size=10" in log
+    if window == "auto":  # each dataset's window fits half of LeRobot's default decoder cache
+        for c, name in enumerate("ab"):
+            line = f"dataset {c} (local/mix-{name}), its share of the decoder cache (50 of 100): "
+            assert line + "window='auto': " in log, line
 
 
 @VERSIONS

@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 import numpy as np
 
 from episampler._inputs import as_index_array, as_int
-from episampler.lerobot.layout import lerobot_arguments, lerobot_groups, v3_table
+from episampler.lerobot.layout import camera_files, lerobot_arguments, v3_table
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ def decoder_cache_size(cache_size: Any = None) -> int | None:
 
 
 def choose_window(unit_frames: Any, cameras: int, cache_size: int | None) -> AutoWindow:
-    """The automatic window from numbers alone (see `auto_window` for the rule).
+    """The automatic window when every camera's files hold the same episodes (see
+    `choose_window_by_files` for the rule).
 
     Args:
         unit_frames: frames of each unit (the kept frames of the episodes sharing one tuple of
@@ -86,58 +87,162 @@ def choose_window(unit_frames: Any, cameras: int, cache_size: int | None) -> Aut
     """
     frames = as_index_array("unit_frames", unit_frames)
     cameras = as_int("cameras", cameras, high=2**31)
+    units = np.arange(len(frames), dtype=np.int64)
+    return choose_window_by_files(
+        frames,
+        np.repeat(units[:, None], cameras, axis=1),
+        cache_size,
+        argument="unit_frames",
+    )
+
+
+def choose_window_by_files(
+    episode_frames: Any,
+    episode_files: Any,
+    cache_size: int | None,
+    camera_names: list[str] | None = None,
+    *,
+    argument: str = "episode_frames",
+) -> AutoWindow:
+    """The automatic window from each kept episode's frames and video files (see `auto_window`).
+
+    The budget is per camera: a worker's cache of `cache_size` decoders, shared by `C` cameras,
+    holds `S = cache_size // C` files of each. The candidate groupings (episodes sharing the
+    files of every camera, and episodes sharing one camera's file, for each camera) each give
+    units; a unit `u` needs `f_c(u)` files of camera `c`. A window of `m` units never needs
+    more than the `m` largest `f_c` of camera `c`, plus one unit's files for the batch that
+    straddles two windows: `m` is the largest with that within `S` for every camera (at least
+    1). `window` is the frames of the `m` smallest units: a window, which closes as soon as it
+    holds `window` frames, never holds more than `m` units. The grouping with the largest
+    window is chosen (all cameras' files on a tie). The global order is chosen without video,
+    with an unbounded cache, and when every camera has at most `S` files.
+
+    Args:
+        episode_frames: kept frames of each episode, 1-D, values >= 1.
+        episode_files: one row per episode, one column per camera: the file holding it.
+        cache_size: decoders one worker's cache holds, >= 1, or None (unbounded).
+        camera_names: the cameras' video keys (default: "camera 0", ...).
+
+    Returns:
+        The choice, with its reason.
+    """
+    frames = as_index_array(argument, episode_frames)
+    files = np.asarray(episode_files, dtype=np.int64)
+    if files.ndim != 2 or files.shape[0] != len(frames):
+        raise ValueError(
+            f"episode_files must hold one row per episode ({len(frames)}), got shape {files.shape}"
+        )
+    cameras = files.shape[1]
     if cache_size is not None:
         cache_size = as_int("cache_size", cache_size, low=1, high=2**63)
-    units = len(frames)
+    names = camera_names or [f"camera {c}" for c in range(cameras)]
     cache = "unbounded" if cache_size is None else f"{cache_size}"
     setting = f"decoder cache {cache} per worker ({CACHE_SIZE_VARIABLE})"
 
-    def global_order(why: str) -> AutoWindow:
+    def global_order(units: int, why: str) -> AutoWindow:
         return AutoWindow(None, None, cache_size, cameras, units, 0, f"window='auto': {why}")
 
     if cameras == 0:
-        return global_order("no video feature, so no decoder to keep open: the global order")
-    if units == 0 or (frames < 1).any():
-        raise ValueError("unit_frames must hold one count >= 1 per unit, got none or a zero")
+        return global_order(0, "no video feature, so no decoder to keep open: the global order")
+    if len(frames) == 0 or (frames < 1).any():
+        raise ValueError(f"{argument} must hold one count >= 1 per unit, got none or a zero")
+    tuples = _ids(files)
     if cache_size is None:
-        return global_order(f"{setting}: every file stays open, so the global order")
-    fit = cache_size // cameras  # file tuples the cache holds
-    if fit >= units:
-        return global_order(
-            f"{setting} holds all {units} files of each of the {cameras} camera(s) "
-            f"({units * cameras} decoders): the global order opens each file once per worker"
+        why = f"{setting}: every file stays open, so the global order"
+        return global_order(_count(tuples), why)
+    share = cache_size // cameras  # files of each camera the cache holds
+    per_camera = [_count(_ids(files[:, [c]])) for c in range(cameras)]
+    if max(per_camera) <= share:
+        held = (
+            f"all {per_camera[0]} files of each of the {cameras} camera(s)"
+            if min(per_camera) == max(per_camera)
+            else f"every file of the {cameras} camera(s) ({', '.join(map(str, per_camera))})"
         )
-    # One tuple is kept free for the batch that straddles two windows (it reads the end of
-    # one and the start of the next); with room for fewer than two, windows of one unit.
-    per_window = max(1, fit - 1)
-    # A window closes once it holds >= `window` frames, so it holds at most `per_window` units
-    # exactly when any `per_window` units together hold >= `window` frames: the smallest ones.
-    window = int(np.sort(frames)[:per_window].sum())
-    spare = (
-        ", one group's room left for the batch that straddles two windows"
-        if fit > per_window
-        else ", no room to spare for the batch that straddles two windows"
-    )
-    if fit == 0:
+        return global_order(
+            _count(tuples),
+            f"{setting} holds {held} ({sum(per_camera)} decoders): the global order opens "
+            "each file once per worker",
+        )
+    candidates = [("video_file", tuples)]
+    if cameras > 1:
+        candidates += [(f"video_file:{names[c]}", _ids(files[:, [c]])) for c in range(cameras)]
+    options = [_windows_of(group_by, ids, frames, files, share) for group_by, ids in candidates]
+    best = max(options, key=lambda option: option.window)  # the first on a tie
+    if share == 0:
         why = (
             f"{setting} is smaller than the {cameras} decoders one item needs: windows of one "
             "file group (every item may still reopen decoders; raise the cache)"
         )
     else:
+        spare = (
+            ", one group's room left for the batch that straddles two windows"
+            if best.fits
+            else ", no room to spare for the batch that straddles two windows"
+        )
         why = (
-            f"{setting} holds {fit} file(s) of each of the {cameras} camera(s); a window holds "
-            f"at most {per_window} of the {units} file groups ({per_window * cameras} "
-            f"decoders{spare})"
+            f"{setting} holds {share} file(s) of each of the {cameras} camera(s); a window holds "
+            f"at most {best.units_per_window} of the {best.units} file groups "
+            f"({best.decoders} decoders{spare})"
+        )
+    if best.group_by == "video_file":
+        grouped = "grouped by video file"
+    else:
+        camera = best.group_by[len("video_file:") :]
+        grouped = f"grouped by {camera}'s video files"
+        why += (
+            f"; the cameras' files roll over at different episodes, and grouping by the files "
+            f"of all cameras would give {options[0].window} frames"
         )
     return AutoWindow(
-        window,
-        "video_file",
+        best.window,
+        best.group_by,
         cache_size,
         cameras,
-        units,
-        per_window,
-        f"window='auto': {window} frames grouped by video file: {why}",
+        best.units,
+        best.units_per_window,
+        f"window='auto': {best.window} frames {grouped}: {why}",
     )
+
+
+@dataclass(frozen=True)
+class _Option:
+    """One grouping's window (see `choose_window_by_files`)."""
+
+    group_by: str
+    window: int
+    units: int
+    units_per_window: int
+    decoders: int  # the most a window's units need, over all cameras
+    fits: bool  # one unit's room is left for the batch that straddles two windows
+
+
+def _ids(files: np.ndarray) -> np.ndarray:
+    """Dense ids of the distinct rows of `files`."""
+    _, ids = np.unique(files, axis=0, return_inverse=True)
+    return ids.reshape(-1).astype(np.int64)
+
+
+def _count(ids: np.ndarray) -> int:
+    return int(ids.max()) + 1
+
+
+def _windows_of(
+    group_by: str, ids: np.ndarray, frames: np.ndarray, files: np.ndarray, share: int
+) -> _Option:
+    units = _count(ids)
+    unit_frames = np.bincount(ids, weights=frames, minlength=units).astype(np.int64)
+    allowed, largest = units, []
+    for c in range(files.shape[1]):
+        # Files of camera c that each unit needs, largest first.
+        pairs = np.unique(np.stack([ids, files[:, c]], axis=1), axis=0)
+        need = np.sort(np.bincount(pairs[:, 0], minlength=units))[::-1]
+        largest.append(np.cumsum(need))
+        # The most units whose largest needs, plus one unit's for the straddling batch, fit.
+        allowed = min(allowed, int(np.searchsorted(largest[-1], share - need[0], side="right")))
+    per_window = max(1, allowed)
+    window = int(np.sort(unit_frames)[:per_window].sum())
+    decoders = sum(int(top[per_window - 1]) for top in largest)
+    return _Option(group_by, window, units, per_window, decoders, allowed >= 1)
 
 
 def auto_window(
@@ -150,16 +255,19 @@ def auto_window(
     """The largest window whose video files fit one DataLoader worker's decoder cache.
 
     LeRobot keeps one LRU of decoders per worker process, keyed by file, shared by the cameras:
-    an item of a dataset with `C` cameras needs `C` decoders. The windowed order grouped by
-    video file (`group_by="video_file"`) cuts the shuffled file groups (the kept episodes that
-    share their video files: a unit) into windows, a window closing as soon as it holds at
-    least `window` frames. A window of `m` units keeps `C * m` decoders open. The rule: the
-    cache holds `F = cache_size // C` units; a window may hold `m = F - 1` units (one unit's
-    room left for the batch that straddles two windows; at least 1); `window` is the sum of
-    the `m` smallest units' frames, the largest frame count for which no window can ever hold
-    more than `m` units (any `m` units hold at least that many frames, so a window closes by its
-    `m`-th unit). Without video, with an unbounded cache, or when the cache holds every file
-    (`F` above the number of units), the global order (`window=None`) is chosen.
+    an item of a dataset with `C` cameras needs `C` decoders, and the cache holds
+    `S = cache_size // C` files of each camera. The windowed order cuts the shuffled units
+    (episodes sharing their video files) into windows, a window closing as soon as it holds
+    at least `window` frames. The budget is counted per camera, whatever the cameras' files'
+    boundaries: `window` is the largest for which no window, plus the unit that a batch
+    straddling two windows reads, ever needs more than `S` files of any camera. When every
+    camera's files hold the same episodes, a window holds `m = S - 1` units (at least 1) and
+    `window` is the frames of the `m` smallest units. When the cameras' files roll over at
+    different episodes, episodes sharing one camera's file may make larger windows than
+    episodes sharing the files of all cameras; the grouping with the largest window is
+    chosen (`group_by="video_file:<video key>"`; see `choose_window_by_files`). Without video,
+    with an unbounded cache, or when the cache holds every file of every camera, the global
+    order (`window=None`) is chosen.
 
     Args:
         dataset: a LeRobot v3 dataset (duck-typed: `meta.video_keys`, `meta.episodes` with its
@@ -197,10 +305,9 @@ def auto_window(
     mask &= lengths > 0
     if not mask.any():
         raise ValueError("window='auto': no frame left in the kept episodes after the drops")
-    groups = lerobot_groups(dataset, "video_file")
-    unit_frames = np.bincount(groups[mask], weights=lengths[mask])
-    unit_frames = unit_frames[unit_frames > 0].astype(np.int64)
-    return choose_window(unit_frames, cameras, cache)
+    video_keys = list(dataset.meta.video_keys)
+    files = camera_files(v3_table(dataset), video_keys)
+    return choose_window_by_files(lengths[mask], files[mask], cache, video_keys)
 
 
 class AutoSettings(TypedDict):

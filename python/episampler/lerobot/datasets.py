@@ -219,16 +219,15 @@ def make_mixture_datasets(cfg: Any, options: Options) -> tuple[MixtureDataset, N
     component = {"shuffle": True, "drop_n_last_frames": drop, "permutation": options.permutation}
     if isinstance(options.window, int):
         component["window"] = options.window
-    elif options.window == "auto":
-        raise OptionsError(
-            "--episampler.window=auto is not available with several datasets; give a number "
-            "of frames"
-        )
+    windows = [dict(component) for _ in datasets]
+    if options.window == "auto":
+        for c, (spec, dataset) in enumerate(zip(specs, datasets, strict=True)):
+            windows[c].update(_auto_component_window(_name(c, spec), dataset, len(datasets), drop))
     sampler = MixtureSampler.from_lerobot(
         datasets,
         weights,
         component_options=[
-            {**component, "seed": (seed + 1 + c) % 2**64} for c in range(len(datasets))
+            {**windows[c], "seed": (seed + 1 + c) % 2**64} for c in range(len(datasets))
         ],
         seed=seed,
         block_size=options.block_size,
@@ -248,3 +247,20 @@ def make_mixture_datasets(cfg: Any, options: Options) -> tuple[MixtureDataset, N
         )
     logger.info("episampler mixture sampler: %r", sampler)
     return MixtureDataset(datasets, stats, sampler), None
+
+
+def _auto_component_window(
+    name: str, dataset: Any, components: int, drop_n_last_frames: int
+) -> dict[str, Any]:
+    """`window="auto"` for one dataset of a mixture: every DataLoader worker reads every
+    dataset's current window, so each dataset's windows fit an equal share of the decoder
+    cache. No worker streams: the mixture interleaves the datasets' draws."""
+    from episampler.lerobot.auto_window import auto_window, decoder_cache_size
+
+    cache = decoder_cache_size()
+    share = None if cache is None else max(1, cache // components)
+    choice = auto_window(
+        dataset, "unbounded" if share is None else share, drop_n_last_frames=drop_n_last_frames
+    )
+    logger.info("%s, its share of the decoder cache (%s of %s): %s", name, share, cache, choice)
+    return {"window": choice.window, "group_by": choice.group_by}

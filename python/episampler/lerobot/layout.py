@@ -40,14 +40,39 @@ def lerobot_arguments(dataset: Any) -> tuple[dict[str, Any], np.ndarray | None]:
 
 
 GROUP_BY = ("video_file", "data_file")
+# `"video_file:<video key>"`: the files of that one camera (what `window="auto"` picks when the
+# cameras' files roll over at different episodes).
+CAMERA_FILE_PREFIX = "video_file:"
+
+
+def is_group_by(value: Any) -> bool:
+    """Whether `value` names a grouping `lerobot_groups` knows (None aside)."""
+    return isinstance(value, str) and (
+        value in GROUP_BY or (value.startswith(CAMERA_FILE_PREFIX) and value != CAMERA_FILE_PREFIX)
+    )
+
+
+def camera_files(table: Any, video_keys: list[str]) -> np.ndarray:
+    """One column per camera of `video_keys` (at least one): the id (chunk and file index) of
+    the video file that holds each episode of the v3 table `meta.episodes`."""
+    columns = []
+    for key in video_keys:
+        chunk = _required(table, f"videos/{key}/chunk_index", "meta.episodes")
+        file = _required(table, f"videos/{key}/file_index", "meta.episodes")
+        columns.append(np.asarray(chunk, dtype=np.int64) * 2**32 + np.asarray(file, np.int64))
+    return np.stack(columns, axis=1)
 
 
 def lerobot_groups(dataset: Any, group_by: str) -> np.ndarray:
     """One group id per episode of a v3 dataset's `meta.episodes`: the file that holds it
-    (`"video_file"`: the video files of all cameras together; `"data_file"`: the parquet file),
-    read from the table's chunk and file index columns."""
-    if group_by not in GROUP_BY:
-        raise ValueError(f"group_by must be None or one of {GROUP_BY}, got {group_by!r}")
+    (`"video_file"`: the video files of all cameras together; `"video_file:<video key>"`: that
+    camera's video file; `"data_file"`: the parquet file), read from the table's chunk and file
+    index columns."""
+    if not is_group_by(group_by):
+        raise ValueError(
+            f"group_by must be None, one of {GROUP_BY} or 'video_file:<video key>', "
+            f"got {group_by!r}"
+        )
     table = v3_table(dataset)
     if table is None:
         raise ValueError(
@@ -55,19 +80,28 @@ def lerobot_groups(dataset: Any, group_by: str) -> np.ndarray:
             "columns); v2.x keeps one file per episode, so leave group_by=None there"
         )
     if group_by == "data_file":
-        prefixes = ["data"]
+        files = np.stack(
+            [
+                np.asarray(_required(table, f"data/{index}", "meta.episodes"), dtype=np.int64)
+                for index in ("chunk_index", "file_index")
+            ],
+            axis=1,
+        )
     else:
         video_keys = list(getattr(dataset.meta, "video_keys", None) or [])
         if not video_keys:
-            raise ValueError("group_by='video_file' needs video features; use 'data_file'")
-        prefixes = [f"videos/{key}" for key in video_keys]
-    columns = [
-        _required(table, f"{prefix}/{index}", "meta.episodes")
-        for prefix in prefixes
-        for index in ("chunk_index", "file_index")
-    ]
-    # Episodes whose files are the same (for every camera) share an id.
-    _, ids = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
+            raise ValueError(f"group_by={group_by!r} needs video features; use 'data_file'")
+        if group_by != "video_file":
+            key = group_by[len(CAMERA_FILE_PREFIX) :]
+            if key not in video_keys:
+                raise ValueError(
+                    f"group_by={group_by!r}: {key!r} is not a video key of the dataset "
+                    f"({', '.join(video_keys)})"
+                )
+            video_keys = [key]
+        files = camera_files(table, video_keys)
+    # Episodes whose files are the same (for every camera read) share an id.
+    _, ids = np.unique(files, axis=0, return_inverse=True)
     return ids.reshape(-1).astype(np.int64)
 
 

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from episampler._inputs import as_int
 from episampler._sampler import PERMUTATIONS
-from episampler.lerobot.layout import GROUP_BY, DatasetIdentity
+from episampler.lerobot.layout import GROUP_BY, DatasetIdentity, is_group_by
 
 PREFIX = "--episampler."
 STATE_FILE = "episampler.json"  # in the checkpoint's training_state directory
@@ -414,10 +414,10 @@ def _parse_sampler(sampler: dict[str, Any], options: Options, where: str) -> dic
     for key, value in sampler.items():
         name = f"sampler.{key}"
         if key == "group_by":
-            if value is not None and value not in GROUP_BY:
+            if value is not None and not is_group_by(value):
                 raise OptionsError(
-                    f"{where}: bad '{name}': must be null or one of {', '.join(GROUP_BY)}, "
-                    f"got {value!r}"
+                    f"{where}: bad '{name}': must be null, one of {', '.join(GROUP_BY)} or "
+                    f"'video_file:<video key>', got {value!r}"
                 )
         elif key == "block_counts":
             if not isinstance(value, list) or not value:
