@@ -103,6 +103,23 @@ def main(argv: list[str] | None = None) -> None:
                 assert torch.equal(batch[key][position], value), (row, key)
     print("BatchedFetch: the first batch's items equal dataset[i]'s")
 
+    # All of it in one call, with lerobot-train's worker settings (spawn, prefetch 4).
+    # --8<-- [start:make-loader]
+    from episampler.integrations.lerobot import make_loader
+
+    loader = make_loader(dataset, batch_size=64, num_workers=2, seed=0)
+    # --8<-- [end:make-loader]
+    # The same batches as a plain loader over dataset[i] with the same order.
+    same_order = EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, seed=0)
+    plain = torch.utils.data.DataLoader(dataset, batch_size=64, sampler=same_order)
+    first, expected = next(iter(loader)), next(iter(plain))
+    assert all(
+        torch.equal(first[key], value)
+        for key, value in expected.items()
+        if isinstance(value, torch.Tensor)
+    )
+    print("make_loader: its first batch equals a plain DataLoader's over dataset[i]")
+
 
 if __name__ == "__main__":
     main()

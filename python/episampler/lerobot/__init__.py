@@ -6,6 +6,7 @@
   them, as data (`PROFILES`, `TESTED_LEROBOT_VERSIONS`).
 - `auto_window`: `window="auto"`, one function for every entry point.
 - `fetch`: `BatchedFetch`, a batch's items decoded per file.
+- `loader`: `make_loader`, the fastest exact DataLoader in one call.
 - `options`, `datasets`, `train`: `episampler-lerobot-train` (LeRobot's `lerobot-train` with
   episampler's sampler, its `--episampler.*` options and several datasets).
 
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 from episampler.lerobot.fetch import BatchedFetch
+from episampler.lerobot.loader import make_loader
 from episampler.lerobot.train import install, main
 from episampler.lerobot.versions import TESTED_LEROBOT_VERSIONS
 
@@ -23,4 +25,5 @@ __all__ = [
     "BatchedFetch",
     "install",
     "main",
+    "make_loader",
 ]

@@ -1,14 +1,16 @@
 """`episampler.lerobot` under its earlier name: the training integration (`install`, `main`,
-`BatchedFetch`, `TESTED_LEROBOT_VERSIONS`), and its modules `fetch`, `datasets`, `_options` and
-`_versions`, which are `episampler.lerobot`'s own module objects (so a patch applies to both)."""
+`BatchedFetch`, `make_loader`, `TESTED_LEROBOT_VERSIONS`), and its modules `fetch`, `datasets`,
+`_options` and `_versions`, which are `episampler.lerobot`'s own module objects (so a patch
+applies to both)."""
 
 from __future__ import annotations
 
-from episampler.lerobot import TESTED_LEROBOT_VERSIONS, BatchedFetch, install, main
+from episampler.lerobot import TESTED_LEROBOT_VERSIONS, BatchedFetch, install, main, make_loader
 
 __all__ = [
     "TESTED_LEROBOT_VERSIONS",
     "BatchedFetch",
     "install",
     "main",
+    "make_loader",
 ]

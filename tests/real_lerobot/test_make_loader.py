@@ -1,0 +1,106 @@
+"""`make_loader` on a real LeRobot 0.6 dataset recorded by LeRobot's own writer (two cameras,
+several video files each, uint8 frames as lerobot-train opens them): its batches equal a plain
+DataLoader's over `dataset[i]` with its sampler, in spawned worker processes set up as
+lerobot-train's, every frame once per epoch, and `resume_from_step` resumes it exactly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.real_lerobot.conftest import require_lerobot
+
+require_lerobot("0.6")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+import torch  # noqa: E402
+from lerobot.datasets.lerobot_dataset import LeRobotDataset  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from episampler import resume_from_step  # noqa: E402
+from episampler.integrations.lerobot import BatchedFetch, make_loader  # noqa: E402
+from tests.real_lerobot.record import CAMERA, features, frame_values  # noqa: E402
+
+REPO_ID = "episampler/loader"
+WRIST = "observation.images.wrist"
+LENGTHS = [12, 9, 15, 11, 8, 14, 10, 13]
+BATCH = 8
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """Two cameras; small file-size limits make LeRobot's writer start new files every few
+    episodes, as it does every few hundred megabytes on real data."""
+    import datasets
+
+    spec = features(video=True)
+    spec[WRIST] = dict(spec[CAMERA])
+    root = tmp_path_factory.mktemp("loader") / REPO_ID
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path_factory.mktemp("cache"))
+        dataset = LeRobotDataset.create(
+            REPO_ID, 10, features=spec, root=root, use_videos=True,
+            video_files_size_in_mb=0.004, data_files_size_in_mb=0.005,
+        )  # fmt: skip
+        for episode, length in enumerate(LENGTHS):
+            for frame in range(length):
+                values = frame_values(episode, frame, video=True)
+                dataset.add_frame({**values, WRIST: values[CAMERA], "task": "t"})
+            dataset.save_episode()
+        dataset.finalize()
+    return root
+
+
+def load(root: Path) -> LeRobotDataset:
+    return LeRobotDataset(REPO_ID, root=root, return_uint8=True)
+
+
+def assert_batches_equal(got: list[dict], expected: list[dict]) -> None:
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        assert list(a) == list(b)
+        for key in a:
+            if isinstance(a[key], torch.Tensor):
+                assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), key
+            else:
+                assert a[key] == b[key], key
+
+
+def reference(dataset: LeRobotDataset, sampler, epochs: int = 1) -> list[dict]:
+    """A plain DataLoader over LeRobot's own `dataset[i]` with the same sampler settings."""
+    plain = DataLoader(dataset, batch_size=BATCH, sampler=sampler)
+    return [batch for _ in range(epochs) for batch in plain]
+
+
+def test_two_spawned_workers_give_a_plain_loaders_batches(root):
+    dataset = load(root)
+    loader = make_loader(dataset, batch_size=BATCH, num_workers=2, seed=3)
+    assert isinstance(loader.dataset, BatchedFetch)
+    assert loader.multiprocessing_context.get_start_method() == "spawn"
+    assert (loader.prefetch_factor, loader.persistent_workers) == (4, True)
+    assert loader.sampler.window is None  # the global shuffle by default
+    got = [batch for _ in range(2) for batch in loader]  # two epochs, persistent workers
+    twin = make_loader(dataset, batch_size=BATCH, num_workers=0, seed=3).sampler
+    assert_batches_equal(got, reference(dataset, twin, epochs=2))
+    frames = torch.cat([batch["index"] for batch in got[: len(got) // 2]]).tolist()
+    assert sorted(frames) == list(range(sum(LENGTHS)))  # every frame once per epoch
+
+
+@pytest.mark.parametrize("window", ["auto", 30])
+def test_a_window_reads_locally_and_resumes_exactly(root, window, monkeypatch):
+    # A file of each camera at a time: fewer than the dataset has (2 video files per camera).
+    monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "2")
+    dataset = load(root)
+    loader = make_loader(dataset, batch_size=BATCH, num_workers=0, seed=5, window=window)
+    assert loader.sampler.window is not None
+    uninterrupted = list(loader)
+    frames = torch.cat([batch["index"] for batch in uninterrupted]).tolist()
+    assert sorted(frames) == list(range(sum(LENGTHS)))
+    twin = make_loader(dataset, batch_size=BATCH, num_workers=0, seed=5, window=window).sampler
+    assert_batches_equal(uninterrupted, reference(dataset, twin))
+    resumed = make_loader(dataset, batch_size=BATCH, num_workers=0, seed=5, window=window)
+    resume_from_step(resumed, 3)
+    assert_batches_equal(list(resumed), uninterrupted[3:])
