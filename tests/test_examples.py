@@ -21,7 +21,7 @@ import episampler
 REPOSITORY = Path(__file__).resolve().parent.parent
 EXAMPLES = REPOSITORY / "examples"
 # Needs LeRobot: run by tests/real_lerobot/test_examples_lerobot.py in its virtualenvs.
-LEROBOT_EXAMPLES = {"lerobot_dataset.py"}
+LEROBOT_EXAMPLES = {"lerobot_dataset.py", "stream_lerobot.py"}
 SNIPPET = re.compile(
     r"# --8<-- \[start:(?P<name>[\w-]+)\]\n(?P<body>.*?)\n\s*# --8<-- \[end:(?P=name)\]", re.S
 )
@@ -121,18 +121,22 @@ def test_bash_blocks_name_commands_that_exist():
                 __import__(module)
 
 
-def test_an_example_that_needs_lerobot_says_so_in_one_line_without_it():
+@pytest.mark.parametrize(
+    ("name", "needs"), [("lerobot_dataset.py", "LeRobot"), ("stream_lerobot.py", "LeRobot 0.6")]
+)
+def test_an_example_that_needs_lerobot_says_so_in_one_line_without_it(name, needs):
     pytest.importorskip("torch")
     if importlib.util.find_spec("lerobot") is not None:
         pytest.skip("LeRobot is installed here")
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "lerobot_dataset.py"), "--repo-id", "user/name"],
+        [sys.executable, str(EXAMPLES / name), "--repo-id", "user/name", "--root", "x"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        'examples/lerobot_dataset.py needs LeRobot: pip install "lerobot[dataset]"'
+        f'examples/{name} needs {needs}: pip install "lerobot[dataset]"'
     ]
+    assert name in LEROBOT_EXAMPLES
 
 
 class _Frames(torch.utils.data.Dataset):

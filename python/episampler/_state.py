@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from episampler._inputs import as_bool, as_int
 from episampler._resumable import ResumableSampler, SamplerState
@@ -154,6 +154,21 @@ def resume_from_step(
         return accelerate.resume_from_step(
             loader, step, gradient_accumulation_steps=gradient_accumulation_steps
         )
+    from episampler.lerobot.stream import EpisodeStream
+
+    stream = getattr(loader, "dataset", None)
+    if isinstance(stream, EpisodeStream):
+        if getattr(loader, "batch_size", None) != stream.batch_size:
+            raise ValueError(
+                f"the loader's batch_size ({getattr(loader, 'batch_size', None)}) must be the "
+                f"EpisodeStream's ({stream.batch_size}): a block of its order is one batch"
+            )
+        stream_state = stream.resume_from_step(
+            step,
+            num_workers=int(getattr(loader, "num_workers", 0)),
+            gradient_accumulation_steps=gradient_accumulation_steps,
+        )
+        return cast(SamplerState, stream_state)
     sampler, batch_size, drop_last = _geometry(loader)
     step = as_int("step", step)
     accumulation = as_int("gradient_accumulation_steps", gradient_accumulation_steps, low=1)

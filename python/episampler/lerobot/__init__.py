@@ -7,6 +7,7 @@
 - `auto_window`: `window="auto"`, one function for every entry point.
 - `fetch`: `BatchedFetch`, a batch's items decoded per file.
 - `loader`: `make_loader`, the fastest exact DataLoader in one call.
+- `stream`: `EpisodeStream`, a dataset read as an exactly resumable stream from a URL.
 - `options`, `datasets`, `train`: `episampler-lerobot-train` (LeRobot's `lerobot-train` with
   episampler's sampler, its `--episampler.*` options and several datasets).
 
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 from episampler.lerobot.fetch import BatchedFetch
 from episampler.lerobot.loader import make_loader
+from episampler.lerobot.stream import EpisodeStream
 from episampler.lerobot.train import install, main
 from episampler.lerobot.versions import TESTED_LEROBOT_VERSIONS
 
 __all__ = [
     "TESTED_LEROBOT_VERSIONS",
     "BatchedFetch",
+    "EpisodeStream",
     "install",
     "main",
     "make_loader",

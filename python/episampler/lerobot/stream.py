@@ -1,0 +1,541 @@
+"""`EpisodeStream`: a LeRobot v3 dataset read as an exactly resumable stream, from a local path or
+an fsspec URL, with only the files of the windows being read on the local disk.
+
+The order is episampler's windowed order (a pure function of `(seed, epoch)`) cut into blocks of
+`batch_size` positions, one block per batch. Rank `r` of `P` processes reads blocks `r`, `r + P`,
+... (its sequence); its DataLoader's worker `w` of `K` reads every `K`-th block of that sequence
+from where the pass starts, so the DataLoader, which deals batches from its workers in turn,
+yields the rank's blocks in order: batch `s` of rank `r` is block `s * P + r`. The order has one
+stream of windows per reader (`P * K`), so each worker reads its own windows' files; the files a
+reader needs next are fetched ahead into its own directory and the ones it no longer needs are
+deleted, within `cache_bytes`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+
+from episampler._inputs import as_bool, as_int
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CACHE_BYTES = 4 * 2**30
+STATE_VERSION = 1
+_PIECE = 8 * 2**20  # bytes per ranged read
+
+
+class _Source:
+    """Where the dataset's files are: a local directory (read in place) or an fsspec URL
+    (copied piece by piece into the local mirror, each piece retried with backoff)."""
+
+    def __init__(self, root: str | os.PathLike[str], retries: int, backoff: float) -> None:
+        text = os.fspath(root)
+        self.root = text
+        self.remote = "://" in text and not text.startswith("file://")
+        self.retries, self.backoff = retries, backoff
+        if self.remote:
+            self.base = self._open()[1]
+        else:
+            self.local = Path(text.removeprefix("file://"))
+
+    def _open(self) -> tuple[Any, str]:
+        import fsspec
+
+        # A new instance per process: fsspec's async file systems are not fork-safe.
+        self._fs, base = fsspec.core.url_to_fs(self.root, skip_instance_cache=True)
+        self._pid = os.getpid()
+        return self._fs, base
+
+    @property
+    def fs(self) -> Any:
+        if getattr(self, "_pid", None) != os.getpid():
+            self._open()
+        return self._fs
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_fs", "_pid")}
+
+    def url(self, relative: str) -> str:
+        return f"{self.root.rstrip('/')}/{relative}"
+
+    def _retried(self, what: str, action: Any) -> Any:
+        for attempt in range(self.retries + 1):
+            try:
+                return action()
+            except FileNotFoundError:
+                raise
+            except Exception as error:  # transport faults: resets, 5xx, short bodies
+                if attempt == self.retries:
+                    raise OSError(
+                        f"EpisodeStream: {what} failed after {self.retries + 1} tries: {error}"
+                    ) from error
+                time.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def size(self, relative: str) -> int:
+        if not self.remote:
+            return (self.local / relative).stat().st_size
+        path = f"{self.base.rstrip('/')}/{relative}"
+        return int(self._retried(f"the size of {self.url(relative)}", lambda: self.fs.size(path)))
+
+    def exists(self, relative: str) -> bool:
+        if not self.remote:
+            return (self.local / relative).exists()
+        path = f"{self.base.rstrip('/')}/{relative}"
+        return bool(self._retried(f"looking up {self.url(relative)}", lambda: self.fs.exists(path)))
+
+    def fetch(self, relative: str, destination: Path) -> int:
+        """Copies the file into `destination` (written under a temporary name, renamed when
+        whole and of the announced size); returns its size."""
+        size = self.size(relative)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(destination.name + f".{os.getpid()}.part")
+        path = f"{self.base.rstrip('/')}/{relative}"
+        with open(partial, "wb") as out:
+            for start in range(0, size, _PIECE):
+                end = min(size, start + _PIECE)
+
+                def piece(start: int = start, end: int = end) -> bytes:
+                    data = bytes(self.fs.cat_file(path, start=start, end=end))
+                    if len(data) != end - start:
+                        raise OSError(f"short body: {len(data)} of {end - start} bytes")
+                    return data
+
+                out.write(self._retried(f"{self.url(relative)} bytes {start}-{end - 1}", piece))
+        os.replace(partial, destination)
+        return size
+
+
+def _meta_files(source: _Source) -> list[str]:
+    """The metadata files to copy: `meta/` as listed, or (on a server that lists nothing) the
+    known names, with the episodes' files probed in order."""
+    if source.remote:
+        base = source.base.rstrip("/")
+        try:
+            found = [p[len(base) + 1 :] for p in source.fs.find(f"{base}/meta")]
+        except Exception:  # a plain HTTP server need not list directories
+            found = []
+        if any(p.startswith("meta/episodes/") for p in found):
+            return sorted(p for p in found if not p.endswith("/"))
+        names = [n for n in ("meta/info.json", "meta/stats.json", "meta/tasks.parquet")
+                 if source.exists(n)]  # fmt: skip
+        for chunk in range(10_000):
+            files = []
+            for file in range(10_000):
+                name = f"meta/episodes/chunk-{chunk:03d}/file-{file:03d}.parquet"
+                if not source.exists(name):
+                    break
+                files.append(name)
+            if not files:
+                break
+            names += files
+        return names
+    return sorted(str(p.relative_to(source.local)) for p in (source.local / "meta").rglob("*")
+                  if p.is_file())  # fmt: skip
+
+
+@dataclasses.dataclass
+class _Group:
+    """Episodes opened together, and the files they need."""
+
+    episodes: list[int]
+    files: set[str]
+    dataset: Any = None
+
+
+class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    """A LeRobot v3 dataset read as an exactly resumable stream (see the module docstring).
+
+    Items equal `LeRobotDataset(repo_id, root=<a local copy>, same options)[index]` for the
+    frame of that `index`: they go through LeRobot's own reading and decoding (with
+    `delta_timestamps`, `image_transforms`, `return_uint8`). Every kept frame comes exactly once
+    per epoch over all workers and processes; workers' counts differ by at most one batch.
+
+    Args:
+        repo_id: the dataset's repo id (as `LeRobotDataset` takes it).
+        root: a local directory or an fsspec URL (`http(s)://`, others with their package).
+        seed: the order's seed, in `[0, 2**64)`.
+        shuffle: shuffle (True) or boundary order (False).
+        window: frames per window, `"auto"` (sized to the decoder cache) or None (the global
+            order: every block may need other files).
+        batch_size: the DataLoader's batch size: a block of the order is one batch.
+        cache_dir: where the files being read are kept (default: a new temporary directory).
+        cache_bytes: local disk for data and video files: the files opened and those fetched
+            ahead each get half.
+        episodes: episode ids to read (default: all).
+        delta_timestamps: as `LeRobotDataset`'s.
+        image_transforms: as `LeRobotDataset`'s.
+        return_uint8: as `LeRobotDataset`'s (True: frames as uint8, as lerobot-train reads).
+        video_backend: as `LeRobotDataset`'s.
+        tolerance_s: as `LeRobotDataset`'s.
+        num_replicas: processes (default: `torch.distributed`'s world size, else 1).
+        rank: this process's rank (default: `torch.distributed`'s, else 0).
+        retries: tries after the first for each piece of a file, with exponential backoff.
+        backoff_s: the first wait between tries, doubled at each.
+    """
+
+    def __init__(
+        self,
+        repo_id: str,
+        *,
+        root: str | os.PathLike[str],
+        seed: int = 0,
+        shuffle: bool = True,
+        window: int | str | None = "auto",
+        batch_size: int = 1,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        episodes: list[int] | None = None,
+        delta_timestamps: dict[str, list[float]] | None = None,
+        image_transforms: Any = None,
+        return_uint8: bool = True,
+        video_backend: str | None = None,
+        tolerance_s: float = 1e-4,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        retries: int = 4,
+        backoff_s: float = 0.05,
+    ) -> None:
+        super().__init__()
+        if not isinstance(repo_id, str):
+            raise TypeError(f"repo_id must be a str, got {type(repo_id).__name__}")
+        self.repo_id = repo_id
+        self.seed = as_int("seed", seed, high=2**64)
+        self.shuffle = as_bool("shuffle", shuffle)
+        if window is not None and window != "auto":
+            if isinstance(window, str):
+                raise ValueError(f"window must be an int >= 1, None or 'auto', got {window!r}")
+            window = as_int("window", window, low=1, high=2**63)
+        self.window = window
+        self.batch_size = as_int("batch_size", batch_size, low=1, high=2**31)
+        self.cache_bytes = as_int("cache_bytes", cache_bytes, low=1, high=2**63)
+        self.retries = as_int("retries", retries, high=100)
+        self.options = {
+            "delta_timestamps": delta_timestamps,
+            "image_transforms": image_transforms,
+            "return_uint8": as_bool("return_uint8", return_uint8),
+            "video_backend": video_backend,
+            "tolerance_s": float(tolerance_s),
+        }
+        if num_replicas is None or rank is None:
+            import torch.distributed as dist
+
+            ready = dist.is_available() and dist.is_initialized()
+            num_replicas = num_replicas or (dist.get_world_size() if ready else 1)
+            rank = rank if rank is not None else (dist.get_rank() if ready else 0)
+        self.num_replicas = as_int("num_replicas", num_replicas, low=1, high=2**31)
+        self.rank = as_int("rank", rank, high=self.num_replicas)
+        self._source = _Source(root, self.retries, float(backoff_s))
+        if cache_dir is None:
+            cache_dir = tempfile.mkdtemp(prefix="episampler-stream-")
+        self.cache_dir = Path(cache_dir)
+        self._mirror = self.cache_dir / repo_id if self._source.remote else self._source.local
+        if self._source.remote:
+            for name in _meta_files(self._source):
+                if not (self._mirror / name).exists():
+                    self._source.fetch(name, self._mirror / name)
+        from lerobot.datasets.dataset_metadata import LeRobotDatasetMetadata
+
+        self.meta = LeRobotDatasetMetadata(repo_id, root=self._mirror)
+        self.episodes = None if episodes is None else sorted({int(e) for e in episodes})
+        table = self.meta.episodes
+        self._starts = np.asarray(table["dataset_from_index"], dtype=np.int64)
+        self._ends = np.asarray(table["dataset_to_index"], dtype=np.int64)
+        self.epoch = 0
+        # Where a pass starts in this rank's sequence of blocks, the next one this reader
+        # reads (None: not started, so `start` plus its worker number) and the items of that
+        # block already yielded.
+        self._start: int = 0
+        self._next: int | None = None
+        self._offset: int = 0
+        self._streams: int | None = None  # fixed by the first iteration, or a loaded state
+        self._worker: tuple[int, int] | None = None
+        self._group: _Group | None = None
+        self._ahead: Future[_Group] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    # --- the order -----------------------------------------------------------------------
+
+    def _readers(self) -> tuple[int, int, int]:
+        """(readers R, this reader's index, workers K) in this process."""
+        info = torch.utils.data.get_worker_info()
+        workers, worker = (1, 0) if info is None else (info.num_workers, info.id)
+        return self.num_replicas * workers, self.rank + self.num_replicas * worker, workers
+
+    def _sampler(self, streams: int) -> Any:
+        from episampler._sampler import EpisodeAwareSampler
+        from episampler.lerobot.auto_window import auto_window
+        from episampler.lerobot.layout import lerobot_groups
+
+        view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
+        settings: dict[str, Any] = {}
+        if self.shuffle and self.window is not None:
+            window: int | None
+            group_by: str | None
+            if self.window == "auto":
+                choice = auto_window(view)
+                logger.info("EpisodeStream: %s", choice.reason)
+                window, group_by = choice.window, choice.group_by
+            else:
+                window = int(self.window)
+                group_by = "video_file" if self.meta.video_keys else "data_file"
+            if window is not None and group_by is not None:
+                settings = {"window": window, "episode_groups": lerobot_groups(view, group_by)}
+                if streams > 1:
+                    settings.update(streams=streams, stream_block=self.batch_size)
+        return EpisodeAwareSampler(
+            self._starts,
+            self._ends,
+            self.episodes,
+            shuffle=self.shuffle,
+            seed=self.seed,
+            **settings,
+        )
+
+    def __len__(self) -> int:
+        """Kept frames per epoch over all readers."""
+        if self.episodes is None:
+            return int((self._ends - self._starts).sum())
+        return int(sum(self._ends[e] - self._starts[e] for e in self.episodes))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start `epoch` from its beginning at the next iteration."""
+        self.epoch = as_int("epoch", epoch, high=2**63)
+        self._start, self._next, self._offset = 0, None, 0
+
+    # --- state ---------------------------------------------------------------------------
+
+    def _identity(self) -> str:
+        text = json.dumps(
+            [self.repo_id, self.seed, self.shuffle, self.window, self.batch_size,
+             self.episodes, len(self), self.num_replicas],
+            default=str,
+        )  # fmt: skip
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where this reader's stream continues: JSON-serialisable."""
+        return {
+            "version": STATE_VERSION,
+            "epoch": self.epoch,
+            "start": self._start,
+            "next": self._next,
+            "offset": self._offset,
+            "streams": self._streams,
+            "fingerprint": self._identity(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue where `state` (from `state_dict` or `resume_from_step`) left off."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a mapping, got {type(state).__name__}")
+        missing = {"epoch", "start", "next", "offset", "streams", "fingerprint"} - set(state)
+        if missing:
+            raise ValueError(f"state lacks {', '.join(sorted(missing))}")
+        if state["fingerprint"] != self._identity():
+            raise ValueError(
+                "this state is from another EpisodeStream (dataset, seed, shuffle, window, "
+                "batch_size, episodes or processes differ)"
+            )
+        self.epoch = as_int("state['epoch']", state["epoch"], high=2**63)
+        self._start = as_int("state['start']", state["start"], high=2**63)
+        following = state["next"]
+        self._next = None if following is None else as_int("state['next']", following, high=2**63)
+        self._offset = as_int("state['offset']", state["offset"], high=self.batch_size + 1)
+        streams = state["streams"]
+        self._streams = None if streams is None else as_int("state['streams']", streams, low=1)
+
+    def resume_from_step(
+        self, step: int, *, num_workers: int, gradient_accumulation_steps: int = 1
+    ) -> dict[str, Any]:
+        """Set the stream to continue after `step` optimiser steps of this process's
+        DataLoader with `num_workers` workers (its batches are this rank's blocks in order;
+        an optimiser step every `gradient_accumulation_steps` batches and at each epoch's end).
+        """
+        step = as_int("step", step, high=2**62)
+        workers = max(1, as_int("num_workers", num_workers, high=2**31))
+        accumulation = as_int("gradient_accumulation_steps", gradient_accumulation_steps, low=1)
+        streams = self._streams or self.num_replicas * workers
+        blocks = math.ceil(len(self) / self.batch_size)
+        rank_blocks = len(range(self.rank, blocks, self.num_replicas))
+        if rank_blocks == 0:
+            raise ValueError(f"rank {self.rank} has no batch in an epoch of {len(self)} frames")
+        epoch, steps = divmod(step, math.ceil(rank_blocks / accumulation))
+        done = min(steps * accumulation, rank_blocks)
+        state = {
+            "version": STATE_VERSION,
+            "epoch": epoch,
+            "start": done,
+            "next": None,
+            "offset": 0,
+            "streams": streams,
+            "fingerprint": self._identity(),
+        }
+        self.load_state_dict(state)
+        return state
+
+    # --- reading -------------------------------------------------------------------------
+
+    @property
+    def _files(self) -> Path:
+        """Where this reader's data and video files are: the root itself when it is local, else
+        a directory of its own (one reader never deletes another's files), sharing the
+        metadata."""
+        if not self._source.remote:
+            return self._mirror
+        _, me, _ = self._readers()
+        files = self.cache_dir / "readers" / str(me) / self.repo_id
+        if not (files / "meta").exists():
+            files.mkdir(parents=True, exist_ok=True)
+            (files / "meta").symlink_to((self._mirror / "meta").resolve(), True)
+        return files
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        readers, me, workers = self._readers()
+        if self._streams is None:
+            self._streams = readers
+        sampler = self._sampler(self._streams)
+        order = sampler.epoch_indices(self.epoch)
+        blocks = math.ceil(len(order) / self.batch_size)
+        # This rank's blocks in order are its sequence; worker w of K reads every K-th from
+        # where the pass starts, as the DataLoader deals batches from its workers in turn.
+        sequence = range(self.rank, blocks, self.num_replicas)
+        worker = me // self.num_replicas
+        first = self._start + worker if self._next is None else self._next
+        for at in range(first, len(sequence), workers):
+            self._next = at
+            block = sequence[at]
+            positions = order[block * self.batch_size : (block + 1) * self.batch_size]
+            for place in range(self._offset, len(positions)):
+                item = self._item(int(positions[place]), order, block, readers)
+                self._offset = place + 1
+                yield item
+            self._next, self._offset = at + workers, 0
+        self.epoch += 1
+        self._start, self._next, self._offset = 0, None, 0
+
+    def _episode_of(self, index: int) -> int:
+        return int(np.searchsorted(self._starts, index, side="right") - 1)
+
+    def _files_of(self, episode: int) -> set[str]:
+        files = {str(self.meta.get_data_file_path(episode))}
+        files |= {str(self.meta.get_video_file_path(episode, key)) for key in self.meta.video_keys}
+        return files
+
+    def _plan(self, order: np.ndarray, block: int, readers: int) -> _Group:
+        """The episodes of this reader's blocks from `block` on, as many as fit half the cache
+        (at least the first block's)."""
+        budget = self.cache_bytes // 2
+        episodes: list[int] = []
+        files: set[str] = set()
+        used = 0
+        blocks = math.ceil(len(order) / self.batch_size)
+        for b in range(block, blocks, readers):
+            positions = order[b * self.batch_size : (b + 1) * self.batch_size]
+            new = sorted({self._episode_of(int(i)) for i in positions} - set(episodes))
+            extra = set().union(*(self._files_of(e) for e in new)) - files if new else set()
+            cost = sum(self._size(f) for f in extra)
+            if episodes and used + cost > budget:
+                break
+            episodes += new
+            files |= extra
+            used += cost
+        return _Group(sorted(episodes), files)
+
+    def _size(self, relative: str) -> int:
+        local = self._files / relative
+        return local.stat().st_size if local.exists() else self._source.size(relative)
+
+    def _fetch(self, group: _Group) -> _Group:
+        if self._source.remote:
+            for relative in sorted(group.files):
+                if not (self._files / relative).exists():
+                    self._source.fetch(relative, self._files / relative)
+        return group
+
+    def _open(self, group: _Group) -> _Group:
+        from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+        options = {k: v for k, v in self.options.items() if v is not None}
+        group.dataset = LeRobotDataset(
+            self.repo_id, root=self._files, episodes=group.episodes, **options
+        )
+        return group
+
+    def _item(self, index: int, order: np.ndarray, block: int, readers: int) -> Any:
+        group = self._group
+        if group is None or self._episode_of(index) not in group.episodes:
+            group = self._switch(order, block, readers)
+        relative = group.dataset.reader._absolute_to_relative_idx[index]
+        return group.dataset[relative]
+
+    def _switch(self, order: np.ndarray, block: int, readers: int) -> _Group:
+        """Opens the group starting at `block` (fetched ahead if it was planned), deletes the
+        files no longer needed, and starts fetching the next group."""
+        ahead, self._ahead = self._ahead, None
+        planned = ahead.result() if ahead is not None else None
+        group = self._plan(order, block, readers)
+        if planned is None or not group.files <= planned.files:
+            group = self._fetch(group)
+        self._group = self._open(group)
+        # The next group: the blocks after the ones this group covers.
+        covered = set(group.episodes)
+        following = block
+        blocks = math.ceil(len(order) / self.batch_size)
+        while following < blocks:
+            positions = order[following * self.batch_size : (following + 1) * self.batch_size]
+            if not {self._episode_of(int(i)) for i in positions} <= covered:
+                break
+            following += readers
+        keep = set(group.files)
+        if following < blocks:
+            upcoming = self._plan(order, following, readers)
+            keep |= upcoming.files
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="episampler-stream")
+            self._ahead = self._pool.submit(self._fetch, upcoming)
+        self._evict(keep)
+        return self._group
+
+    def _evict(self, keep: set[str]) -> None:
+        """Deletes the mirror's data and video files outside `keep` (never a local root's)."""
+        if not self._source.remote:
+            return
+        for folder in ("data", "videos"):
+            for path in (self._files / folder).rglob("*"):
+                relative = str(path.relative_to(self._files))
+                if path.is_file() and relative not in keep and not path.name.endswith(".part"):
+                    path.unlink()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_group=None, _ahead=None, _pool=None, _lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Deletes the local copies this stream made (never a local root)."""
+        if self._source.remote and self.cache_dir.exists():
+            shutil.rmtree(self.cache_dir / "readers", ignore_errors=True)
+            shutil.rmtree(self._mirror, ignore_errors=True)

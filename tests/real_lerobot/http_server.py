@@ -1,0 +1,105 @@
+"""A loopback HTTP server for the streaming tests: serves a directory with HEAD, range requests
+(206) and HTML directory listings, and injects faults on request: connection resets, 503s and
+bodies cut short. Started and stopped by the tests; every request is counted."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class Faults:
+    """Which requests fail: every `every`-th GET of a file fails with `kind` ("reset", "503" or
+    "short"); `always` makes every GET of a file fail."""
+
+    def __init__(self) -> None:
+        self.every = 0
+        self.kind = "503"
+        self.always = False
+        self.gets = 0
+        self.injected = 0
+        self.lock = threading.Lock()
+
+    def next_fault(self) -> str | None:
+        with self.lock:
+            self.gets += 1
+            if self.always or (self.every and self.gets % self.every == 0):
+                self.injected += 1
+                return self.kind
+            return None
+
+
+def _handler(directory: Path, faults: Faults) -> type[http.server.SimpleHTTPRequestHandler]:
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(directory), **kwargs)
+
+        def log_message(self, *args):  # quiet
+            pass
+
+        def do_GET(self):
+            path = Path(self.translate_path(self.path))
+            if not path.is_file():
+                return super().do_GET()
+            fault = faults.next_fault()
+            if fault == "reset":
+                self.connection.shutdown(2)  # no response at all
+                self.close_connection = True
+                return None
+            if fault == "503":
+                self.send_error(503, "injected")
+                return None
+            data = path.read_bytes()
+            match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", "") or "")
+            start, end = 0, len(data)
+            if match:
+                start = int(match.group(1))
+                end = min(len(data), int(match.group(2)) + 1) if match.group(2) else len(data)
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+            else:
+                self.send_response(200)
+            body = data[start:end]
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            if fault == "short":
+                self.wfile.write(body[: len(body) // 2])
+                self.close_connection = True
+                return None
+            self.wfile.write(body)
+            return None
+
+        def do_HEAD(self):
+            path = Path(self.translate_path(self.path))
+            if not path.is_file():
+                return super().do_HEAD()
+            self.send_response(200)
+            self.send_header("Content-Length", str(os.path.getsize(path)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            return None
+
+    return Handler
+
+
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[tuple[str, Faults]]:
+    """Serves `directory` on 127.0.0.1 (a free port) until the block ends: the base URL and the
+    fault switch."""
+    faults = Faults()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(directory, faults))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", faults
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

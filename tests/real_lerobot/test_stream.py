@@ -1,0 +1,199 @@
+"""`EpisodeStream` over a real LeRobot 0.6 dataset recorded by LeRobot's own writer (two
+cameras, several video files each), read in place and from a loopback HTTP server: every frame
+once per epoch, items equal `LeRobotDataset(local copy)[index]`, the same batches with 0 and 2
+workers, exact resume (by step and through torchdata's StatefulDataLoader), transport faults
+retried, and the local copy kept within its budget."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.real_lerobot.conftest import require_lerobot
+
+require_lerobot("0.6")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+import torch  # noqa: E402
+from lerobot.datasets.lerobot_dataset import LeRobotDataset  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from episampler import resume_from_step  # noqa: E402
+from episampler.integrations.lerobot import EpisodeStream  # noqa: E402
+from tests.real_lerobot.http_server import serve  # noqa: E402
+from tests.real_lerobot.record import CAMERA, features, frame_values  # noqa: E402
+
+REPO_ID = "episampler/stream"
+WRIST = "observation.images.wrist"
+LENGTHS = [12, 9, 15, 11, 8, 14, 10, 13]
+BATCH = 4
+FRAMES = sum(LENGTHS)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """Two cameras; small file-size limits make LeRobot's writer start new files every few
+    episodes, as it does every few hundred megabytes on real data."""
+    import datasets
+
+    spec = features(video=True)
+    spec[WRIST] = dict(spec[CAMERA])
+    root = tmp_path_factory.mktemp("stream") / REPO_ID
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path_factory.mktemp("cache"))
+        dataset = LeRobotDataset.create(
+            REPO_ID, 10, features=spec, root=root, use_videos=True,
+            video_files_size_in_mb=0.003, data_files_size_in_mb=0.004,
+        )  # fmt: skip
+        for episode, length in enumerate(LENGTHS):
+            for frame in range(length):
+                values = frame_values(episode, frame, video=True)
+                dataset.add_frame({**values, WRIST: values[CAMERA], "task": "t"})
+            dataset.save_episode()
+        dataset.finalize()
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(root):
+    with serve(root.parents[1]) as (url, faults):
+        yield f"{url}/{REPO_ID}", faults
+
+
+@pytest.fixture(scope="module")
+def reference(root):
+    return LeRobotDataset(REPO_ID, root=root, return_uint8=True)
+
+
+def stream(where, tmp_path, **options) -> EpisodeStream:
+    options.setdefault("batch_size", BATCH)
+    options.setdefault("window", 20)
+    return EpisodeStream(REPO_ID, root=where, seed=3, cache_dir=tmp_path / "cache", **options)
+
+
+def assert_item_equal(item: dict, expected: dict) -> None:
+    assert list(item) == list(expected)
+    for key, value in expected.items():
+        if isinstance(value, torch.Tensor):
+            assert item[key].dtype == value.dtype and torch.equal(item[key], value), key
+        else:
+            assert item[key] == value, key
+
+
+def indices(batches) -> list[list[int]]:
+    return [batch["index"].tolist() for batch in batches]
+
+
+def flat(batches: list[list[int]]) -> list[int]:
+    return [index for batch in batches for index in batch]
+
+
+@pytest.mark.parametrize("where", ["local", "http"])
+def test_every_frame_once_per_epoch_and_items_equal_the_datasets(root, server, reference,
+                                                                 tmp_path, where):  # fmt: skip
+    source = root if where == "local" else server[0]
+    episodes = stream(source, tmp_path)
+    for epoch in range(2):
+        items = list(episodes)  # a new pass is the next epoch
+        assert sorted(int(item["index"]) for item in items) == list(range(FRAMES)), epoch
+        for item in items[::7]:
+            assert_item_equal(item, reference[int(item["index"])])
+    assert episodes.epoch == 2
+
+
+def test_two_workers_give_the_same_batches_as_none_from_http(server, tmp_path):
+    url, _ = server
+    alone = indices(DataLoader(stream(url, tmp_path / "a"), batch_size=BATCH))
+    workers = DataLoader(stream(url, tmp_path / "b"), batch_size=BATCH, num_workers=2)
+    # The blocks of one order, in order: each worker reads its own stream of windows.
+    assert indices(workers) != [] and sorted(flat(indices(workers))) == list(range(FRAMES))
+    two = EpisodeStream(REPO_ID, root=url, seed=3, batch_size=BATCH, window=20,
+                        cache_dir=tmp_path / "c")  # fmt: skip
+    two._streams = 2
+    assert indices(workers) == indices(DataLoader(two, batch_size=BATCH))
+    assert sorted(flat(alone)) == list(range(FRAMES))
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_resume_from_step_continues_exactly(server, tmp_path, num_workers):
+    url, _ = server
+    uninterrupted = indices(
+        DataLoader(stream(url, tmp_path / "u"), batch_size=BATCH, num_workers=num_workers)
+    )
+    resumed = DataLoader(stream(url, tmp_path / "r"), batch_size=BATCH, num_workers=num_workers)
+    resume_from_step(resumed, 5)
+    assert indices(resumed) == uninterrupted[5:]
+
+
+def test_statefuldataloader_resumes_exactly_with_workers(server, tmp_path):
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    url, _ = server
+    first = StatefulDataLoader(stream(url, tmp_path / "a"), batch_size=BATCH, num_workers=2)
+    iterator = iter(first)
+    head = [next(iterator)["index"].tolist() for _ in range(4)]
+    state = first.state_dict()
+    rest = indices(iterator)
+    again = StatefulDataLoader(stream(url, tmp_path / "b"), batch_size=BATCH, num_workers=2)
+    again.load_state_dict(state)
+    assert indices(again) == rest
+    assert sorted(flat(head + rest)) == list(range(FRAMES))
+
+
+@pytest.mark.parametrize("kind", ["reset", "503", "short"])
+def test_transport_faults_are_retried_and_nothing_is_skipped(server, reference, tmp_path, kind):
+    url, faults = server
+    faults.every, faults.kind, injected = 3, kind, faults.injected
+    try:
+        items = list(stream(url, tmp_path, backoff_s=0.01))
+    finally:
+        faults.every = 0
+    assert faults.injected > injected
+    assert sorted(int(item["index"]) for item in items) == list(range(FRAMES))
+    for item in items[::9]:
+        assert_item_equal(item, reference[int(item["index"])])
+
+
+def test_a_file_that_keeps_failing_is_named_with_its_byte_range(server, tmp_path):
+    url, faults = server
+    episodes = stream(url, tmp_path, retries=2, backoff_s=0.01)
+    faults.always = True
+    try:
+        with pytest.raises(OSError, match=r"(data|videos)/.*bytes 0-\d+ failed after 3 tries"):
+            next(iter(episodes))
+    finally:
+        faults.always = False
+
+
+def test_the_local_copy_stays_within_its_budget(server, tmp_path):
+    url, _ = server
+    budget = 40_000
+    episodes = stream(url, tmp_path, cache_bytes=budget)
+    mirror = tmp_path / "cache" / "readers" / "0" / REPO_ID
+    peak, seen = 0, []
+    for item in episodes:
+        seen.append(int(item["index"]))
+        used = sum(p.stat().st_size for folder in ("data", "videos")
+                   for p in (mirror / folder).rglob("*") if p.is_file())  # fmt: skip
+        peak = max(peak, used)
+    assert sorted(seen) == list(range(FRAMES))
+    assert 0 < peak <= budget
+
+
+def test_the_streaming_example_runs_against_the_server(server, tmp_path):
+    import subprocess
+    import sys
+
+    url, _ = server
+    repository = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(repository / "examples" / "stream_lerobot.py"),
+         "--repo-id", REPO_ID, "--root", url],
+        capture_output=True, text=True, timeout=300, cwd=repository, check=False,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{FRAMES} frames streamed once each" in result.stdout, result.stdout
