@@ -197,3 +197,31 @@ def test_the_streaming_example_runs_against_the_server(server, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{FRAMES} frames streamed once each" in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_lerobot_train_streams_from_the_server_and_resumes_exactly(server, tmp_path, num_workers):
+    """`episampler-lerobot-train --dataset.streaming=true --dataset.root=<URL>`: a run stopped
+    after its checkpoint and resumed with --resume=true consumes the uninterrupted run's
+    batches, and every frame once per epoch."""
+    from tests.real_lerobot.test_train import resume_arguments, tiny_act_arguments, train
+
+    url, _ = server
+    steps, checkpoint = 30, 12  # 23 batches an epoch: the resumed run crosses into epoch 1
+    runs = {}
+    for name, stop_after in (("uninterrupted", None), ("stopped", checkpoint)):
+        arguments = [
+            f"--dataset.repo_id={REPO_ID}", f"--dataset.root={url}", "--dataset.streaming=true",
+            *tiny_act_arguments(tmp_path / name, num_workers, steps, checkpoint),
+            f"--batch_size={BATCH}",
+        ]  # fmt: skip
+        [runs[name]] = train(tmp_path / f"{name}.jsonl", "episampler", *arguments,
+                             stop_after=stop_after)  # fmt: skip
+    [resumed] = train(tmp_path / "resumed.jsonl", "episampler",
+                      *resume_arguments(tmp_path / "stopped"))  # fmt: skip
+    assert len(runs["uninterrupted"]) == steps
+    assert runs["stopped"] + resumed == runs["uninterrupted"]
+    epoch = [i for batch in runs["uninterrupted"][:23] for i in batch]
+    assert sorted(epoch) == list(range(FRAMES))

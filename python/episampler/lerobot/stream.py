@@ -316,10 +316,24 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             return int((self._ends - self._starts).sum())
         return int(sum(self._ends[e] - self._starts[e] for e in self.episodes))
 
+    @property
+    def num_frames(self) -> int:
+        """Kept frames per epoch (as `LeRobotDataset.num_frames`)."""
+        return len(self)
+
+    @property
+    def num_episodes(self) -> int:
+        """Kept episodes."""
+        return len(self._starts) if self.episodes is None else len(self.episodes)
+
     def set_epoch(self, epoch: int) -> None:
-        """Start `epoch` from its beginning at the next iteration."""
-        self.epoch = as_int("epoch", epoch, high=2**63)
-        self._start, self._next, self._offset = 0, None, 0
+        """Start `epoch` from its beginning at the next iteration; a no-op if it is already the
+        current epoch (the place inside it is kept, so a loader that calls `set_epoch` at every
+        pass, as accelerate's does, does not undo a resume)."""
+        epoch = as_int("epoch", epoch, high=2**63)
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self._start, self._next, self._offset = 0, None, 0
 
     # --- state ---------------------------------------------------------------------------
 
@@ -539,3 +553,53 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         if self._source.remote and self.cache_dir.exists():
             shutil.rmtree(self.cache_dir / "readers", ignore_errors=True)
             shutil.rmtree(self._mirror, ignore_errors=True)
+
+
+def train_stream(cfg: Any, window: int | str | None, resume_step: int | None) -> EpisodeStream:
+    """The training data of `episampler-lerobot-train --dataset.streaming=true`: an
+    `EpisodeStream` with the options LeRobot's `make_dataset` gives its datasets (uint8 frames,
+    the policy's `delta_timestamps`, image transforms, ImageNet stats), read by one process
+    (`--episampler.window`, default `"auto"`), set to continue after `resume_step` steps."""
+    import inspect
+
+    from lerobot.datasets import factory
+
+    dataset = cfg.dataset
+    transforms = None
+    if dataset.image_transforms.enable:
+        transforms = factory.ImageTransforms(dataset.image_transforms)
+    stream = EpisodeStream(
+        dataset.repo_id,
+        root=dataset.root,
+        seed=int(cfg.seed) if cfg.seed is not None else 0,
+        window="auto" if window is None else window,
+        batch_size=int(cfg.batch_size),
+        episodes=dataset.episodes,
+        image_transforms=transforms,
+        return_uint8=True,
+        video_backend=dataset.video_backend,
+        tolerance_s=cfg.tolerance_s,
+        num_replicas=1,
+        rank=0,
+    )
+    policy = getattr(cfg, "trainable_config", None) or cfg.policy
+    resolve = factory.resolve_delta_timestamps
+    arguments = [policy, stream.meta]
+    if len(inspect.signature(resolve).parameters) > 2:  # LeRobot 0.6.2: the rename map
+        arguments.append(getattr(cfg, "rename_map", None))
+    stream.options["delta_timestamps"] = resolve(*arguments)
+    if dataset.use_imagenet_stats:
+        for key in stream.meta.camera_keys:
+            if key not in getattr(stream.meta, "depth_keys", []):
+                for kind, stats in factory.IMAGENET_STATS.items():
+                    stream.meta.stats[key][kind] = torch.tensor(stats, dtype=torch.float32)
+    logger.info("episampler: streaming %s from %s", dataset.repo_id, dataset.root)
+    if resume_step:
+        state = stream.resume_from_step(resume_step, num_workers=int(cfg.num_workers))
+        logger.info(
+            "episampler: the stream continues after step %d: epoch %d, batch %d",
+            resume_step,
+            state["epoch"],
+            state["start"],
+        )
+    return stream

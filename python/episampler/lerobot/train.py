@@ -34,6 +34,7 @@ Supported LeRobot versions: `TESTED_LEROBOT_VERSIONS`; see `versions` for the po
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -217,6 +218,10 @@ class _Installation:
             self.options = options = self.resolve(cfg)
             self.cfg = cfg
             dataset: Any  # LeRobot's dataset, a MixtureDataset, or either in a BatchedFetch
+            if getattr(cfg.dataset, "streaming", False):
+                dataset, eval_dataset = self.make_stream(cfg, options), None
+                self.dataset = dataset
+                return dataset, eval_dataset
             if options.datasets is not None:
                 from episampler.lerobot.datasets import make_mixture_datasets
 
@@ -240,6 +245,25 @@ class _Installation:
             return dataset, eval_dataset
 
         return make_train_eval_datasets
+
+    def make_stream(self, cfg: Any, options: Options) -> Any:
+        """`--dataset.streaming=true`: an `EpisodeStream` instead of LeRobot's streaming
+        dataset, continued at the checkpoint's step on resume."""
+        from episampler.lerobot.stream import train_stream
+
+        refused = {
+            "--episampler.datasets": options.datasets is not None,
+            "--episampler.batched_fetch=true": options.batched_fetch,
+            "--dataset.eval_split": bool(getattr(cfg.dataset, "eval_split", 0.0)),
+        }
+        for flag, given in refused.items():
+            if given:
+                raise OptionsError(f"{flag} is not available with --dataset.streaming=true")
+        step = None
+        if self.checkpoint:
+            path = Path(self.checkpoint) / _TRAINING_STATE_DIR / "training_step.json"
+            step = int(json.loads(path.read_text())["step"])
+        return train_stream(cfg, options.window, step)
 
     def wrap_save_checkpoint(self, save: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(save)
@@ -437,9 +461,23 @@ def _aligned_cycle(cycle: Callable[[Any], Iterator[Any]]) -> Callable[[Any], Ite
         # sampler already holds the resume point it loaded.
         if _draws_from_ours(dataloader):
             align_with_sampler(dataloader)
+        stream = _stream_of(dataloader)
+        if stream is not None and hasattr(dataloader, "iteration"):
+            # accelerate calls set_epoch(iteration) at every pass: count passes from the
+            # stream's epoch.
+            dataloader.iteration = stream.epoch
         return cycle(dataloader)
 
     return aligned_cycle
+
+
+def _stream_of(dataloader: Any) -> Any:
+    """The `EpisodeStream` a (prepared) dataloader reads, if it reads one."""
+    from episampler.lerobot.stream import EpisodeStream
+
+    dataset = getattr(dataloader, "dataset", None)
+    dataset = getattr(dataset, "dataset", dataset)  # under accelerate's IterableDatasetShard
+    return dataset if isinstance(dataset, EpisodeStream) else None
 
 
 def _draws_from_ours(dataloader: Any) -> bool:
