@@ -304,7 +304,7 @@ def test_lerobot_groups_by_one_cameras_files_and_window_auto_uses_them(monkeypat
     assert len(set(lerobot_groups(dataset, "video_file").tolist())) > 18
     with pytest.raises(ValueError, match=r"'observation\.images\.side' is not a video key"):
         lerobot_groups(dataset, "video_file:observation.images.side")
-    with pytest.raises(ValueError, match=r"group_by must be None, one of"):
+    with pytest.raises(ValueError, match=r"group_by must be None or one of"):
         lerobot_groups(dataset, "video_file:")
     monkeypatch.setenv(CACHE_SIZE_VARIABLE, "20")
     choice = auto_window(dataset)

@@ -266,7 +266,8 @@ class EpisodeAwareSampler(ResumableSampler):
 
         Args:
             dataset: a `LeRobotDataset` (or an object with the same attributes).
-            group_by: v3 only: `"video_file"` or `"data_file"` makes the episodes held by one
+            group_by: v3 only: `"video_file"` (the files of all cameras), `"video_file:<video
+                key>"` (one camera's files) or `"data_file"` makes the episodes held by one
                 file a unit of the windowed order (`episode_groups`), read from
                 `meta.episodes`' chunk and file index columns. None: no groups.
             **kwargs: the other constructor arguments (drops, shuffle, seed, permutation,

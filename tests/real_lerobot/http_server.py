@@ -1,6 +1,7 @@
-"""A loopback HTTP server for the streaming tests: serves a directory with HEAD, range requests
-(206) and HTML directory listings, and injects faults on request: connection resets, 503s and
-bodies cut short. Started and stopped by the tests; every request is counted."""
+"""A loopback HTTP server for the streaming tests and benchmark: serves a directory with HEAD,
+range requests (206) and HTML directory listings, emulates a remote store (a latency per request,
+a bandwidth limit) and injects faults on request: connection resets, 503s and bodies cut short.
+Started and stopped by its user; every request is counted."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import http.server
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,8 @@ class Faults:
         self.always = False
         self.gets = 0
         self.injected = 0
+        self.latency_s = 0.0  # before every response
+        self.bytes_per_s = 0.0  # 0: unlimited
         self.lock = threading.Lock()
 
     def next_fault(self) -> str | None:
@@ -43,6 +47,8 @@ def _handler(directory: Path, faults: Faults) -> type[http.server.SimpleHTTPRequ
             pass
 
         def do_GET(self):
+            if faults.latency_s:
+                time.sleep(faults.latency_s)
             path = Path(self.translate_path(self.path))
             if not path.is_file():
                 return super().do_GET()
@@ -72,10 +78,18 @@ def _handler(directory: Path, faults: Faults) -> type[http.server.SimpleHTTPRequ
                 self.wfile.write(body[: len(body) // 2])
                 self.close_connection = True
                 return None
-            self.wfile.write(body)
+            if not faults.bytes_per_s:
+                self.wfile.write(body)
+                return None
+            piece = 64 * 1024
+            for start in range(0, len(body), piece):
+                self.wfile.write(body[start : start + piece])
+                time.sleep(len(body[start : start + piece]) / faults.bytes_per_s)
             return None
 
         def do_HEAD(self):
+            if faults.latency_s:
+                time.sleep(faults.latency_s)
             path = Path(self.translate_path(self.path))
             if not path.is_file():
                 return super().do_HEAD()

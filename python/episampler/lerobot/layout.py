@@ -70,7 +70,7 @@ def lerobot_groups(dataset: Any, group_by: str) -> np.ndarray:
     index columns."""
     if not is_group_by(group_by):
         raise ValueError(
-            f"group_by must be None, one of {GROUP_BY} or 'video_file:<video key>', "
+            f"group_by must be None or one of {GROUP_BY} (or 'video_file:<video key>'), "
             f"got {group_by!r}"
         )
     table = v3_table(dataset)

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -158,6 +158,11 @@ class _Group:
     episodes: list[int]
     files: set[str]
     dataset: Any = None
+    fetch: Any = None  # a BatchedFetch of `dataset`, where it reads it
+
+    @property
+    def covered(self) -> set[int]:
+        return set(self.episodes)
 
 
 class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
@@ -177,8 +182,9 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             order: every block may need other files).
         batch_size: the DataLoader's batch size: a block of the order is one batch.
         cache_dir: where the files being read are kept (default: a new temporary directory).
-        cache_bytes: local disk for data and video files: the files opened and those fetched
-            ahead each get half.
+        cache_bytes: local disk for data and video files in this process, split evenly among
+            its DataLoader workers; of a worker's share, the files being read and those fetched
+            ahead each get half, and `window="auto"` keeps a window's files within that half.
         episodes: episode ids to read (default: all).
         delta_timestamps: as `LeRobotDataset`'s.
         image_transforms: as `LeRobotDataset`'s.
@@ -292,8 +298,20 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             group_by: str | None
             if self.window == "auto":
                 choice = auto_window(view)
-                logger.info("EpisodeStream: %s", choice.reason)
                 window, group_by = choice.window, choice.group_by
+                # A window's files must also fit this reader's half of the local cache.
+                fits = max(1, int(0.8 * self._budget() // 2 / self._bytes_per_frame()))
+                if window is None or fits < window:
+                    window = fits
+                    group_by = group_by or ("video_file" if self.meta.video_keys else "data_file")
+                    logger.info(
+                        "EpisodeStream: window='auto': %d frames, what half of a worker's share "
+                        "of cache_bytes holds (%s)",
+                        window,
+                        choice.reason,
+                    )
+                else:
+                    logger.info("EpisodeStream: %s", choice.reason)
             else:
                 window = int(self.window)
                 group_by = "video_file" if self.meta.video_keys else "data_file"
@@ -309,6 +327,35 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             seed=self.seed,
             **settings,
         )
+
+    def _budget(self) -> int:
+        """This reader's share of `cache_bytes`: the process's budget split among its
+        DataLoader workers."""
+        return self.cache_bytes // self._readers()[2]
+
+    def _bytes_per_frame(self) -> float:
+        """Data and video bytes per frame, estimated from the files of up to 8 episodes spread
+        over the dataset."""
+        table = self.meta.episodes
+        lengths = self._ends - self._starts
+        kept = np.arange(len(lengths)) if self.episodes is None else np.asarray(self.episodes)
+        prefixes = ["data"] + [f"videos/{key}" for key in self.meta.video_keys]
+        total_bytes = 0.0
+        for prefix in prefixes:
+            chunk = np.asarray(table[f"{prefix}/chunk_index"], dtype=np.int64)
+            file = np.asarray(table[f"{prefix}/file_index"], dtype=np.int64)
+            key = chunk * 2**32 + file
+            sizes, frames = 0, 0
+            for episode in kept[np.linspace(0, len(kept) - 1, min(8, len(kept))).astype(int)]:
+                if prefix == "data":
+                    relative = str(self.meta.get_data_file_path(int(episode)))
+                else:
+                    camera = prefix.removeprefix("videos/")
+                    relative = str(self.meta.get_video_file_path(int(episode), camera))
+                sizes += self._size(relative)
+                frames += int(lengths[key == key[episode]].sum())
+            total_bytes += sizes / max(frames, 1)
+        return max(total_bytes, 1.0)
 
     def __len__(self) -> int:
         """Kept frames per epoch over all readers."""
@@ -438,9 +485,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             self._next = at
             block = sequence[at]
             positions = order[block * self.batch_size : (block + 1) * self.batch_size]
-            for place in range(self._offset, len(positions)):
-                item = self._item(int(positions[place]), order, block, readers)
-                self._offset = place + 1
+            for item in self._read(positions[self._offset :], order, block, readers):
+                self._offset += 1
                 yield item
             self._next, self._offset = at + workers, 0
         self.epoch += 1
@@ -457,7 +503,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
     def _plan(self, order: np.ndarray, block: int, readers: int) -> _Group:
         """The episodes of this reader's blocks from `block` on, as many as fit half the cache
         (at least the first block's)."""
-        budget = self.cache_bytes // 2
+        budget = self._budget() // 2
         episodes: list[int] = []
         files: set[str] = set()
         used = 0
@@ -488,18 +534,31 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
     def _open(self, group: _Group) -> _Group:
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
+        from episampler.lerobot.fetch import BatchedFetch
+
         options = {k: v for k, v in self.options.items() if v is not None}
         group.dataset = LeRobotDataset(
             self.repo_id, root=self._files, episodes=group.episodes, **options
         )
+        try:
+            group.fetch = BatchedFetch(group.dataset)
+        except (RuntimeError, TypeError):  # a LeRobot version it was not tested with
+            group.fetch = None
         return group
 
-    def _item(self, index: int, order: np.ndarray, block: int, readers: int) -> Any:
+    def _read(
+        self, positions: np.ndarray, order: np.ndarray, block: int, readers: int
+    ) -> list[Any]:
+        """The items of `positions` (one block), decoded together where the batched fetch
+        reads the dataset."""
         group = self._group
-        if group is None or self._episode_of(index) not in group.episodes:
+        needed = {self._episode_of(int(i)) for i in positions}
+        if group is None or not needed <= group.covered:
             group = self._switch(order, block, readers)
-        relative = group.dataset.reader._absolute_to_relative_idx[index]
-        return group.dataset[relative]
+        rows = [group.dataset.reader._absolute_to_relative_idx[int(i)] for i in positions]
+        if group.fetch is not None:
+            return cast(list[Any], group.fetch.__getitems__(rows))
+        return [group.dataset[row] for row in rows]
 
     def _switch(self, order: np.ndarray, block: int, readers: int) -> _Group:
         """Opens the group starting at `block` (fetched ahead if it was planned), deletes the

@@ -1,0 +1,245 @@
+"""Streaming benchmark: LeRobot's `StreamingLeRobotDataset`, a local `LeRobotDataset` through
+episampler's fastest loader, and `EpisodeStream` from a loopback HTTP server (0 ms, and an
+emulated remote store: 30 ms per request, 100 MB/s), all in lerobot-train's DataLoader setup
+(spawned workers, prefetch 4, persistent workers, uint8 frames).
+
+    python -m benches.stream [--out DIR] [--episodes N] [--results benches/results_stream.md]
+
+Run with LeRobot 0.6 installed (`make lerobot-envs`: `.venv-lerobot-0.6/bin/python`). Each row
+reads one epoch; the figures: frames/s after the first batch, time to the first batch (from
+creating the dataset), peak local disk of the stream's copy, peak RSS of a worker, and distinct
+episodes per batch. LeRobot's streaming dataset fails on a dataset with more than one video file
+per camera (LeRobot #3080, #4524): that is reported, and it is measured on a copy of the same
+frames recorded into one file per camera.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benches.video.recording import REPO_ID, Recording, record
+
+WORKERS = 2
+BATCH = 16
+# A small decoder cache, so that windows hold a few files per camera, as on a large dataset.
+DECODER_CACHE = 12
+
+
+class Sampler(threading.Thread):
+    """Samples peak disk use under `directory` and peak worker RSS every 0.1 s."""
+
+    def __init__(self, directory: Path | None) -> None:
+        super().__init__(daemon=True)
+        self.directory = directory
+        self.disk = 0
+        self.rss = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self.stop.wait(0.1):
+            if self.directory is not None and self.directory.exists():
+                used = 0
+                for path in self.directory.rglob("*"):
+                    with contextlib.suppress(FileNotFoundError):
+                        if path.is_file() and not path.is_symlink():
+                            used += path.stat().st_size
+                self.disk = max(self.disk, used)
+            for child in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    self.rss = max(self.rss, child.memory_info().rss)
+
+
+def measure(name: str, make: Callable[[], tuple[Any, Path | None]]) -> dict[str, Any]:
+    """One epoch of the loader `make` returns (with the directory whose size is sampled)."""
+    import torch
+
+    start = time.perf_counter()
+    try:
+        loader, directory = make()
+        sampler = Sampler(directory)
+        sampler.start()
+        first = None
+        frames, episodes_per_batch, seen = 0, [], set()
+        for batch in loader:
+            if first is None:
+                first = time.perf_counter()
+            indices = batch["index"].tolist()
+            frames += len(indices)
+            seen.update(indices)
+            episodes_per_batch.append(len(torch.unique(batch["episode_index"])))
+        end = time.perf_counter()
+        sampler.stop.set()
+        sampler.join()
+    except Exception as error:  # LeRobot's streaming dataset on several files per camera
+        message = str(error).splitlines()[0][:160]
+        return {"row": name, "error": f"{type(error).__name__}: {message}"}
+    assert first is not None
+    return {
+        "row": name,
+        "frames": frames,
+        "distinct_frames": len(seen),
+        "frames_per_s": (frames - len(indices)) / max(end - first, 1e-9),
+        "first_batch_s": first - start,
+        "peak_disk_mb": sampler.disk / 1e6 if directory is not None else None,
+        "peak_worker_rss_mb": sampler.rss / 1e6,
+        "episodes_per_batch": sum(episodes_per_batch) / len(episodes_per_batch),
+    }
+
+
+def loader_settings() -> dict[str, Any]:
+    return {
+        "batch_size": BATCH,
+        "num_workers": WORKERS,
+        "multiprocessing_context": "spawn",
+        "prefetch_factor": 4,
+        "persistent_workers": True,
+    }
+
+
+def rows(many: Path, one: Path, url: str, faults: Any, scratch: Path) -> list[dict[str, Any]]:
+    import torch
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+    from lerobot.datasets.streaming_dataset import StreamingLeRobotDataset
+
+    from episampler.integrations.lerobot import EpisodeStream, make_loader
+
+    def lerobot_streaming(root: Path) -> Callable[[], tuple[Any, None]]:
+        def make() -> tuple[Any, None]:
+            dataset = StreamingLeRobotDataset(
+                REPO_ID, root=root, max_num_shards=WORKERS, return_uint8=True
+            )
+            return torch.utils.data.DataLoader(dataset, **loader_settings()), None
+
+        return make
+
+    def local_episampler() -> tuple[Any, None]:
+        dataset = LeRobotDataset(REPO_ID, root=many, return_uint8=True)
+        return make_loader(dataset, batch_size=BATCH, num_workers=WORKERS, window="auto"), None
+
+    def stream(latency: float, bandwidth: float, label: str) -> Callable[[], tuple[Any, Path]]:
+        def make() -> tuple[Any, Path]:
+            faults.latency_s, faults.bytes_per_s = latency, bandwidth
+            cache = scratch / label
+            size = sum(p.stat().st_size for p in many.rglob("*") if p.is_file())
+            dataset = EpisodeStream(
+                REPO_ID, root=url, seed=0, batch_size=BATCH, cache_dir=cache,
+                cache_bytes=size // 4,  # a quarter of the dataset: it does not fit
+            )  # fmt: skip
+            return torch.utils.data.DataLoader(dataset, **loader_settings()), cache
+
+        return make
+
+    results = [
+        measure("LeRobot StreamingLeRobotDataset, local, several files per camera",
+                lerobot_streaming(many)),
+        measure("LeRobot StreamingLeRobotDataset, local, a one-file copy",
+                lerobot_streaming(one)),
+        measure('LeRobotDataset, local, episampler make_loader(window="auto")',
+                local_episampler),
+        measure("EpisodeStream from a loopback server, 0 ms", stream(0.0, 0.0, "fast")),
+        measure("EpisodeStream, 30 ms per request, 100 MB/s", stream(0.03, 100e6, "remote")),
+    ]  # fmt: skip
+    faults.latency_s, faults.bytes_per_s = 0.0, 0.0
+    return results
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| row | frames/s | vs local episampler | first batch | peak local disk | "
+        "peak worker RSS | distinct episodes / batch |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    local = next((r["frames_per_s"] for r in results if "make_loader" in r["row"]), None)
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['row']} | fails: `{r['error']}` | | | | | |")
+            continue
+        disk = "-" if r["peak_disk_mb"] is None else f"{r['peak_disk_mb']:.1f} MB"
+        ratio = f"{r['frames_per_s'] / local:.2f}x" if local else ""
+        lines.append(
+            f"| {r['row']} | {r['frames_per_s']:.0f} | {ratio} | {r['first_batch_s']:.1f} s | "
+            f"{disk} | {r['peak_worker_rss_mb']:.0f} MB | {r['episodes_per_batch']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(results_file: Path, image: Path) -> None:
+    """The results file's rows as bars (frames/s), for the docs:
+    `python3 -c "from benches.stream import plot; plot(...)"` where matplotlib is installed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    text = results_file.read_text()
+    results = json.loads(text.split("```json\n", 1)[1].split("\n```", 1)[0])
+    measured = [r for r in results if "error" not in r]
+    failed = [r for r in results if "error" in r]
+    figure, axis = plt.subplots(figsize=(9, 3.6))
+    names = [r["row"].replace(", ", "\n", 1) for r in measured]
+    bars = axis.barh(names, [r["frames_per_s"] for r in measured], color="#4c72b0")
+    for bar, r in zip(bars, measured, strict=True):
+        disk = "" if r["peak_disk_mb"] is None else f", disk {r['peak_disk_mb']:.1f} MB"
+        axis.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                  f" {r['frames_per_s']:.0f}/s, first batch {r['first_batch_s']:.1f} s{disk}",
+                  va="center", fontsize=8)  # fmt: skip
+    axis.invert_yaxis()
+    axis.set_xlabel("frames/s (one epoch, 2 spawned workers, batch 16)")
+    title = "Streaming a LeRobot dataset"
+    if failed:
+        title += " (LeRobot's own fails with several files per camera)"
+    axis.set_title(title, fontsize=10, loc="left")
+    axis.set_xlim(0, max(r["frames_per_s"] for r in measured) * 1.6)
+    figure.tight_layout()
+    figure.savefig(image, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "stream-bench")
+    parser.add_argument("--episodes", type=int, default=120)
+    parser.add_argument("--results", type=Path, default=None)
+    args = parser.parse_args()
+    os.environ["LEROBOT_VIDEO_DECODER_CACHE_SIZE"] = str(DECODER_CACHE)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    from tests.real_lerobot.http_server import serve
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    size = 96
+    many = record(args.out, Recording(None, args.episodes, 10, 20, 40, size, 0), log=log)
+    one = record(args.out / "one-file", Recording(None, args.episodes, args.episodes, 20, 40,
+                                                  size, 0), log=log)  # fmt: skip
+    with serve(many.parent) as (base, faults), tempfile.TemporaryDirectory() as scratch:
+        results = rows(many, one, f"{base}/{many.name}", faults, Path(scratch))
+    text = table(results)
+    print(text)
+    if args.results is not None:
+        header = (
+            "# Streaming benchmark\n\n"
+            f"`python -m benches.stream --episodes {args.episodes}` (LeRobot 0.6, "
+            f"{args.episodes} episodes of 20-40 frames, 3 cameras {size}x{size}, 10 episodes per "
+            f"video file; {WORKERS} spawned workers, batch {BATCH}, prefetch 4, uint8 frames; "
+            f"`LEROBOT_VIDEO_DECODER_CACHE_SIZE={DECODER_CACHE}`; the stream's local copy "
+            "limited to a quarter of the dataset). One epoch per row, one run.\n\n"
+        )
+        args.results.write_text(header + text + "\n\n```json\n" + json.dumps(results, indent=1)
+                                + "\n```\n")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
