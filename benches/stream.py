@@ -32,6 +32,7 @@ WORKERS = 2
 BATCH = 16
 # A small decoder cache, so that windows hold a few files per camera, as on a large dataset.
 DECODER_CACHE = 12
+PER_FILE = 4  # episodes per video file
 
 
 class Sampler(threading.Thread):
@@ -128,14 +129,17 @@ def rows(many: Path, one: Path, url: str, faults: Any, scratch: Path) -> list[di
         dataset = LeRobotDataset(REPO_ID, root=many, return_uint8=True)
         return make_loader(dataset, batch_size=BATCH, num_workers=WORKERS, window="auto"), None
 
-    def stream(latency: float, bandwidth: float, label: str) -> Callable[[], tuple[Any, Path]]:
+    size = sum(p.stat().st_size for p in many.rglob("*") if p.is_file())
+
+    def stream(
+        latency: float, bandwidth: float, share: int, label: str
+    ) -> Callable[[], tuple[Any, Path]]:
         def make() -> tuple[Any, Path]:
             faults.latency_s, faults.bytes_per_s = latency, bandwidth
             cache = scratch / label
-            size = sum(p.stat().st_size for p in many.rglob("*") if p.is_file())
             dataset = EpisodeStream(
                 REPO_ID, root=url, seed=0, batch_size=BATCH, cache_dir=cache,
-                cache_bytes=size // 4,  # a quarter of the dataset: it does not fit
+                cache_bytes=size // share,  # a part of the dataset: it does not fit
             )  # fmt: skip
             return torch.utils.data.DataLoader(dataset, **loader_settings()), cache
 
@@ -148,8 +152,12 @@ def rows(many: Path, one: Path, url: str, faults: Any, scratch: Path) -> list[di
                 lerobot_streaming(one)),
         measure('LeRobotDataset, local, episampler make_loader(window="auto")',
                 local_episampler),
-        measure("EpisodeStream from a loopback server, 0 ms", stream(0.0, 0.0, "fast")),
-        measure("EpisodeStream, 30 ms per request, 100 MB/s", stream(0.03, 100e6, "remote")),
+        measure("EpisodeStream from a loopback server, 0 ms, local copy 1/2 of the dataset",
+                stream(0.0, 0.0, 2, "half")),
+        measure("EpisodeStream, 30 ms per request, 100 MB/s, local copy 1/2",
+                stream(0.03, 100e6, 2, "remote")),
+        measure("EpisodeStream from a loopback server, 0 ms, local copy 1/4",
+                stream(0.0, 0.0, 4, "quarter")),
     ]  # fmt: skip
     faults.latency_s, faults.bytes_per_s = 0.0, 0.0
     return results
@@ -200,7 +208,7 @@ def plot(results_file: Path, image: Path) -> None:
     title = "Streaming a LeRobot dataset"
     if failed:
         title += " (LeRobot's own fails with several files per camera)"
-    axis.set_title(title, fontsize=10, loc="left")
+    figure.suptitle(title, fontsize=10, x=0.02, ha="left")
     axis.set_xlim(0, max(r["frames_per_s"] for r in measured) * 1.6)
     figure.tight_layout()
     figure.savefig(image, dpi=110)
@@ -209,7 +217,7 @@ def plot(results_file: Path, image: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "stream-bench")
-    parser.add_argument("--episodes", type=int, default=120)
+    parser.add_argument("--episodes", type=int, default=160)
     parser.add_argument("--results", type=Path, default=None)
     args = parser.parse_args()
     os.environ["LEROBOT_VIDEO_DECODER_CACHE_SIZE"] = str(DECODER_CACHE)
@@ -221,7 +229,7 @@ def main() -> None:
         print(message, flush=True)
 
     size = 96
-    many = record(args.out, Recording(None, args.episodes, 10, 20, 40, size, 0), log=log)
+    many = record(args.out, Recording(None, args.episodes, PER_FILE, 20, 40, size, 0), log=log)
     one = record(args.out / "one-file", Recording(None, args.episodes, args.episodes, 20, 40,
                                                   size, 0), log=log)  # fmt: skip
     with serve(many.parent) as (base, faults), tempfile.TemporaryDirectory() as scratch:
@@ -232,10 +240,11 @@ def main() -> None:
         header = (
             "# Streaming benchmark\n\n"
             f"`python -m benches.stream --episodes {args.episodes}` (LeRobot 0.6, "
-            f"{args.episodes} episodes of 20-40 frames, 3 cameras {size}x{size}, 10 episodes per "
-            f"video file; {WORKERS} spawned workers, batch {BATCH}, prefetch 4, uint8 frames; "
+            f"{args.episodes} episodes of 20-40 frames, 3 cameras {size}x{size}, {PER_FILE} "
+            f"episodes per video file; {WORKERS} spawned workers, batch {BATCH}, prefetch 4, "
+            "uint8 frames; "
             f"`LEROBOT_VIDEO_DECODER_CACHE_SIZE={DECODER_CACHE}`; the stream's local copy "
-            "limited to a quarter of the dataset). One epoch per row, one run.\n\n"
+            "limited to a half or a quarter of the dataset). One epoch per row, one run.\n\n"
         )
         args.results.write_text(header + text + "\n\n```json\n" + json.dumps(results, indent=1)
                                 + "\n```\n")  # fmt: skip

@@ -226,3 +226,27 @@ def test_lerobot_train_streams_from_the_server_and_resumes_exactly(server, tmp_p
     assert runs["stopped"] + resumed == runs["uninterrupted"]
     epoch = [i for batch in runs["uninterrupted"][:23] for i in batch]
     assert sorted(epoch) == list(range(FRAMES))
+
+
+def test_resume_by_step_on_another_worker_count_is_exact_with_the_first_runs_streams(
+    server, tmp_path
+):
+    url, _ = server
+    # A run without workers (one stream), resumed with 2 workers: the same order, split anew.
+    alone = indices(DataLoader(stream(url, tmp_path / "a", streams=1), batch_size=BATCH))
+    resumed = DataLoader(stream(url, tmp_path / "b", streams=1), batch_size=BATCH, num_workers=2)
+    resume_from_step(resumed, 6)
+    assert indices(resumed) == alone[6:]
+
+
+def test_a_workers_own_state_on_another_worker_count_is_refused(server, tmp_path):
+    url, _ = server
+    first = stream(url, tmp_path / "a")
+    iterator = iter(first)
+    for _ in range(BATCH + 1):  # into the second block of the only reader
+        next(iterator)
+    state = first.state_dict()
+    again = DataLoader(stream(url, tmp_path / "b"), batch_size=BATCH, num_workers=2)
+    again.dataset.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"saved by one of 1 readers .* read by 2"):
+        next(iter(again))

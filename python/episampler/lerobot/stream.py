@@ -195,6 +195,9 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         rank: this process's rank (default: `torch.distributed`'s, else 0).
         retries: tries after the first for each piece of a file, with exponential backoff.
         backoff_s: the first wait between tries, doubled at each.
+        streams: streams of windows in the order (default: the readers of the first pass,
+            processes times DataLoader workers). The order depends on it: to resume by step
+            with another number of workers or processes, pass the first run's value.
     """
 
     def __init__(
@@ -218,6 +221,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         rank: int | None = None,
         retries: int = 4,
         backoff_s: float = 0.05,
+        streams: int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(repo_id, str):
@@ -271,9 +275,11 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._start: int = 0
         self._next: int | None = None
         self._offset: int = 0
-        self._streams: int | None = None  # fixed by the first iteration, or a loaded state
+        # Fixed by the argument, the first iteration or a loaded state.
+        self._streams = None if streams is None else as_int("streams", streams, low=1)
         self._worker: tuple[int, int] | None = None
         self._group: _Group | None = None
+        self._episode_columns: Any = None  # the batched fetch's, shared by every group
         self._ahead: Future[_Group] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -299,11 +305,16 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             if self.window == "auto":
                 choice = auto_window(view)
                 window, group_by = choice.window, choice.group_by
-                # A window's files must also fit this reader's half of the local cache.
-                fits = max(1, int(0.8 * self._budget() // 2 / self._bytes_per_frame()))
+                # A window's files must also fit this reader's half of the local cache: a
+                # window closes after its frames reach `window`, so it may hold one unit more.
+                group_by = group_by or ("video_file" if self.meta.video_keys else "data_file")
+                groups = lerobot_groups(view, group_by)
+                lengths = self._ends - self._starts
+                largest = int(np.bincount(groups, weights=lengths).max())
+                half = self._budget() / 2 / self._bytes_per_frame()
+                fits = max(1, int(half) - largest)
                 if window is None or fits < window:
                     window = fits
-                    group_by = group_by or ("video_file" if self.meta.video_keys else "data_file")
                     logger.info(
                         "EpisodeStream: window='auto': %d frames, what half of a worker's share "
                         "of cache_bytes holds (%s)",
@@ -473,6 +484,14 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         readers, me, workers = self._readers()
         if self._streams is None:
             self._streams = readers
+        if self._next is not None and self._streams != readers:
+            # A worker's own place (torchdata's per-worker state) splits the blocks as its
+            # run did; a state from `resume_from_step` splits them anew on any worker count.
+            raise ValueError(
+                f"this state was saved by one of {self._streams} readers (processes x DataLoader "
+                f"workers) and is read by {readers}: resume with the same workers and processes, "
+                "or by step (resume_from_step), which any number continues"
+            )
         sampler = self._sampler(self._streams)
         order = sampler.epoch_indices(self.epoch)
         blocks = math.ceil(len(order) / self.batch_size)
@@ -556,9 +575,15 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         if group is None or not needed <= group.covered:
             group = self._switch(order, block, readers)
         rows = [group.dataset.reader._absolute_to_relative_idx[int(i)] for i in positions]
-        if group.fetch is not None:
-            return cast(list[Any], group.fetch.__getitems__(rows))
-        return [group.dataset[row] for row in rows]
+        if group.fetch is None:
+            return [group.dataset[row] for row in rows]
+        # The episodes' columns the batched fetch reads are the same for every group of this
+        # reader (same metadata, same directory): read once, not once per group.
+        if group.fetch._episodes is None:
+            group.fetch._episodes = self._episode_columns
+        items = cast(list[Any], group.fetch.__getitems__(rows))
+        self._episode_columns = group.fetch._episodes
+        return items
 
     def _switch(self, order: np.ndarray, block: int, readers: int) -> _Group:
         """Opens the group starting at `block` (fetched ahead if it was planned), deletes the
@@ -600,7 +625,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_group=None, _ahead=None, _pool=None, _lock=None)
+        state.update(_group=None, _ahead=None, _pool=None, _lock=None, _episode_columns=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
