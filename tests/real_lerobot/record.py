@@ -159,6 +159,44 @@ def record_dataset(
     return dataset_root
 
 
+WRIST = "observation.images.wrist"
+
+
+def record_two_cameras(
+    root: Path,
+    repo_id: str,
+    episode_lengths: list[int],
+    *,
+    video_files_mb: float,
+    data_files_mb: float,
+    datasets_cache: Path,
+) -> Path:
+    """Record flat-color episodes for two cameras (`CAMERA` and `WRIST`, the same frames) with
+    small file-size limits, so that LeRobot's writer (0.6) starts new files every few episodes,
+    as it does every few hundred megabytes on real data; returns `root / repo_id`.
+    `datasets_cache` stands in for the Hugging Face datasets cache while recording."""
+    import datasets
+    import pytest
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    spec = features(video=True)
+    spec[WRIST] = dict(spec[CAMERA])
+    dataset_root = Path(root) / repo_id
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", datasets_cache)
+        dataset = LeRobotDataset.create(
+            repo_id, 10, features=spec, root=dataset_root, use_videos=True,
+            video_files_size_in_mb=video_files_mb, data_files_size_in_mb=data_files_mb,
+        )  # fmt: skip
+        for episode, length in enumerate(episode_lengths):
+            for frame in range(length):
+                values = frame_values(episode, frame, video=True)
+                dataset.add_frame({**values, WRIST: values[CAMERA], "task": "t"})
+            dataset.save_episode()
+        dataset.finalize()
+    return dataset_root
+
+
 # --- What a recorded dataset holds, read back independently of LeRobot's bookkeeping ------------
 
 

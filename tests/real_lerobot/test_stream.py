@@ -24,10 +24,9 @@ from torch.utils.data import DataLoader  # noqa: E402
 from episampler import resume_from_step  # noqa: E402
 from episampler.integrations.lerobot import EpisodeStream  # noqa: E402
 from tests.real_lerobot.http_server import serve  # noqa: E402
-from tests.real_lerobot.record import CAMERA, features, frame_values  # noqa: E402
+from tests.real_lerobot.record import record_two_cameras  # noqa: E402
 
 REPO_ID = "episampler/stream"
-WRIST = "observation.images.wrist"
 LENGTHS = [12, 9, 15, 11, 8, 14, 10, 13]
 BATCH = 4
 FRAMES = sum(LENGTHS)
@@ -35,26 +34,10 @@ FRAMES = sum(LENGTHS)
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
-    """Two cameras; small file-size limits make LeRobot's writer start new files every few
-    episodes, as it does every few hundred megabytes on real data."""
-    import datasets
-
-    spec = features(video=True)
-    spec[WRIST] = dict(spec[CAMERA])
-    root = tmp_path_factory.mktemp("stream") / REPO_ID
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path_factory.mktemp("cache"))
-        dataset = LeRobotDataset.create(
-            REPO_ID, 10, features=spec, root=root, use_videos=True,
-            video_files_size_in_mb=0.003, data_files_size_in_mb=0.004,
-        )  # fmt: skip
-        for episode, length in enumerate(LENGTHS):
-            for frame in range(length):
-                values = frame_values(episode, frame, video=True)
-                dataset.add_frame({**values, WRIST: values[CAMERA], "task": "t"})
-            dataset.save_episode()
-        dataset.finalize()
-    return root
+    return record_two_cameras(
+        tmp_path_factory.mktemp("stream"), REPO_ID, LENGTHS, video_files_mb=0.003,
+        data_files_mb=0.004, datasets_cache=tmp_path_factory.mktemp("cache"),
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

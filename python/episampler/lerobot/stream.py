@@ -14,6 +14,7 @@ deleted, within `cache_bytes`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -160,8 +161,9 @@ class _Group:
     dataset: Any = None
     fetch: Any = None  # a BatchedFetch of `dataset`, where it reads it
 
-    @property
+    @functools.cached_property
     def covered(self) -> set[int]:
+        """`episodes` as a set (asked once per block)."""
         return set(self.episodes)
 
 
