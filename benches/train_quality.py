@@ -11,7 +11,8 @@ long time forgets the others, so an order that stays in a few groups at the end 
 shows up in the held-out loss.
 
 The frames are a map-style dataset with episode boundaries; the same MLP (Adam, cosine decay to
-0, batches of 64, a fixed number of epochs) is trained from the same initialisation with:
+0 or a constant rate (`--schedule`), batches of 64, a fixed number of epochs) is trained from
+the same initialisation with:
 
 (a) boundary order, `EpisodeAwareSampler(..., shuffle=False)`;
 (b) the global shuffle, `shuffle=True` ("uniform");
@@ -186,7 +187,11 @@ def train(data: Data, order: Order, seed: int, args: argparse.Namespace) -> floa
     )
     steps = args.epochs * len(loader)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    schedule: torch.optim.lr_scheduler.LRScheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+        if args.schedule == "cosine"
+        else torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    )
     for epoch in range(args.epochs):
         sampler.set_epoch(epoch)
         for x, y in loader:
@@ -258,6 +263,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument(
+        "--schedule",
+        choices=("cosine", "constant"),
+        default="cosine",
+        help="learning rate: cosine decay to 0, or constant (default: %(default)s)",
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--markdown", type=Path, help="write the table here")
@@ -292,7 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.min_length}-{args.max_length} frames ({len(data.x):,} training frames, about "
         f"{per_group:.0f} per group), {args.held_out_per_group} held-out episodes per "
         f"group ({len(data.test_x):,} frames); MLP {INPUT_DIM}-{args.hidden}-{args.hidden}-1, "
-        f"Adam lr {args.lr} with cosine decay, batch {BATCH_SIZE}, {args.epochs} epochs; "
+        f"Adam lr {args.lr} "
+        f"{'with cosine decay' if args.schedule == 'cosine' else 'constant'}, "
+        f"batch {BATCH_SIZE}, {args.epochs} epochs; "
         f"scene spread {args.scene_spread}, task spread {args.task_spread}; "
         f"{args.seeds} seeds (model initialisation and sampler seed), torch "
         f"{torch.__version__}; {time.perf_counter() - start:.0f} s",

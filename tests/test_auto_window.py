@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from episampler import EpisodeAwareSampler
+from episampler import EpisodeAwareSampler, stream_settings
 from episampler.lerobot.auto_window import (
     CACHE_SIZE_VARIABLE,
     auto_window,
@@ -212,6 +212,25 @@ def test_from_lerobot_window_auto_without_video_is_the_global_order(caplog):
         sampler = EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, seed=4, window="auto")
     assert sampler.window is None and "no video feature" in caplog.text
     assert list(sampler) == list(EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, seed=4))
+
+
+def test_from_lerobot_window_auto_with_streams_where_every_file_fits_is_the_global_order(
+    monkeypatch,
+):
+    dataset = v3_dataset(LENGTHS, FILES)
+    monkeypatch.setenv(CACHE_SIZE_VARIABLE, "1000")  # holds every file: no window
+    streams = stream_settings(num_workers=2, batch_size=4)
+    sampler = EpisodeAwareSampler.from_lerobot(
+        dataset, shuffle=True, seed=4, window="auto", **streams
+    )
+    assert sampler.window is None and sampler.streams == 1
+    assert list(sampler) == list(EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, seed=4))
+    # A window keeps the streams asked for.
+    monkeypatch.setenv(CACHE_SIZE_VARIABLE, "6")
+    windowed = EpisodeAwareSampler.from_lerobot(
+        dataset, shuffle=True, seed=4, window="auto", **streams
+    )
+    assert windowed.window is not None and windowed.streams == streams["streams"]
 
 
 def test_from_lerobot_refuses_other_window_words_and_data_file_groups():

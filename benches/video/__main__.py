@@ -48,6 +48,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-length", type=int, default=12, help="frames per episode, min")
     parser.add_argument("--max-length", type=int, default=20, help="frames per episode, max")
     parser.add_argument("--size", type=int, default=64, help="camera width and height (>= 64)")
+    parser.add_argument("--height", type=int, help="camera height, if not --size (>= 64)")
+    parser.add_argument("--cameras", type=int, default=3, choices=(1, 2, 3))
+    parser.add_argument(
+        "--file-mb",
+        type=float,
+        help="let LeRobot's writer start each camera's new video file at this size, each "
+        "camera with its own content and bitrate: the cameras' files roll over at different "
+        "episodes (default: every file holds --episodes-per-file episodes, aligned)",
+    )
+    parser.add_argument(
+        "--distinct-cameras",
+        action="store_true",
+        help="each camera its own content and bitrate with aligned files (the control of "
+        "--file-mb)",
+    )
     parser.add_argument("--record-seed", type=int, default=0)
     parser.add_argument(
         "--windows",
@@ -70,13 +85,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=60,
         help="timed batches of 64 per measurement (default: %(default)s)",
     )
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="with --fetch (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="DataLoader workers, with --fetch (default: 2)"
+    )
     parser.add_argument("--record-only", action="store_true")
     parser.add_argument(
         "--fetch",
         action="store_true",
         help="instead of the order table: BatchedFetch and window='auto' against LeRobot's "
-        "own loading (default cache, each --gops entry); --markdown then replaces that "
-        "section of the file",
+        "own loading and the storage-order and decode-only limits, at lerobot-train's loader "
+        "settings (default cache, each --gops entry); --markdown then replaces that section "
+        "of the file",
     )
     parser.add_argument(
         "--profile",
@@ -100,14 +122,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=lambda s: [int(k) for k in s.split(",")],
         default=list(range(len(FETCH_SETUPS))),
         help="with --fetch: measure only these rows (0 = LeRobot's path, the baseline, must "
-        "come first; 1 BatchedFetch shuffled, 2 window='auto', 3 both, 4 both + streams); the "
-        "markdown needs all of them",
+        "come first; 1 BatchedFetch shuffled, 2 window='auto', 3 both, 4 both + streams, 5 "
+        "storage order + BatchedFetch, 6 make_loader's default (global shuffle, decoding "
+        "ahead), 7 make_loader(window='auto'))",
     )
     parser.add_argument("--markdown", type=Path, help="write the tables here")
     parser.add_argument("--plot", type=Path, help="write the plot (PNG) here")
     args = parser.parse_args(argv)
-    if args.size < 64:
-        parser.error("--size must be >= 64 (LeRobot's AV1 encoder crashes below 64x64)")
+    if args.size < 64 or (args.height is not None and args.height < 64):
+        parser.error("--size and --height must be >= 64 (LeRobot's AV1 encoder crashes below)")
     if args.fetch_setups[0] != 0 or not set(args.fetch_setups) <= set(range(len(FETCH_SETUPS))):
         parser.error(f"--fetch-setups must start with 0 and name rows 0..{len(FETCH_SETUPS) - 1}")
     return args
@@ -159,18 +182,17 @@ def fetch_main(args: argparse.Namespace, command: str) -> int:
         configs = run_fetch(args, log)
         for config in configs:
             config.command = command
-        results = args.out / "fetch-results.json"
+        names = "+".join(config.dataset for config in configs)
+        results = args.out / f"fetch-results-{names}-b{args.batch_size}-w{args.workers}.json"
         results.write_text(json.dumps({"configs": [fetch_config_to_json(c) for c in configs]}))
         log(f"raw results: {results} (merge runs with --fetch-results)")
-        if len(args.fetch_setups) < len(FETCH_SETUPS):
-            for config in configs:
-                for row in config.rows:
-                    log(
-                        f"{config.title}, {row.setup.label}: frames/s ratios "
-                        f"{[round(r, 2) for r in row.ratios]}, CPU ratios "
-                        f"{[round(r, 2) for r in row.cpu_ratios]}"
-                    )
-            return 0  # the section needs every row
+        for config in configs:
+            for row in config.rows:
+                log(
+                    f"{config.title}, {row.setup.label}: frames/s ratios "
+                    f"{[round(r, 2) for r in row.ratios]}, CPU ratios "
+                    f"{[round(r, 2) for r in row.cpu_ratios]}"
+                )
     link = None
     if args.plot:  # relative to the markdown file
         where = args.markdown.parent if args.markdown else Path()

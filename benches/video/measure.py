@@ -91,13 +91,14 @@ class CountingDataset:
 
 
 class CountingFetch:
-    """`episampler.lerobot.BatchedFetch` over a LeRobotDataset, with the same marks
-    as `CountingDataset` on every item (the DataLoader calls `__getitems__`)."""
+    """`episampler.lerobot.BatchedFetch` over a LeRobotDataset (decoding ahead of `read_ahead`,
+    the loader's sampler, if given), with the same marks as `CountingDataset` on every item (the
+    DataLoader calls `__getitems__`)."""
 
-    def __init__(self, dataset: Any) -> None:
+    def __init__(self, dataset: Any, read_ahead: Any = None) -> None:
         from episampler.lerobot import BatchedFetch
 
-        self.fetch = BatchedFetch(dataset)
+        self.fetch = BatchedFetch(dataset, read_ahead=read_ahead)
 
     def __len__(self) -> int:
         return len(self.fetch)
@@ -110,6 +111,25 @@ class CountingFetch:
 
 
 # --- In the main process -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoaderSettings:
+    """How the DataLoader is set up. `lerobot_train`: as lerobot-train (0.6) sets it up, spawned
+    workers, 4 batches prefetched per worker, persistent workers (its datasets return uint8
+    frames: `load(..., return_uint8=True)`); else torch's defaults (forked workers, prefetch 2)."""
+
+    batch_size: int = BATCH_SIZE
+    num_workers: int = NUM_WORKERS
+    lerobot_train: bool = False
+
+    def dataloader_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"batch_size": self.batch_size, "num_workers": self.num_workers}
+        if self.lerobot_train:
+            kwargs.update(
+                multiprocessing_context="spawn", prefetch_factor=4, persistent_workers=True
+            )
+        return kwargs
 
 
 @dataclass
@@ -130,19 +150,22 @@ def measure(
     timed_batches: int,
     profile_to: Path | None = None,
     fetch: bool = False,
+    read_ahead: bool = False,
+    settings: LoaderSettings = LoaderSettings(),
 ) -> Measurement:
     """Frames/s, and per 1,000 samples the decoder opens and decoding calls, and the workers'
-    CPU time per sample, over `timed_batches` batches of a fresh 2-worker DataLoader, after
-    `warmup_batches` (worker start-up included). `fetch`: items through `BatchedFetch`.
-    `profile_to`: py-spy samples the timed batches into this file."""
+    CPU time per sample, over `timed_batches` batches of a fresh DataLoader set up as
+    `settings` says, after `warmup_batches` (worker start-up included). `fetch`: items through
+    `BatchedFetch`. `profile_to`: py-spy samples the timed batches into this file."""
     import torch.utils.data
 
     loader = torch.utils.data.DataLoader(
-        CountingFetch(dataset) if fetch else CountingDataset(dataset),
-        batch_size=BATCH_SIZE,
+        CountingFetch(dataset, sampler if read_ahead else None)
+        if fetch
+        else CountingDataset(dataset),
         sampler=sampler,
-        num_workers=NUM_WORKERS,
         worker_init_fn=functools.partial(_worker_init, cache_size),
+        **settings.dataloader_kwargs(),
     )
     counters = ("bench_opens", "bench_calls", "bench_cpu")
 
@@ -170,7 +193,7 @@ def measure(
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=60)
-    del batches  # shuts the workers down
+    del batches, loader  # shuts the workers down (persistent ones with the loader)
     # A worker's last warm-up batch marks its start (none: it counted from its birth).
     totals = [
         sum(after[w][c] - before.get(w, (0.0, 0.0, 0.0))[c] for w in after)
@@ -178,7 +201,7 @@ def measure(
     ]
     total = sum(samples.values())
     return Measurement(
-        timed_batches * BATCH_SIZE / elapsed,
+        total / elapsed,
         1000 * totals[0] / total,
         1000 * totals[1] / total,
         1000 * totals[2] / total,
@@ -186,10 +209,55 @@ def measure(
     )
 
 
-def resume_point(args: argparse.Namespace, dataset: Any, repeat: int) -> int:
+def resume_point(
+    args: argparse.Namespace, dataset: Any, repeat: int, batch_size: int = BATCH_SIZE
+) -> int:
     """Where every order of repeat `repeat` starts reading (the same for every order): a random
     point of the epoch, so the timed samples cross window boundaries as often as a whole epoch
     does."""
-    needed = (args.warmup_batches + args.timed_batches) * BATCH_SIZE
+    needed = (args.warmup_batches + args.timed_batches) * batch_size
     rng = np.random.default_rng((args.record_seed, repeat))
     return int(rng.integers(0, max(1, len(dataset) - needed)))
+
+
+# --- The decode-only limit -------------------------------------------------------------------
+
+
+def _import_decoder(_: int) -> None:
+    """In a pool process, before timing: the decoder's imports."""
+    import torchcodec.decoders  # noqa: F401
+
+
+def _decode_file(path: str) -> int:
+    """In a pool process: every frame of the video file at `path`, decoded in order by
+    torchcodec alone (runs of 32 frames, uint8); the number of frames."""
+    from torchcodec.decoders import VideoDecoder
+
+    decoder = VideoDecoder(path)
+    frames = len(decoder)
+    for start in range(0, frames, 32):
+        decoder.get_frames_in_range(start, min(start + 32, frames))
+    return frames
+
+
+def decode_only(dataset: Any, processes: int) -> float:
+    """The decode-only limit, in samples (one frame of every camera) per second: every frame of
+    every video file of `dataset` decoded in file order by the decoder alone, no loader, in
+    `processes` spawned processes (as many as the DataLoader has workers), files handed out one
+    at a time. Process start-up and imports are not timed."""
+    import multiprocessing
+
+    root = Path(dataset.root)
+    paths = sorted(str(path) for path in (root / "videos").rglob("*.mp4"))
+    cameras = len(dataset.meta.video_keys)
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        pool.map(_import_decoder, range(processes), chunksize=1)
+        start = time.perf_counter()
+        frames = sum(pool.imap_unordered(_decode_file, paths, chunksize=1))
+        elapsed = time.perf_counter() - start
+    if frames != cameras * dataset.meta.total_frames:
+        raise RuntimeError(
+            f"decoded {frames} frames from {len(paths)} files; expected {cameras} cameras x "
+            f"{dataset.meta.total_frames} frames"
+        )
+    return frames / cameras / elapsed

@@ -54,9 +54,12 @@ class FetchSetup:
 
     label: str
     # "random": torch's RandomSampler (LeRobot's shuffle=True); "auto": window="auto";
-    # "streams": window="auto" with one stream of windows per DataLoader worker
+    # "streams": window="auto" with one stream of windows per DataLoader worker; "storage":
+    # every frame in storage order (episampler's boundary order, shuffle=False), the limit of
+    # any read order; "uniform": episampler's global shuffle (what make_loader reads by default)
     order: str
     fetch: bool  # items through BatchedFetch (else LeRobot's dataset[i])
+    read_ahead: bool = False  # BatchedFetch decoding ahead of the sampler (make_loader's way)
 
 
 FETCH_SETUPS = (
@@ -65,13 +68,28 @@ FETCH_SETUPS = (
     FetchSetup('window="auto", dataset[i]', "auto", False),
     FetchSetup('window="auto" + BatchedFetch', "auto", True),
     FetchSetup('window="auto" + BatchedFetch + streams', "streams", True),
+    FetchSetup("storage order + BatchedFetch (the limit)", "storage", True),
+    FetchSetup(
+        "make_loader default: global shuffle + BatchedFetch decoding ahead", "uniform", True, True
+    ),
+    FetchSetup('make_loader(window="auto"): + streams, decoding ahead', "streams", True, True),
 )
+# The decode-only limit's row label (measured without a DataLoader: `measure.decode_only`).
+DECODE_ONLY = "decode only: every frame of every file in order, no loader (the limit)"
 
 
-def fetch_sampler(setup: FetchSetup, dataset: Any, seed: int, start: int) -> Any:
+def fetch_sampler(
+    setup: FetchSetup,
+    dataset: Any,
+    seed: int,
+    start: int,
+    workers: int = NUM_WORKERS,
+    batch_size: int = BATCH_SIZE,
+) -> Any:
     """The sampler of `setup`: LeRobot's default shuffle (a DataLoader with `shuffle=True`
     draws from torch's RandomSampler), or episampler's window="auto" (with one stream of
-    windows per DataLoader worker for "streams") resumed at `start`."""
+    windows per DataLoader worker for "streams", for `workers` workers and batches of
+    `batch_size`), or its storage order, resumed at `start`."""
     import torch
 
     if setup.order == "random":
@@ -79,7 +97,11 @@ def fetch_sampler(setup: FetchSetup, dataset: Any, seed: int, start: int) -> Any
         return torch.utils.data.RandomSampler(range(len(dataset)), generator=generator)
     from episampler import EpisodeAwareSampler, stream_settings
 
-    streams = stream_settings(NUM_WORKERS, BATCH_SIZE) if setup.order == "streams" else {}
+    if setup.order == "storage":
+        return resumed(EpisodeAwareSampler.from_lerobot(dataset, shuffle=False), start)
+    if setup.order == "uniform":
+        return resumed(EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, seed=seed), start)
+    streams = stream_settings(workers, batch_size) if setup.order == "streams" else {}
     sampler = EpisodeAwareSampler.from_lerobot(
         dataset, shuffle=True, seed=seed, window="auto", **streams
     )
@@ -101,13 +123,15 @@ def distinct_episodes_per_batch(order: np.ndarray, ends: np.ndarray, batch: int)
     return float(((rows[:, 1:] != rows[:, :-1]).sum(axis=1) + 1).mean())
 
 
-def per_batch(order: np.ndarray, ends: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+def per_batch(
+    order: np.ndarray, ends: np.ndarray, groups: np.ndarray, batch: int = BATCH_SIZE
+) -> tuple[float, float]:
     """Mean distinct episodes and distinct file groups (per camera) per full batch."""
     episodes = np.searchsorted(ends, order, side="right")
-    full = len(episodes) // BATCH_SIZE * BATCH_SIZE
-    rows = episodes[:full].reshape(-1, BATCH_SIZE)
+    full = len(episodes) // batch * batch
+    rows = episodes[:full].reshape(-1, batch)
     distinct_files = np.mean([len(np.unique(groups[row])) for row in rows])
-    return distinct_episodes_per_batch(order, ends, BATCH_SIZE), float(distinct_files)
+    return distinct_episodes_per_batch(order, ends, batch), float(distinct_files)
 
 
 def files_per_window(order: np.ndarray, ends: np.ndarray, groups: np.ndarray) -> float:

@@ -53,11 +53,13 @@ FETCH_WORKER_BUCKETS = (  # the workers' main threads under BatchedFetch
     ("decoding: waiting for its threads (decoding in place for a lone group)", r"_run_groups"),
     ("rows, windows and timestamps read (hf_dataset)", r"datasets/"),
     ("per-item finishing (padding, transforms, task string)", r"_finish"),
-    ("grouping the batch's frames by camera and file", r"_decode"),
+    ("grouping frames by camera and file, the read-ahead buffer", r"_decode|read_ahead"),
     ("building the items from the rows", r"__getitems__"),
     ("collate and send the batch", r"collate"),
     ("other (sampler indices, DataLoader)", r"."),
 )
+SEND_BUSY = "pickling the batch's tensors into shared memory and writing to the pipe"
+SEND_IDLE = "idle: waiting for the next batch"
 FETCH_DECODE_BUCKETS = (
     *DECODE_BUCKETS[:3],
     ("other decode-path Python (timestamps, tolerance check, tensors)", r"decode_video_frames"),
@@ -78,6 +80,7 @@ def summarize_stacks(
     decoding threads (thread time, per sample)."""
     main: dict[str, int] = {}
     decode: dict[str, int] = {}
+    send: dict[str, int] = {}  # the queue's feeder thread: the batch pickled to the main process
     for line in path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         frames = stack.split(";")
@@ -92,6 +95,10 @@ def summarize_stacks(
                 continue
         elif "concurrent/futures/thread.py" in stack:
             buckets, table = decode_buckets or DECODE_BUCKETS, decode
+        elif "_feed (" in stack and "queues.py" in stack:
+            label = SEND_BUSY if re.search(r"dumps|reduce|share|send", stack) else SEND_IDLE
+            send[label] = send.get(label, 0) + int(count_text)
+            continue
         else:
             continue
         label = next(
@@ -104,6 +111,7 @@ def summarize_stacks(
     if busy_only:  # idle includes the profiler's attach wait, when the workers are ahead
         main.pop((worker_buckets or WORKER_BUCKETS)[0][0], None)
         decode.pop((decode_buckets or DECODE_BUCKETS)[-1][0], None)
+        send.pop(SEND_IDLE, None)
 
     def table_lines(title: str, table: dict[str, int]) -> list[str]:
         total = sum(table.values())
@@ -121,5 +129,7 @@ def summarize_stacks(
             *table_lines("worker main threads (wall time)", main),
             "",
             *table_lines("camera decoding threads (thread time)", decode),
+            "",
+            *table_lines("sending thread: the batch to the main process (thread time)", send),
         ]
     )

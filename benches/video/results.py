@@ -91,11 +91,24 @@ class FetchConfig:
     command: str
     rows: list[FetchRow]
     profile: str = ""  # --profile: where the workers' time goes under window="auto" + fetch
+    # The decode-only limit, samples/s per repeat (`measure.decode_only`)
+    decode_only_fps: list[float] = field(default_factory=list)
+    title_text: str = ""
 
     @property
     def title(self) -> str:
+        if self.title_text:
+            return self.title_text
         spacing = "2 (LeRobot's default)" if self.dataset == "gop-default" else "30"
         return f"{self.size}x{self.size}, keyframe spacing {spacing}"
+
+    @property
+    def decode_only_ratios(self) -> list[float]:
+        """The decode-only limit over LeRobot's path (the first row), per repeat."""
+        return [
+            fps / base
+            for fps, base in zip(self.decode_only_fps, self.rows[0].frames_per_s, strict=False)
+        ]
 
 
 def fetch_config_to_json(config: FetchConfig) -> dict[str, Any]:

@@ -17,7 +17,9 @@ from .measure import (
     BATCH_SIZE,
     LEROBOT_DEFAULT_CACHE,
     NUM_WORKERS,
+    LoaderSettings,
     Measurement,
+    decode_only,
     measure,
     resume_point,
 )
@@ -37,7 +39,16 @@ from .profiling import (
     SPY_RATE,
     summarize_stacks,
 )
-from .recording import CAMERAS, FPS, Recording, load, record, record_and_load, video_file_groups
+from .recording import (
+    CAMERAS,
+    FPS,
+    Recording,
+    files_per_camera,
+    load,
+    record,
+    record_and_load,
+    video_file_groups,
+)
 from .results import FetchConfig, FetchRow, Row, row_to_json
 
 Log = Callable[[str], None]
@@ -146,55 +157,73 @@ def profile(args: argparse.Namespace, log: Log) -> str:
 
 def run_fetch(args: argparse.Namespace, log: Log) -> list[FetchConfig]:
     """Every setup of FETCH_SETUPS on each recorded dataset (one per --gops entry), LeRobot's
-    default decoder cache, interleaved and rotated repeats."""
+    default decoder cache, lerobot-train's DataLoader settings and uint8 frames, interleaved and
+    rotated repeats, with the decode-only limit measured in each repeat."""
     from episampler.lerobot.auto_window import auto_window
 
     configs = []
     for gop in args.gops:
         started = time.perf_counter()
-        name, dataset = record_and_load(args, gop, log)
+        recording = Recording.of(args, gop)
+        name, dataset = record_and_load(args, gop, log, return_uint8=True)
         os.environ.pop("LEROBOT_VIDEO_DECODER_CACHE_SIZE", None)  # LeRobot's default cache
         choice = auto_window(dataset)
         log(choice.reason)
-        rows = measure_fetch(args, dataset, log)
+        files = files_per_camera(dataset)
+        log(f"{name}: {len(dataset):,} frames, video files per camera: {files}")
+        rows, decode_only_fps = measure_fetch(args, dataset, log)
         summary = profile_fetch(args, dataset, name, log) if args.profile else ""
         configs.append(
             FetchConfig(
                 name,
                 args.size,
-                describe(args, time.perf_counter() - started),
+                describe_fetch(args, recording, files, time.perf_counter() - started),
                 choice.reason,
                 "",
                 rows,
                 summary,
+                decode_only_fps=decode_only_fps,
+                title_text=fetch_title(args, recording),
             )
         )
     return configs
 
 
-def measure_fetch(args: argparse.Namespace, dataset: Any, log: Log) -> list[FetchRow]:
+def loader_settings(args: argparse.Namespace) -> LoaderSettings:
+    return LoaderSettings(args.batch_size, args.workers, lerobot_train=True)
+
+
+def measure_fetch(
+    args: argparse.Namespace, dataset: Any, log: Log
+) -> tuple[list[FetchRow], list[float]]:
+    """The rows' figures, and the decode-only limit's samples/s, per repeat."""
+    settings = loader_settings(args)
+    batch = settings.batch_size
     ends = np.asarray(dataset.meta.episodes["dataset_to_index"], dtype=np.int64)
     groups = video_file_groups(dataset)
     rows = [FetchRow(FETCH_SETUPS[k]) for k in args.fetch_setups]
     for seed in range(args.repeats):
         for row in rows:
-            order = sampler_order(fetch_sampler(row.setup, dataset, seed, 0))
-            episodes, files = per_batch(order, ends, groups)
+            sampler = fetch_sampler(row.setup, dataset, seed, 0, settings.num_workers, batch)
+            episodes, files = per_batch(sampler_order(sampler), ends, groups, batch)
             row.episodes.append(episodes)
             row.files.append(files)
+    decode_only_fps: list[float] = []
     for repeat in range(args.repeats):
-        start = resume_point(args, dataset, repeat)
+        start = resume_point(args, dataset, repeat, batch)
         shift = repeat % len(rows)
         results: dict[str, Measurement] = {}
         for row in rows[shift:] + rows[:shift]:
             row.loads.append(os.getloadavg()[0])
             result = measure(
                 dataset,
-                fetch_sampler(row.setup, dataset, repeat, start),
+                fetch_sampler(row.setup, dataset, repeat, start, settings.num_workers, batch),
                 cache_size=LEROBOT_DEFAULT_CACHE,
                 warmup_batches=args.warmup_batches,
                 timed_batches=args.timed_batches,
                 fetch=row.setup.fetch,
+                read_ahead=row.setup.read_ahead,
+                settings=settings,
             )
             results[row.setup.label] = result
             log(
@@ -203,6 +232,8 @@ def measure_fetch(args: argparse.Namespace, dataset: Any, log: Log) -> list[Fetc
                 f"per 1000 samples, {result.cpu_ms_per_sample:.2f} CPU ms/sample, "
                 f"peak worker RSS {result.rss_mb:,.0f} MiB"
             )
+        decode_only_fps.append(decode_only(dataset, settings.num_workers))
+        log(f"repeat {repeat} decode only: {decode_only_fps[-1]:,.0f} samples/s")
         baseline = results[rows[0].setup.label]
         for row in rows:
             result = results[row.setup.label]
@@ -214,25 +245,28 @@ def measure_fetch(args: argparse.Namespace, dataset: Any, log: Log) -> list[Fetc
             row.cpu_ratios.append(result.cpu_ms_per_sample / baseline.cpu_ms_per_sample)
             row.rss_mb.append(result.rss_mb)
             row.rss_ratios.append(result.rss_mb / baseline.rss_mb)
-    return rows
+    return rows, decode_only_fps
 
 
 def profile_fetch(args: argparse.Namespace, dataset: Any, name: str, log: Log) -> str:
     """One more measurement of window="auto" + BatchedFetch with py-spy sampling the
     workers (all threads, idle included), summarized as markdown."""
-    setup = FETCH_SETUPS[3]
+    setup = FETCH_SETUPS[6]  # make_loader's default
     stacks = args.out / f"py-spy-fetch-{name}.txt"
+    settings = loader_settings(args)
     result = measure(
         dataset,
-        fetch_sampler(setup, dataset, 0, 0),
+        fetch_sampler(setup, dataset, 0, 0, settings.num_workers, settings.batch_size),
         cache_size=LEROBOT_DEFAULT_CACHE,
         warmup_batches=args.warmup_batches,
         timed_batches=args.timed_batches,
         profile_to=stacks,
         fetch=True,
+        read_ahead=setup.read_ahead,
+        settings=settings,
     )
     log(f"profiled {name} {setup.label}: {result.frames_per_s:,.0f} frames/s")
-    samples = args.timed_batches * BATCH_SIZE
+    samples = args.timed_batches * settings.batch_size
     return (
         f"Where a worker's time goes, {setup.label} (py-spy, {SPY_RATE} samples/s per "
         "thread, busy samples only: the workers idle while the main process takes their "
@@ -241,6 +275,50 @@ def profile_fetch(args: argparse.Namespace, dataset: Any, name: str, log: Log) -
         + summarize_stacks(
             stacks, samples, SPY_RATE, FETCH_WORKER_BUCKETS, FETCH_DECODE_BUCKETS, busy_only=True
         )
+    )
+
+
+def fetch_title(args: argparse.Namespace, recording: Recording) -> str:
+    height, width = recording.shape
+    spacing = "2 (LeRobot's default)" if recording.gop is None else str(recording.gop)
+    files = (
+        "files rolling over apart"
+        if recording.file_mb is not None
+        else "aligned files"
+        if recording.distinct_cameras
+        else "aligned files, alike cameras"
+    )
+    return (
+        f"{recording.cameras} cameras {height}x{width}, keyframe every {spacing}, {files}; "
+        f"batch {args.batch_size}, {args.workers} workers"
+    )
+
+
+def describe_fetch(
+    args: argparse.Namespace, recording: Recording, files: dict[str, int], seconds: float
+) -> str:
+    """The header of a --fetch table: versions, machine, recording, loader settings."""
+    import torch
+
+    height, width = recording.shape
+    layout = (
+        f"LeRobot's writer starting each camera's next file at {recording.file_mb} MB, each "
+        "camera with its own content and bitrate"
+        if recording.file_mb is not None
+        else f"{recording.episodes_per_file} episodes per video file"
+    )
+    return (
+        f"lerobot {importlib.metadata.version('lerobot')}, "
+        f"episampler {importlib.metadata.version('episampler')}, "
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs; {recording.episodes:,} episodes "
+        f"of {recording.min_length}-{recording.max_length} frames, {recording.cameras} "
+        f"cameras {height}x{width} at {FPS} fps, {layout}: video files per camera "
+        f"{', '.join(str(n) for n in files.values())}; DataLoader as lerobot-train sets it up "
+        f"(uint8 frames, spawned workers, prefetch 4, persistent workers), {args.workers} "
+        f"workers, batch {args.batch_size}, decoder cache {LEROBOT_DEFAULT_CACHE} per worker; "
+        f"{args.warmup_batches} warm-up + {args.timed_batches} timed batches per "
+        f"measurement, {args.repeats} interleaved repeats (seeds 0..{args.repeats - 1}), "
+        f"medians; {seconds:.0f} s"
     )
 
 

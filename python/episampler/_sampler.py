@@ -276,7 +276,9 @@ class EpisodeAwareSampler(ResumableSampler):
                 decoder cache (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`, else LeRobot's 100), grouped
                 by video file: at most `cache // cameras - 1` file groups per window. It logs
                 the choice and why; without video, or when the cache holds every file, it
-                picks the global order.
+                picks the global order, and then ignores `streams` and `stream_block` (the
+                global order has no windows to deal to workers), so that one call serves
+                datasets of every size.
 
         Returns:
             The sampler, yielding rows of `dataset`.
@@ -291,6 +293,9 @@ class EpisodeAwareSampler(ResumableSampler):
 
         if isinstance(kwargs.get("window"), str):
             kwargs["window"], group_by = resolve_auto_window(dataset, group_by, kwargs)
+            if kwargs["window"] is None:  # the global order: no windows to deal to workers
+                kwargs.pop("streams", None)
+                kwargs.pop("stream_block", None)
         derived, episode_shifts = lerobot_arguments(dataset)
         if group_by is not None:
             derived["episode_groups"] = lerobot_groups(dataset, group_by)

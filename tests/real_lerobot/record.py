@@ -47,10 +47,15 @@ def offline_environment(cache: Path | None = None) -> dict[str, str]:
 
 
 def features(
-    *, video: bool, cameras: Sequence[str] = (CAMERA,), image_size: int = IMAGE_SIZE
+    *,
+    video: bool,
+    cameras: Sequence[str] = (CAMERA,),
+    image_size: int | tuple[int, int] = IMAGE_SIZE,
 ) -> dict[str, dict[str, Any]]:
     """The recorded features: a 2-d state, a 3-d action and, with `video`, one RGB camera per
-    entry of `cameras` (default: one, `CAMERA`), `image_size` pixels square."""
+    entry of `cameras` (default: one, `CAMERA`), `image_size` pixels square (or a `(height,
+    width)`)."""
+    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     spec: dict[str, dict[str, Any]] = {
         STATE: {"dtype": "float32", "shape": (2,), "names": ["episode", "frame"]},
         ACTION: {"dtype": "float32", "shape": (3,), "names": ["episode", "frame", "constant"]},
@@ -59,7 +64,7 @@ def features(
         for camera in cameras:
             spec[camera] = {
                 "dtype": "video",
-                "shape": (image_size, image_size, 3),
+                "shape": (height, width, 3),
                 "names": ["height", "width", "channels"],
             }
     return spec
@@ -97,7 +102,7 @@ def record_dataset(
     tasks: list[str] | None = None,
     fps: int = 10,
     cameras: Sequence[str] = (CAMERA,),
-    image_size: int = IMAGE_SIZE,
+    image_size: int | tuple[int, int] = IMAGE_SIZE,
     images: Callable[[int, int], Any] | None = None,
     create_options: Mapping[str, Any] | None = None,
     save_episode: Callable[[Any, int], None] | None = None,
@@ -111,7 +116,8 @@ def record_dataset(
     is encoded with LeRobot's default video codec.
 
     For other camera content (e.g. a benchmark's): `images(episode, length)` returns episode
-    `episode`'s frames as uint8 `(len(cameras), length, image_size, image_size, 3)`, recorded
+    `episode`'s frames as uint8 `(len(cameras), length, height, width, 3)` (`image_size`: a
+    side, or `(height, width)`), recorded
     for `cameras` instead of the flat colors. `create_options` are passed on to
     `LeRobotDataset.create` (e.g. `rgb_encoder=`); `save_episode(dataset, episode)` is called
     instead of `dataset.save_episode()` (e.g. to change the writer's settings around it).

@@ -87,3 +87,70 @@ def test_a_window_reads_locally_and_resumes_exactly(root, window, monkeypatch):
     resumed = make_loader(dataset, batch_size=BATCH, num_workers=0, seed=5, window=window)
     resume_from_step(resumed, 3)
     assert_batches_equal(list(resumed), uninterrupted[3:])
+
+
+class CountingCalls:
+    """Counts calls of LeRobot's decoding function in this process (what BatchedFetch calls)."""
+
+    def __init__(self, monkeypatch) -> None:
+        from lerobot.datasets import dataset_reader
+
+        real = dataset_reader.decode_video_frames
+        self.calls = 0
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(dataset_reader, "decode_video_frames", counted)
+
+
+@pytest.mark.parametrize("window", [None, 30])
+def test_decoding_ahead_makes_fewer_calls_for_the_same_batches(root, window, monkeypatch):
+    dataset = load(root)
+    counter = CountingCalls(monkeypatch)
+    kwargs = {"batch_size": BATCH, "num_workers": 0, "seed": 2, "window": window}
+    without = make_loader(dataset, read_ahead_bytes=0, **kwargs)
+    assert without.dataset._plan is None
+    expected = [batch for _ in range(2) for batch in without]  # two epochs
+    calls_without, counter.calls = counter.calls, 0
+    ahead = make_loader(dataset, **kwargs)  # the default budget holds the whole dataset here
+    got = [batch for _ in range(2) for batch in ahead]
+    assert_batches_equal(got, expected)
+    # Each epoch's first batch decodes alone (the frame size is not known yet); the second
+    # decodes the rest of the epoch, one call per camera and file.
+    assert counter.calls < calls_without / 2, (counter.calls, calls_without)
+    assert_batches_equal(got, reference(dataset, make_loader(dataset, **kwargs).sampler, 2))
+
+
+def test_a_small_budget_or_a_wrong_guess_costs_only_time(root, monkeypatch):
+    dataset = load(root)
+
+    def sampler(seed: int = 4):  # a new pass over a sampler starts its next epoch: one each
+        return make_loader(dataset, batch_size=BATCH, num_workers=0, seed=seed).sampler
+
+    expected = reference(dataset, sampler())
+    frame_bytes = 3 * 64 * 64  # one uint8 frame of one camera
+    # Room for about one batch ahead: the buffer never holds more than the budget.
+    small = BatchedFetch(
+        dataset, read_ahead=sampler(), read_ahead_bytes=2 * BATCH * 2 * frame_bytes
+    )
+    assert_batches_equal(list(DataLoader(small, batch_size=BATCH, sampler=sampler())), expected)
+    # The plan follows another sampler than the one the loader reads: nothing it decodes ahead
+    # is asked for, and every batch is still right.
+    wrong = BatchedFetch(dataset, read_ahead=sampler(99))
+    assert_batches_equal(list(DataLoader(wrong, batch_size=BATCH, sampler=sampler())), expected)
+    assert wrong._plan is not None and wrong._buffer == {}  # guessed nothing: nothing held
+    resumed = make_loader(dataset, batch_size=BATCH, num_workers=2, seed=4)
+    resume_from_step(resumed, 2)
+    assert_batches_equal(list(resumed), expected[2:])
+
+
+def test_read_ahead_arguments_are_checked(root):
+    dataset = load(root)
+    with pytest.raises(TypeError, match="read_ahead must be None or the sampler"):
+        BatchedFetch(dataset, read_ahead=[1, 2])
+    with pytest.raises(ValueError, match="read_ahead_bytes"):
+        BatchedFetch(dataset, read_ahead=None, read_ahead_bytes=-1)
+    with pytest.raises(ValueError, match="read_ahead_bytes"):
+        make_loader(dataset, batch_size=BATCH, num_workers=0, read_ahead_bytes=-5)

@@ -27,6 +27,7 @@ def make_loader(
     shuffle: bool = True,
     seed: int = 0,
     window: int | str | None = None,
+    read_ahead_bytes: int | None = None,
     **dataloader_kwargs: Any,
 ) -> Any:
     """A `torch.utils.data.DataLoader` over a LeRobot dataset with episampler's fastest exact
@@ -41,7 +42,11 @@ def make_loader(
       mixing for speed; `python -m episampler.inspect` reports its mixing next to the global
       shuffle's.
 
-    Either way the batches equal those of `DataLoader(dataset, batch_size=batch_size,
+    Either way each worker decodes ahead: the frames of its next batches, read off the
+    sampler's order, are decoded with the current batch's, one call per camera and video file,
+    into a buffer of at most `read_ahead_bytes` per worker (`BatchedFetch(read_ahead=...)`).
+
+    The batches equal those of `DataLoader(dataset, batch_size=batch_size,
     sampler=loader.sampler)` over LeRobot's own `dataset[i]` (same indices, equal tensors, the
     same collate), every kept frame once per epoch, and `resume_from_step(loader, step)` works
     as for any loader. Where the batched fetch does not support the dataset (a LeRobot version
@@ -57,6 +62,8 @@ def make_loader(
         shuffle: shuffle (True) or boundary order (False).
         seed: the order's seed, in `[0, 2**64)`.
         window: None, `"auto"` or frames per window (`EpisodeAwareSampler.from_lerobot`).
+        read_ahead_bytes: decoded frames a worker holds ahead, >= 0; None: 512 MiB
+            (`read_ahead.DEFAULT_READ_AHEAD_BYTES`); 0: each batch decoded on its own.
         **dataloader_kwargs: passed on to the DataLoader (`drop_last`, `pin_memory`, ...);
             `sampler`, `batch_sampler` and `shuffle` are the loader's own.
 
@@ -94,8 +101,13 @@ def make_loader(
     sampler = EpisodeAwareSampler.from_lerobot(dataset, shuffle=shuffle, seed=seed, **settings)
     options = dict(LEROBOT_TRAIN_WORKER_SETTINGS) if num_workers > 0 else {}
     options.update(dataloader_kwargs)
+    if read_ahead_bytes is None:
+        from episampler.lerobot.read_ahead import DEFAULT_READ_AHEAD_BYTES
+
+        read_ahead_bytes = DEFAULT_READ_AHEAD_BYTES
+    read_ahead_bytes = as_int("read_ahead_bytes", read_ahead_bytes, high=2**62)
     return DataLoader(
-        _fastest_reader(dataset),
+        _fastest_reader(dataset, sampler, read_ahead_bytes),
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
@@ -103,12 +115,15 @@ def make_loader(
     )
 
 
-def _fastest_reader(dataset: Any) -> Any:
-    """`BatchedFetch(dataset)` where it supports the dataset, else the dataset itself."""
+def _fastest_reader(dataset: Any, sampler: Any, read_ahead_bytes: int) -> Any:
+    """`BatchedFetch(dataset)`, decoding ahead of `sampler`'s order, where it supports the
+    dataset, else the dataset itself."""
     from episampler.lerobot.fetch import BatchedFetch
 
     try:
-        return BatchedFetch(dataset)
+        if read_ahead_bytes == 0:
+            return BatchedFetch(dataset)
+        return BatchedFetch(dataset, read_ahead=sampler, read_ahead_bytes=read_ahead_bytes)
     except (RuntimeError, TypeError) as error:
         # A version it was not tested with, or a dataset it does not read (v2.x).
         logger.info("make_loader: reading items one by one, without the batched fetch: %s", error)
