@@ -3,6 +3,7 @@ names the argument and the value, before anything reaches the Rust core."""
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Mapping
 from typing import Any, cast
@@ -61,6 +62,17 @@ def _interval(low: int, high: int) -> str:
 
 def _is_large_power_of_two(value: int) -> bool:
     return value >= 2**32 and value & (value - 1) == 0
+
+
+def as_seconds(name: str, value: Any, *, positive: bool = False) -> float:
+    """A duration in seconds: a real number, finite, >= 0 (> 0 with `positive`)."""
+    if is_bool(value) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
+    return seconds
 
 
 def as_bool(name: str, value: Any) -> bool:

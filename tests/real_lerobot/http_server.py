@@ -1,6 +1,7 @@
 """A loopback HTTP server for the streaming tests and benchmark: serves a directory with HEAD,
 range requests (206) and HTML directory listings, emulates a remote store (a latency per request,
-a bandwidth limit) and injects faults on request: connection resets, 503s and bodies cut short.
+a bandwidth limit) and injects faults on request: connection resets, 503s, bodies cut short and
+stalls (headers, then no body for `stall_s`).
 Started and stopped by its user; every request is counted."""
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 
 
 class Faults:
-    """Which requests fail: every `every`-th GET of a file fails with `kind` ("reset", "503" or
-    "short"); `always` makes every GET of a file fail."""
+    """Which requests fail: every `every`-th GET of a file fails with `kind` ("reset", "503",
+    "short" or "stall"); `always` makes every GET of a file fail."""
 
     def __init__(self) -> None:
         self.every = 0
@@ -27,6 +28,7 @@ class Faults:
         self.injected = 0
         self.latency_s = 0.0  # before every response
         self.bytes_per_s = 0.0  # 0: unlimited
+        self.stall_s = 10.0  # how long a "stall" keeps the body back before closing
         self.lock = threading.Lock()
 
     def next_fault(self) -> str | None:
@@ -76,6 +78,11 @@ def _handler(directory: Path, faults: Faults) -> type[http.server.SimpleHTTPRequ
             self.end_headers()
             if fault == "short":
                 self.wfile.write(body[: len(body) // 2])
+                self.close_connection = True
+                return None
+            if fault == "stall":
+                self.wfile.flush()
+                time.sleep(faults.stall_s)
                 self.close_connection = True
                 return None
             if not faults.bytes_per_s:

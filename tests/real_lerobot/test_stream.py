@@ -151,6 +151,33 @@ def test_a_file_that_keeps_failing_is_named_with_its_byte_range(server, tmp_path
         faults.always = False
 
 
+def test_a_stalled_response_times_out_and_is_retried_then_named(server, tmp_path):
+    """Every request loop is bounded in time: a server that sends headers and then nothing
+    fails each try after `timeout_s`, and the last names the file and byte range."""
+    import time
+
+    url, faults = server
+    episodes = stream(url, tmp_path, retries=1, backoff_s=0.01, timeout_s=0.5)
+    faults.always, faults.kind, faults.stall_s = True, "stall", 8.0
+    started = time.monotonic()
+    try:
+        with pytest.raises(OSError, match=r"(data|videos)/.*bytes 0-\d+ failed after 2 tries"):
+            next(iter(episodes))
+    finally:
+        faults.always, faults.kind = False, "503"
+    assert time.monotonic() - started < faults.stall_s  # cut short by the timeout, not the server
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "error"),
+    [("timeout_s", 0, ValueError), ("timeout_s", "1", TypeError), ("backoff_s", -1.0, ValueError)],
+)
+def test_bad_durations_are_refused_by_name(server, tmp_path, argument, value, error):
+    url, _ = server
+    with pytest.raises(error, match=argument):
+        stream(url, tmp_path, **{argument: value})
+
+
 def test_the_local_copy_stays_within_its_budget(server, tmp_path):
     url, _ = server
     budget = 40_000

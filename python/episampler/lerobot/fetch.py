@@ -240,19 +240,31 @@ class BatchedFetch:
                 "dataset is still being recorded: call dataset.finalize() before reading it"
             )
         _check_dataset(dataset)
-        if read_ahead is not None and not callable(getattr(read_ahead, "epoch_indices", None)):
-            raise TypeError(
-                "read_ahead must be None or the sampler the DataLoader draws from (with "
-                f"epoch_indices), got {type(read_ahead).__name__}"
-            )
         self._read_ahead_bytes = as_int("read_ahead_bytes", read_ahead_bytes, high=2**62)
         self._dataset = dataset
-        self._plan = None if read_ahead is None else RowPlan(read_ahead)
+        self._plan: RowPlan | None = None
         self._buffer: dict[tuple[str, Path, float], Any] = {}  # decoded frames held ahead
+        if read_ahead is not None:
+            self.set_read_ahead(read_ahead)
         self._frame_bytes: dict[str, int] = {}  # bytes of one decoded frame, per camera
         self._episodes: _Episodes | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
+
+    def set_read_ahead(self, sampler: Any) -> None:
+        """Decode ahead of `sampler`'s order from now on (as `read_ahead=sampler` does), e.g.
+        when the sampler is made after the dataset; before the DataLoader starts its workers.
+
+        Raises:
+            TypeError: `sampler` has no `epoch_indices`.
+        """
+        if not callable(getattr(sampler, "epoch_indices", None)):
+            raise TypeError(
+                "read_ahead must be None or the sampler the DataLoader draws from (with "
+                f"epoch_indices), got {type(sampler).__name__}"
+            )
+        self._plan = RowPlan(sampler)
+        self._buffer = {}
 
     # --- what passes through ------------------------------------------------------------
 

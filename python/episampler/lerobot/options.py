@@ -30,7 +30,8 @@ episampler options (everything else is lerobot-train's own, listed below):
         one stream of windows per worker.
   --episampler.batched_fetch=true|false
         Decode each batch file by file (default false): the DataLoader fetches a whole batch
-        in one call, which groups its video frames by camera and file.
+        in one call, which groups its video frames by camera and file; with one dataset each
+        worker also decodes its next batches ahead (up to 512 MiB of frames per worker).
   --episampler.datasets=JSON|PATH
         Train on several LeRobot v3 datasets in set proportions: a JSON list (or a file holding
         one) of {"repo_id": ..., "root": ..., "weight": ...}; without weights, each dataset is

@@ -33,7 +33,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from episampler._inputs import as_bool, as_int
+from episampler._inputs import as_bool, as_int, as_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +46,13 @@ class _Source:
     """Where the dataset's files are: a local directory (read in place) or an fsspec URL
     (copied piece by piece into the local mirror, each piece retried with backoff)."""
 
-    def __init__(self, root: str | os.PathLike[str], retries: int, backoff: float) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], retries: int, backoff: float, timeout: float
+    ) -> None:
         text = os.fspath(root)
         self.root = text
         self.remote = "://" in text and not text.startswith("file://")
-        self.retries, self.backoff = retries, backoff
+        self.retries, self.backoff, self.timeout = retries, backoff, timeout
         if self.remote:
             self.base = self._open()[1]
         else:
@@ -59,8 +61,15 @@ class _Source:
     def _open(self) -> tuple[Any, str]:
         import fsspec
 
+        options: dict[str, Any] = {}
+        if self.root.startswith(("http://", "https://")):
+            import aiohttp  # type: ignore[import-not-found, unused-ignore]
+
+            # A stalled connection fails after `timeout` without data, and is retried.
+            timeout = aiohttp.ClientTimeout(sock_connect=self.timeout, sock_read=self.timeout)
+            options["client_kwargs"] = {"timeout": timeout}
         # A new instance per process: fsspec's async file systems are not fork-safe.
-        self._fs, base = fsspec.core.url_to_fs(self.root, skip_instance_cache=True)
+        self._fs, base = fsspec.core.url_to_fs(self.root, skip_instance_cache=True, **options)
         self._pid = os.getpid()
         return self._fs, base
 
@@ -196,7 +205,9 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         num_replicas: processes (default: `torch.distributed`'s world size, else 1).
         rank: this process's rank (default: `torch.distributed`'s, else 0).
         retries: tries after the first for each piece of a file, with exponential backoff.
-        backoff_s: the first wait between tries, doubled at each.
+        backoff_s: the first wait between tries, doubled at each, >= 0.
+        timeout_s: over `http(s)://`, a request fails (and is retried) when its connection
+            takes longer than this to open, or a read waits longer than this for data, > 0.
         streams: streams of windows in the order (default: the readers of the first pass,
             processes times DataLoader workers). The order depends on it: to resume by step
             with another number of workers or processes, pass the first run's value.
@@ -224,6 +235,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         retries: int = 4,
         backoff_s: float = 0.05,
         streams: int | None = None,
+        timeout_s: float = 60.0,
     ) -> None:
         super().__init__()
         if not isinstance(repo_id, str):
@@ -254,7 +266,12 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             rank = rank if rank is not None else (dist.get_rank() if ready else 0)
         self.num_replicas = as_int("num_replicas", num_replicas, low=1, high=2**31)
         self.rank = as_int("rank", rank, high=self.num_replicas)
-        self._source = _Source(root, self.retries, float(backoff_s))
+        self._source = _Source(
+            root,
+            self.retries,
+            as_seconds("backoff_s", backoff_s),
+            as_seconds("timeout_s", timeout_s, positive=True),
+        )
         if cache_dir is None:
             cache_dir = tempfile.mkdtemp(prefix="episampler-stream-")
         self.cache_dir = Path(cache_dir)

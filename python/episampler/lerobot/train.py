@@ -174,6 +174,7 @@ class _Installation:
         self.settings: dict[str, Any] = {}  # what the sampler was built with
         self.cfg: Any = None
         self.dataset: Any = None
+        self.fetch: BatchedFetch | None = None  # the training dataset's, to decode ahead
         self.dp_size: int | None = None
 
     def patch(self) -> None:
@@ -239,7 +240,7 @@ class _Installation:
                     if options.datasets is not None:  # each component fetches its own rows
                         dataset.datasets = [BatchedFetch(part) for part in dataset.datasets]
                     else:
-                        dataset = BatchedFetch(dataset)
+                        dataset = self.fetch = BatchedFetch(dataset)
                 except (RuntimeError, TypeError) as error:  # e.g. an untested LeRobot version
                     raise OptionsError(f"--episampler.batched_fetch=true: {error}") from error
             return dataset, eval_dataset
@@ -403,6 +404,8 @@ class _Installation:
 
             extra["episode_groups"] = lerobot_groups(self.dataset, settings["group_by"])
         sampler = EpisodeAwareSampler(*args, permutation=options.permutation, **extra, **kwargs)
+        if self.fetch is not None:  # its workers decode their next batches ahead
+            self.fetch.set_read_ahead(sampler)
         self.epoch_length = len(sampler)
         logger.info("episampler sampler: %r", sampler)
         return sampler
