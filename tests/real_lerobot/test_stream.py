@@ -1,8 +1,9 @@
 """`EpisodeStream` over a real LeRobot 0.6 dataset recorded by LeRobot's own writer (two
 cameras, several video files each), read in place and from a loopback HTTP server: every frame
 once per epoch, items equal `LeRobotDataset(local copy)[index]`, the same batches with 0 and 2
-workers, exact resume (by step and through torchdata's StatefulDataLoader), transport faults
-retried, and the local copy kept within its budget."""
+workers, exact resume with 0, 2 and 4 workers (by step and through torchdata's
+StatefulDataLoader) and on 2 gloo processes, transport faults and stalls retried within bounds,
+and the local copy kept within its budget."""
 
 from __future__ import annotations
 
@@ -100,7 +101,8 @@ def test_two_workers_give_the_same_batches_as_none_from_http(server, tmp_path):
     assert sorted(flat(alone)) == list(range(FRAMES))
 
 
-@pytest.mark.parametrize("num_workers", [0, 2])
+@pytest.mark.parametrize("num_workers", [0, 2, 4])
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # 4 on 2 cores
 def test_resume_from_step_continues_exactly(server, tmp_path, num_workers):
     url, _ = server
     uninterrupted = indices(
@@ -111,22 +113,66 @@ def test_resume_from_step_continues_exactly(server, tmp_path, num_workers):
     assert indices(resumed) == uninterrupted[5:]
 
 
-def test_statefuldataloader_resumes_exactly_with_workers(server, tmp_path):
+@pytest.mark.parametrize("num_workers", [0, 2, 4])
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # 4 on 2 cores
+def test_statefuldataloader_resumes_exactly_with_workers(server, tmp_path, num_workers):
     from torchdata.stateful_dataloader import StatefulDataLoader
 
     url, _ = server
-    first = StatefulDataLoader(stream(url, tmp_path / "a"), batch_size=BATCH, num_workers=2)
+    first = StatefulDataLoader(
+        stream(url, tmp_path / "a"), batch_size=BATCH, num_workers=num_workers
+    )
     iterator = iter(first)
     head = [next(iterator)["index"].tolist() for _ in range(4)]
     state = first.state_dict()
     rest = indices(iterator)
-    again = StatefulDataLoader(stream(url, tmp_path / "b"), batch_size=BATCH, num_workers=2)
+    again = StatefulDataLoader(
+        stream(url, tmp_path / "b"), batch_size=BATCH, num_workers=num_workers
+    )
     again.load_state_dict(state)
     assert indices(again) == rest
     assert sorted(flat(head + rest)) == list(range(FRAMES))
 
 
 @pytest.mark.parametrize("kind", ["reset", "503", "short"])
+def run_ranks(url: str, tmp_path: Path, name: str, step: int = 0) -> list[list[list[int]]]:
+    """Both ranks of a 2-process gloo group reading from `url` (from `step`): each rank's
+    batches."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    repository = Path(__file__).resolve().parents[2]
+    processes, outputs = [], []
+    for rank in range(2):
+        out = tmp_path / f"{name}-{rank}.json"
+        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port), "PYTHONPATH": str(repository)}  # fmt: skip
+        cache = tmp_path / f"{name}-cache-{rank}"
+        command = [sys.executable, "-m", "tests.real_lerobot.stream_ranks", url, str(cache),
+                   str(out), "--step", str(step)]  # fmt: skip
+        processes.append(subprocess.Popen(command, env=env, cwd=repository))
+        outputs.append(out)
+    for process in processes:
+        assert process.wait(timeout=300) == 0
+    return [json.loads(out.read_text())["batches"] for out in outputs]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_two_processes_share_every_frame_once_and_resume_exactly(server, tmp_path):
+    url, _ = server
+    uninterrupted = run_ranks(url, tmp_path, "whole")
+    assert sorted(flat(uninterrupted[0] + uninterrupted[1])) == list(range(FRAMES))
+    assert abs(len(flat(uninterrupted[0])) - len(flat(uninterrupted[1]))) <= 2 * BATCH
+    resumed = run_ranks(url, tmp_path, "resumed", step=3)
+    assert resumed == [batches[3:] for batches in uninterrupted]
+
+
 def test_transport_faults_are_retried_and_nothing_is_skipped(server, reference, tmp_path, kind):
     url, faults = server
     faults.every, faults.kind, injected = 3, kind, faults.injected
