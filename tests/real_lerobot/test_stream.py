@@ -134,7 +134,6 @@ def test_statefuldataloader_resumes_exactly_with_workers(server, tmp_path, num_w
     assert sorted(flat(head + rest)) == list(range(FRAMES))
 
 
-@pytest.mark.parametrize("kind", ["reset", "503", "short"])
 def run_ranks(url: str, tmp_path: Path, name: str, step: int = 0) -> list[list[list[int]]]:
     """Both ranks of a 2-process gloo group reading from `url` (from `step`): each rank's
     batches."""
@@ -173,6 +172,7 @@ def test_two_processes_share_every_frame_once_and_resume_exactly(server, tmp_pat
     assert resumed == [batches[3:] for batches in uninterrupted]
 
 
+@pytest.mark.parametrize("kind", ["reset", "503", "short"])
 def test_transport_faults_are_retried_and_nothing_is_skipped(server, reference, tmp_path, kind):
     url, faults = server
     faults.every, faults.kind, injected = 3, kind, faults.injected
