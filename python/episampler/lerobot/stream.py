@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -161,6 +161,22 @@ def _meta_files(source: _Source) -> list[str]:
                   if p.is_file())  # fmt: skip
 
 
+class _GroupPlan:
+    """What a group's batched fetch decodes ahead: the rows of this reader's next blocks in
+    the group, which the stream knows (the same interface as `read_ahead.RowPlan`)."""
+
+    def __init__(self, blocks: list[list[int]]) -> None:
+        self.blocks = blocks
+        self.at = {tuple(rows): k for k, rows in enumerate(blocks)}
+
+    def upcoming(self, rows: Sequence[int], stride: int, limit: int) -> list[int]:
+        k = self.at.get(tuple(rows))
+        if k is None or limit <= 0:
+            return []  # a block resumed part way: decoded on its own
+        ahead = [row for block in self.blocks[k + 1 :] for row in block]
+        return ahead[:limit]
+
+
 @dataclasses.dataclass
 class _Group:
     """Episodes opened together, and the files they need."""
@@ -169,6 +185,8 @@ class _Group:
     files: set[str]
     dataset: Any = None
     fetch: Any = None  # a BatchedFetch of `dataset`, where it reads it
+    # This reader's blocks the group covers, as rows of `dataset`: what it decodes ahead
+    blocks: list[list[int]] = dataclasses.field(default_factory=list)
 
     @functools.cached_property
     def covered(self) -> set[int]:
@@ -299,6 +317,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._worker: tuple[int, int] | None = None
         self._group: _Group | None = None
         self._episode_columns: Any = None  # the batched fetch's, shared by every group
+        self._frame_bytes: dict[str, int] = {}  # a decoded frame's size per camera, likewise
         self._ahead: Future[_Group] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -604,6 +623,12 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._episode_columns = group.fetch._episodes
         return items
 
+    def _group_rows(self, group: _Group, order: np.ndarray, blocks: range) -> list[list[int]]:
+        """The rows of `group.dataset` of each block in `blocks`."""
+        to_row = group.dataset.reader._absolute_to_relative_idx
+        size = self.batch_size
+        return [[to_row[int(i)] for i in order[b * size : (b + 1) * size]] for b in blocks]
+
     def _switch(self, order: np.ndarray, block: int, readers: int) -> _Group:
         """Opens the group starting at `block` (fetched ahead if it was planned), deletes the
         files no longer needed, and starts fetching the next group."""
@@ -622,6 +647,12 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             if not {self._episode_of(int(i)) for i in positions} <= covered:
                 break
             following += readers
+        if self._group.fetch is not None:  # the group's blocks, decoded ahead within it
+            self._group.blocks = self._group_rows(
+                self._group, order, range(block, following, readers)
+            )
+            self._group.fetch._plan = _GroupPlan(self._group.blocks)
+            self._group.fetch._frame_bytes = self._frame_bytes  # known after the first group
         keep = set(group.files)
         if following < blocks:
             upcoming = self._plan(order, following, readers)
