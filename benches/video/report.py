@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .measure import LEROBOT_DEFAULT_CACHE
-from .orders import DECODE_ONLY
+from .orders import DECODE_ONLY, FetchSetup
 from .results import FetchConfig, FetchRow, Row
 
 DATASET_TITLES = {
@@ -330,6 +330,26 @@ def short_label(label: str) -> str:
     )
 
 
+def bar_color(setup: FetchSetup) -> str:
+    """LeRobot's path grey, episampler's global orders orange, read-local orders blue (light:
+    without the batched fetch), decoding ahead darker, the storage-order limit grey."""
+    if setup.read_ahead:
+        return "#b35c00" if setup.order == "uniform" else "#0b2a4a"
+    if not setup.fetch:
+        return "#555555" if setup.order == "random" else "#a8c6e8"
+    colors = {"random": "#e0a030", "auto": "#6a9fd4", "streams": "#2e6fb5", "storage": "#999999"}
+    return colors.get(setup.order, "#777777")
+
+
+def short_title(title: str) -> str:
+    """A table's title, short enough for a plot panel."""
+    return (
+        title.replace("keyframe every 2 (LeRobot's default)", "keyframes every 2")
+        .replace("files rolling over apart", "files apart")
+        .replace("; ", "\n")
+    )
+
+
 def fetch_plot(configs: Sequence[FetchConfig], path: Path) -> None:
     """Per dataset: each row's frames/s ratio to LeRobot's path (bars, the limits hatched) with
     its distinct episodes per batch written on it."""
@@ -341,13 +361,6 @@ def fetch_plot(configs: Sequence[FetchConfig], path: Path) -> None:
     columns = min(3, len(configs))
     lines = (len(configs) + columns - 1) // columns
     figure, axes = plt.subplots(lines, columns, figsize=(4.8 * columns, 4.4 * lines), squeeze=False)
-    colors = {
-        "random": "#c9a227",
-        "auto": "#6a9fd4",
-        "streams": "#17477d",
-        "storage": "#999999",
-        "uniform": "#e07b00",
-    }
     for axis in axes.flat[len(configs) :]:
         axis.set_visible(False)
     for axis, config in zip(axes.flat, configs, strict=False):
@@ -356,14 +369,7 @@ def fetch_plot(configs: Sequence[FetchConfig], path: Path) -> None:
         notes = [
             f"{median(row.ratios):.2f}x\n{median(row.episodes):.0f} ep." for row in config.rows
         ]
-        bar_colors = [
-            "#555555"
-            if not row.setup.fetch and row.setup.order == "random"
-            else colors[row.setup.order]
-            if row.setup.fetch
-            else "#a8c6e8"
-            for row in config.rows
-        ]
+        bar_colors = [bar_color(row.setup) for row in config.rows]
         hatches = ["//" if row.setup.order == "storage" else "" for row in config.rows]
         if config.decode_only_fps:
             labels.append("decode only\n(limit)")
@@ -384,7 +390,7 @@ def fetch_plot(configs: Sequence[FetchConfig], path: Path) -> None:
             )
         axis.axhline(1.0, color="black", linewidth=0.8)
         axis.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
-        axis.set_title(config.title, fontsize=8)
+        axis.set_title(short_title(config.title), fontsize=8)
         axis.set_ylabel("frames/s vs LeRobot's path (median ratio)", fontsize=8)
         axis.set_ylim(0, max(ratios) * 1.25)
         axis.grid(axis="y", alpha=0.3)
