@@ -6,6 +6,8 @@
   them, as data (`PROFILES`, `TESTED_LEROBOT_VERSIONS`).
 - `auto_window`: `window="auto"`, one function for every entry point.
 - `fetch`: `BatchedFetch`, a batch's items decoded per file.
+- `read_ahead`: the rows a DataLoader worker is asked for next, read off the sampler's order
+  (what `BatchedFetch(read_ahead=...)` decodes ahead).
 - `loader`: `make_loader`, the fastest exact DataLoader in one call.
 - `stream`: `EpisodeStream`, a dataset read as an exactly resumable stream from a URL.
 - `options`, `datasets`, `train`: `episampler-lerobot-train` (LeRobot's `lerobot-train` with
