@@ -152,6 +152,14 @@ class _Episodes:
             self.files[key] = np.stack([chunks, files], axis=1)
         self._paths: dict[tuple[str, int, int], Path] = {}
 
+    def frames_at(self, episode: int, timestamp: float) -> list[tuple[str, Path, float]]:
+        """The frame of every camera at `timestamp` of `episode`: (camera, its video file, the
+        timestamp in that file), the key frames are decoded and buffered under."""
+        return [
+            (key, self.video_path(episode, key), self.from_timestamps[key][episode] + timestamp)
+            for key in self.files
+        ]
+
     def video_path(self, episode: int, key: str) -> Path:
         """The video file of `key` holding `episode`, resolved by LeRobot's metadata once per
         file."""
@@ -492,13 +500,11 @@ class BatchedFetch:
         it lacks is decoded now, with the frames of this worker's next batches."""
         import torch.utils.data
 
-        video_keys = list(episodes.files)
+        depth_keys = set(self._dataset.meta.depth_keys)
         needs = [
-            (position, key, episodes.video_path(episode, key), stamp + float(offset))
+            (position, *frame)
             for position, (item, episode) in enumerate(zip(items, episode_ids, strict=True))
-            for stamp in [float(item["timestamp"].item())]
-            for key in video_keys
-            for offset in [episodes.from_timestamps[key][episode]]
+            for frame in episodes.frames_at(episode, float(item["timestamp"].item()))
         ]
         buffer = self._buffer
         if any((key, path, stamp) not in buffer for _, key, path, stamp in needs):
@@ -516,9 +522,7 @@ class BatchedFetch:
                 stamps = [float(t) for t in hf_dataset["timestamp"][ahead]]
                 owners = [int(e) for e in hf_dataset["episode_index"][ahead]]
                 for stamp, episode in zip(stamps, owners, strict=True):
-                    for key in video_keys:
-                        path = episodes.video_path(episode, key)
-                        shifted = episodes.from_timestamps[key][episode] + stamp
+                    for key, path, shifted in episodes.frames_at(episode, stamp):
                         wanted.setdefault((key, path), set()).add(shifted)
             # Keep what the new span still needs; drop the rest (a guess that did not come).
             self._buffer = buffer = {
@@ -531,7 +535,6 @@ class BatchedFetch:
                 missing = [s for s in group_stamps if (key, path, s) not in buffer]
                 if missing:
                     groups.append(_Group(key, path, [(0, missing)]))
-            depth_keys = set(self._dataset.meta.depth_keys)
             for group, (unique, stacked) in zip(
                 groups, self._run_groups(groups, settings, depth_keys), strict=True
             ):
@@ -539,7 +542,6 @@ class BatchedFetch:
                 for position, stamp in enumerate(unique):
                     buffer[(group.key, group.path, stamp)] = stacked[position].clone()
 
-        depth_keys = set(self._dataset.meta.depth_keys)
         frames: list[dict[str, Any]] = [{} for _ in items]
         served: dict[tuple[str, Path, float], Any] = {}
         for position, key, path, stamp in needs:
