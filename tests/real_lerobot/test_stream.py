@@ -329,3 +329,40 @@ def test_each_group_decodes_its_next_blocks_ahead(server, reference, tmp_path, m
         assert_item_equal(item, reference[int(item["index"])])
     blocks = -(-FRAMES // BATCH)
     assert streamed_calls < blocks * 2, (streamed_calls, blocks)  # 2 cameras: >= that without
+
+
+@pytest.mark.parametrize("where", ["local", "http"])
+def test_later_groups_share_the_first_groups_metadata_and_keep_rows_in_the_cache_dir(
+    root, server, reference, tmp_path, monkeypatch, where
+):
+    """With a budget of a few files, a pass opens many groups: every group after the first
+    reuses the first one's metadata (LeRobot's constructor runs once) and its items still
+    equal the dataset's; `datasets`' arrow copies of the rows go under `cache_dir` (only the
+    current group's kept), not into the global cache, where every group of every epoch
+    would stay."""
+    import datasets
+    from lerobot.datasets import lerobot_dataset
+
+    global_cache = tmp_path / "global-datasets-cache"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", global_cache)
+    constructed = []
+    real_init = lerobot_dataset.LeRobotDataset.__init__
+
+    def counted(self, *args, **kwargs):
+        constructed.append(kwargs.get("episodes"))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(lerobot_dataset.LeRobotDataset, "__init__", counted)
+    source = root if where == "local" else server[0]
+    episodes = stream(source, tmp_path, cache_bytes=40_000)
+    items = list(episodes)
+    assert sorted(int(item["index"]) for item in items) == list(range(FRAMES))
+    monkeypatch.setattr(lerobot_dataset.LeRobotDataset, "__init__", real_init)
+    for item in items:
+        assert_item_equal(item, reference[int(item["index"])])
+    opened = [int(p.name) for p in (tmp_path / "cache" / "arrow" / "0").iterdir()]
+    assert len(opened) == 1 and opened[0] > 2, opened  # several groups, the last one kept
+    assert len(constructed) == 1, constructed
+    assert not global_cache.exists() or not any(global_cache.rglob("*.arrow"))
+    episodes.close()
+    assert not (tmp_path / "cache" / "arrow").exists()

@@ -139,36 +139,31 @@ class _Episodes:
     reads the episode's whole metadata row per item, and again per camera for the file path)."""
 
     def __init__(self, meta: Any, root: Path, video_keys: Sequence[str]) -> None:
+        from episampler.lerobot.layout import episode_file_paths
+
         table = meta.episodes
-        self.meta, self.root = meta, root
         self.starts = np.asarray(table["dataset_from_index"], dtype=np.int64)
         self.ends = np.asarray(table["dataset_to_index"], dtype=np.int64)
         self.from_timestamps: dict[str, list[float]] = {}
-        self.files: dict[str, np.ndarray] = {}
+        self.paths: dict[str, list[Path]] = {}
         for key in video_keys:
             self.from_timestamps[key] = [float(t) for t in table[f"videos/{key}/from_timestamp"]]
-            chunks = np.asarray(table[f"videos/{key}/chunk_index"], dtype=np.int64)
-            files = np.asarray(table[f"videos/{key}/file_index"], dtype=np.int64)
-            self.files[key] = np.stack([chunks, files], axis=1)
-        self._paths: dict[tuple[str, int, int], Path] = {}
+            interned: dict[str, Path] = {}  # one Path per file
+            self.paths[key] = [
+                interned.setdefault(path, root / path) for path in episode_file_paths(meta, key)
+            ]
 
     def frames_at(self, episode: int, timestamp: float) -> list[tuple[str, Path, float]]:
         """The frame of every camera at `timestamp` of `episode`: (camera, its video file, the
         timestamp in that file), the key frames are decoded and buffered under."""
         return [
-            (key, self.video_path(episode, key), self.from_timestamps[key][episode] + timestamp)
-            for key in self.files
+            (key, self.paths[key][episode], self.from_timestamps[key][episode] + timestamp)
+            for key in self.paths
         ]
 
     def video_path(self, episode: int, key: str) -> Path:
-        """The video file of `key` holding `episode`, resolved by LeRobot's metadata once per
-        file."""
-        chunk, file = (int(v) for v in self.files[key][episode])
-        path = self._paths.get((key, chunk, file))
-        if path is None:
-            path = self.root / self.meta.get_video_file_path(episode, key)
-            self._paths[(key, chunk, file)] = path
-        return path
+        """The video file of `key` holding `episode`."""
+        return self.paths[key][episode]
 
 
 @dataclass
@@ -439,7 +434,7 @@ class BatchedFetch:
         settings: _ReaderSettings,
     ) -> list[dict[str, Any]]:
         """Every item's frames of every camera, decoded one (camera, file) group at a time."""
-        video_keys = list(episodes.files)
+        video_keys = list(episodes.paths)
         # Timestamps of the window frames, read for the whole batch at once.
         window_timestamps: dict[tuple[int, str], list[float]] = {}
         if query_indices is not None:

@@ -63,6 +63,28 @@ def camera_files(table: Any, video_keys: list[str]) -> np.ndarray:
     return np.stack(columns, axis=1)
 
 
+def episode_file_paths(meta: Any, key: str | None) -> list[str]:
+    """The file (relative to the root) holding each episode of a v3 dataset's metadata `meta`:
+    its data file (`key` None) or the video file of camera `key`. LeRobot's
+    `get_data_file_path` / `get_video_file_path` read the episode's whole metadata row per
+    call; this reads the two index columns once and formats each file's path from the same
+    templates (`meta.data_path`, `meta.video_path`) once."""
+    prefix = "data" if key is None else f"videos/{key}"
+    chunks = _required(meta.episodes, f"{prefix}/chunk_index", "meta.episodes").tolist()
+    files = _required(meta.episodes, f"{prefix}/file_index", "meta.episodes").tolist()
+    paths: dict[tuple[int, int], str] = {}
+    for where in zip(chunks, files, strict=True):
+        if where not in paths:
+            chunk, file = where
+            if key is None:
+                paths[where] = meta.data_path.format(chunk_index=chunk, file_index=file)
+            else:
+                paths[where] = meta.video_path.format(
+                    video_key=key, chunk_index=chunk, file_index=file
+                )
+    return [paths[where] for where in zip(chunks, files, strict=True)]
+
+
 def lerobot_groups(dataset: Any, group_by: str) -> np.ndarray:
     """One group id per episode of a v3 dataset's `meta.episodes`: the file that holds it
     (`"video_file"`: the video files of all cameras together; `"video_file:<video key>"`: that

@@ -13,6 +13,7 @@ deleted, within `cache_bytes`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_CACHE_BYTES = 4 * 2**30
 STATE_VERSION = 1
 _PIECE = 8 * 2**20  # bytes per ranged read
+# Files fetched at once: on a remote store each request waits a round trip, so a group of many
+# small files is latency-bound when fetched one by one.
+_CONCURRENT_FETCHES = 8
 
 
 class _Source:
@@ -53,6 +57,8 @@ class _Source:
         self.root = text
         self.remote = "://" in text and not text.startswith("file://")
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
+        self._sizes: dict[str, int] = {}  # a remote file's size, asked once
+        self._opening = threading.Lock()
         if self.remote:
             self.base = self._open()[1]
         else:
@@ -75,12 +81,17 @@ class _Source:
 
     @property
     def fs(self) -> Any:
-        if getattr(self, "_pid", None) != os.getpid():
-            self._open()
+        with self._opening:  # the fetching threads of a new process open one instance
+            if getattr(self, "_pid", None) != os.getpid():
+                self._open()
         return self._fs
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_fs", "_pid")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_fs", "_pid", "_opening")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._opening = threading.Lock()
 
     def url(self, relative: str) -> str:
         return f"{self.root.rstrip('/')}/{relative}"
@@ -102,8 +113,11 @@ class _Source:
     def size(self, relative: str) -> int:
         if not self.remote:
             return (self.local / relative).stat().st_size
-        path = f"{self.base.rstrip('/')}/{relative}"
-        return int(self._retried(f"the size of {self.url(relative)}", lambda: self.fs.size(path)))
+        if relative not in self._sizes:
+            path = f"{self.base.rstrip('/')}/{relative}"
+            size = self._retried(f"the size of {self.url(relative)}", lambda: self.fs.size(path))
+            self._sizes[relative] = int(size)
+        return self._sizes[relative]
 
     def exists(self, relative: str) -> bool:
         if not self.remote:
@@ -159,6 +173,38 @@ def _meta_files(source: _Source) -> list[str]:
         return names
     return sorted(str(p.relative_to(source.local)) for p in (source.local / "meta").rglob("*")
                   if p.is_file())  # fmt: skip
+
+
+@contextlib.contextmanager
+def _datasets_cache(directory: Path) -> Iterator[None]:
+    """`datasets` writes the arrow copies of the parquet files it loads into `directory`."""
+    import datasets
+
+    saved = datasets.config.HF_DATASETS_CACHE
+    datasets.config.HF_DATASETS_CACHE = directory
+    try:
+        yield
+    finally:
+        datasets.config.HF_DATASETS_CACHE = saved
+
+
+def _reopen(template: Any, episodes: list[int]) -> Any:
+    """`template` (a `LeRobotDataset`) over `episodes` instead, sharing its metadata: a copy
+    whose reader loads only those episodes' rows. None where LeRobot's reader is not the one
+    this was written for (then the caller opens the dataset anew)."""
+    import copy
+
+    reader = getattr(template, "reader", None)
+    if reader is None or not hasattr(reader, "try_load") or not hasattr(reader, "episodes"):
+        return None
+    reader = copy.copy(reader)
+    reader.episodes = list(episodes)
+    reader.hf_dataset, reader._absolute_to_relative_idx = None, None
+    if not reader.try_load():
+        return None
+    dataset = copy.copy(template)
+    dataset.reader, dataset.episodes = reader, list(episodes)
+    return dataset
 
 
 class _GroupPlan:
@@ -300,7 +346,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
                     self._source.fetch(name, self._mirror / name)
         from lerobot.datasets.dataset_metadata import LeRobotDatasetMetadata
 
-        self.meta = LeRobotDatasetMetadata(repo_id, root=self._mirror)
+        with _datasets_cache(self.cache_dir / "arrow" / "meta"):
+            self.meta = LeRobotDatasetMetadata(repo_id, root=self._mirror)
         self.episodes = None if episodes is None else sorted({int(e) for e in episodes})
         table = self.meta.episodes
         self._starts = np.asarray(table["dataset_from_index"], dtype=np.int64)
@@ -316,6 +363,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._streams = None if streams is None else as_int("streams", streams, low=1)
         self._worker: tuple[int, int] | None = None
         self._group: _Group | None = None
+        self._template: Any = None  # the first group's dataset: the metadata later ones share
+        self._opened = 0  # groups opened by this reader
         self._episode_columns: Any = None  # the batched fetch's, shared by every group
         self._frame_bytes: dict[str, int] = {}  # a decoded frame's size per camera, likewise
         self._ahead: Future[_Group] | None = None
@@ -552,10 +601,17 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
     def _episode_of(self, index: int) -> int:
         return int(np.searchsorted(self._starts, index, side="right") - 1)
 
-    def _files_of(self, episode: int) -> set[str]:
-        files = {str(self.meta.get_data_file_path(episode))}
-        files |= {str(self.meta.get_video_file_path(episode, key)) for key in self.meta.video_keys}
-        return files
+    def _files_of(self, episode: int) -> frozenset[str]:
+        return self._episode_files[episode]
+
+    @functools.cached_property
+    def _episode_files(self) -> list[frozenset[str]]:
+        """Each episode's data and video files (LeRobot's per-episode lookup reads the
+        episode's whole metadata row: once per frame in a plan)."""
+        from episampler.lerobot.layout import episode_file_paths
+
+        columns = [episode_file_paths(self.meta, key) for key in [None, *self.meta.video_keys]]
+        return [frozenset(files) for files in zip(*columns, strict=True)]
 
     def _plan(self, order: np.ndarray, block: int, readers: int) -> _Group:
         """The episodes of this reader's blocks from `block` on, as many as fit half the cache
@@ -582,21 +638,40 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         return local.stat().st_size if local.exists() else self._source.size(relative)
 
     def _fetch(self, group: _Group) -> _Group:
+        """Copies the group's files that are not local yet, several at once."""
         if self._source.remote:
-            for relative in sorted(group.files):
-                if not (self._files / relative).exists():
-                    self._source.fetch(relative, self._files / relative)
+            missing = [r for r in sorted(group.files) if not (self._files / r).exists()]
+            if missing:
+                with ThreadPoolExecutor(
+                    min(_CONCURRENT_FETCHES, len(missing)), thread_name_prefix="episampler-fetch"
+                ) as pool:
+                    for _ in pool.map(lambda r: self._source.fetch(r, self._files / r), missing):
+                        pass  # raises the first failure
         return group
 
     def _open(self, group: _Group) -> _Group:
+        """A `LeRobotDataset` over the group's episodes. The first group's is LeRobot's own
+        constructor; later ones reuse its metadata and load only the group's rows (see
+        `_reopen`). The rows' arrow copies, which `datasets` would keep in its global cache
+        for every group of every epoch, go to a directory of this reader's, deleted with the
+        group."""
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
         from episampler.lerobot.fetch import BatchedFetch
 
-        options = {k: v for k, v in self.options.items() if v is not None}
-        group.dataset = LeRobotDataset(
-            self.repo_id, root=self._files, episodes=group.episodes, **options
-        )
+        self._opened += 1
+        arrow = self.cache_dir / "arrow" / str(self._readers()[1]) / str(self._opened)
+        with _datasets_cache(arrow):
+            group.dataset = self._template and _reopen(self._template, group.episodes)
+            if group.dataset is None:
+                options = {k: v for k, v in self.options.items() if v is not None}
+                group.dataset = LeRobotDataset(
+                    self.repo_id, root=self._files, episodes=group.episodes, **options
+                )
+                self._template = group.dataset
+        for old in arrow.parent.glob("*"):
+            if old != arrow:
+                shutil.rmtree(old, ignore_errors=True)  # the previous group's (mapped) rows
         try:
             group.fetch = BatchedFetch(group.dataset)
         except (RuntimeError, TypeError):  # a LeRobot version it was not tested with
@@ -675,7 +750,10 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_group=None, _ahead=None, _pool=None, _lock=None, _episode_columns=None)
+        state.update(
+            _group=None, _ahead=None, _pool=None, _lock=None, _episode_columns=None,
+            _template=None,
+        )  # fmt: skip
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -684,6 +762,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
 
     def close(self) -> None:
         """Deletes the local copies this stream made (never a local root)."""
+        shutil.rmtree(self.cache_dir / "arrow", ignore_errors=True)
         if self._source.remote and self.cache_dir.exists():
             shutil.rmtree(self.cache_dir / "readers", ignore_errors=True)
             shutil.rmtree(self._mirror, ignore_errors=True)
