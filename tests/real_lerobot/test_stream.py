@@ -284,6 +284,37 @@ def test_lerobot_train_streams_from_the_server_and_resumes_exactly(server, tmp_p
     assert sorted(epoch) == list(range(FRAMES))
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_lerobot_train_streams_on_two_processes_and_resumes_exactly(server, tmp_path):
+    """Two processes of one gloo group (as `accelerate launch` starts them), each reading its
+    own share of the stream (accelerate's dispatching of an iterable dataset fails on LeRobot's
+    task strings): a stopped run resumed with --resume=true consumes, on each process, the
+    uninterrupted run's batches, across an epoch; the processes' first epoch holds every frame
+    once."""
+    from tests.real_lerobot.test_train import resume_arguments, tiny_act_arguments, train
+
+    url, _ = server
+    # 23 batches an epoch: process 0 reads 12 of them, process 1 the other 11.
+    steps, checkpoint, epoch_steps = 18, 8, (12, 11)
+    runs = {}
+    for name, stop_after in (("uninterrupted", None), ("stopped", checkpoint)):
+        arguments = [
+            f"--dataset.repo_id={REPO_ID}", f"--dataset.root={url}", "--dataset.streaming=true",
+            *tiny_act_arguments(tmp_path / name, 0, steps, checkpoint), f"--batch_size={BATCH}",
+        ]  # fmt: skip
+        runs[name] = train(tmp_path / f"{name}.jsonl", "episampler", *arguments,
+                           stop_after=stop_after, processes=2)  # fmt: skip
+    resumed = train(tmp_path / "resumed.jsonl", "episampler",
+                    *resume_arguments(tmp_path / "stopped"), processes=2)  # fmt: skip
+    for rank in range(2):
+        assert len(runs["uninterrupted"][rank]) == steps
+        assert runs["stopped"][rank] + resumed[rank] == runs["uninterrupted"][rank], rank
+    epoch = [i for rank in range(2) for batch in runs["uninterrupted"][rank][:epoch_steps[rank]]
+             for i in batch]  # fmt: skip
+    assert sorted(epoch) == list(range(FRAMES))
+
+
 def test_resume_by_step_on_another_worker_count_is_exact_with_the_first_runs_streams(
     server, tmp_path
 ):

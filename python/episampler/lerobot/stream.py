@@ -771,13 +771,17 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
 def train_stream(cfg: Any, window: int | str | None, resume_step: int | None) -> EpisodeStream:
     """The training data of `episampler-lerobot-train --dataset.streaming=true`: an
     `EpisodeStream` with the options LeRobot's `make_dataset` gives its datasets (uint8 frames,
-    the policy's `delta_timestamps`, image transforms, ImageNet stats), read by one process
-    (`--episampler.window`, default `"auto"`), set to continue after `resume_step` steps."""
+    the policy's `delta_timestamps`, image transforms, ImageNet stats) and
+    `--episampler.window` (default `"auto"`), set to continue after `resume_step` steps.
+    Each process of a `torch.distributed` group reads its own share of every epoch (the
+    training loop then reads it through `per_process_loader`)."""
     import inspect
 
+    import torch.distributed as dist
     from lerobot.datasets import factory
 
     dataset = cfg.dataset
+    distributed = dist.is_available() and dist.is_initialized()
     transforms = None
     if dataset.image_transforms.enable:
         transforms = factory.ImageTransforms(dataset.image_transforms)
@@ -792,8 +796,8 @@ def train_stream(cfg: Any, window: int | str | None, resume_step: int | None) ->
         return_uint8=True,
         video_backend=dataset.video_backend,
         tolerance_s=cfg.tolerance_s,
-        num_replicas=1,
-        rank=0,
+        num_replicas=dist.get_world_size() if distributed else 1,
+        rank=dist.get_rank() if distributed else 0,
     )
     policy = getattr(cfg, "trainable_config", None) or cfg.policy
     resolve = factory.resolve_delta_timestamps
@@ -816,3 +820,28 @@ def train_stream(cfg: Any, window: int | str | None, resume_step: int | None) ->
             state["start"],
         )
     return stream
+
+
+def per_process_loader(dataloader: Any, stream: EpisodeStream) -> Any:
+    """The loader a process of lerobot-train reads `stream` through: `dataloader` (as
+    accelerate prepared it) on one process; on several, a loader of this process's share,
+    prepared by accelerate as for one process (batches still placed on its device). accelerate
+    would otherwise either dispatch an iterable dataset from the main process (which cannot
+    concatenate LeRobot's task strings, and decodes every process's batches in one) or read
+    all of it in every process and keep a slice."""
+    if stream.num_replicas == 1:
+        return dataloader
+    from accelerate.data_loader import prepare_data_loader
+    from accelerate.state import PartialState
+
+    options = {
+        name: getattr(dataloader, name)
+        for name in ("num_workers", "collate_fn", "pin_memory", "timeout", "worker_init_fn",
+                     "multiprocessing_context", "persistent_workers")
+    }  # fmt: skip
+    if dataloader.num_workers > 0:
+        options["prefetch_factor"] = dataloader.prefetch_factor
+    own = torch.utils.data.DataLoader(stream, batch_size=stream.batch_size, **options)
+    return prepare_data_loader(
+        own, PartialState().device, num_processes=1, process_index=0, dispatch_batches=False
+    )

@@ -465,10 +465,14 @@ def _aligned_cycle(cycle: Callable[[Any], Iterator[Any]]) -> Callable[[Any], Ite
         if _draws_from_ours(dataloader):
             align_with_sampler(dataloader)
         stream = _stream_of(dataloader)
-        if stream is not None and hasattr(dataloader, "iteration"):
-            # accelerate calls set_epoch(iteration) at every pass: count passes from the
-            # stream's epoch.
-            dataloader.iteration = stream.epoch
+        if stream is not None:
+            from episampler.lerobot.stream import per_process_loader
+
+            dataloader = per_process_loader(dataloader, stream)
+            if hasattr(dataloader, "iteration"):
+                # accelerate calls set_epoch(iteration) at every pass: count passes from the
+                # stream's epoch.
+                dataloader.iteration = stream.epoch
         return cycle(dataloader)
 
     return aligned_cycle
