@@ -315,6 +315,46 @@ def test_lerobot_train_streams_on_two_processes_and_resumes_exactly(server, tmp_
     assert sorted(epoch) == list(range(FRAMES))
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_streamed_resume_on_changed_data_is_refused_naming_the_change(tmp_path):
+    """The checkpoint of a streamed run records the dataset's identity; after the served
+    dataset is recorded again with its last episode a frame shorter, --resume=true is refused
+    with a line naming the change, as is `--episampler.on_data_change=restart_epoch` (a
+    stream continues on its own data only)."""
+    import shutil
+
+    from tests.real_lerobot.test_train import resume_arguments, tiny_act_arguments, train
+
+    parent = tmp_path / "served"
+    options = {"video_files_mb": 0.003, "data_files_mb": 0.004,
+               "datasets_cache": tmp_path / "record-cache"}  # fmt: skip
+    root = record_two_cameras(parent, REPO_ID, LENGTHS, **options)
+    with serve(parent) as (base, _):
+        arguments = [
+            f"--dataset.repo_id={REPO_ID}", f"--dataset.root={base}/{REPO_ID}",
+            "--dataset.streaming=true", *tiny_act_arguments(tmp_path / "run", 0, 12, 6),
+            f"--batch_size={BATCH}",
+        ]  # fmt: skip
+        [stopped] = train(tmp_path / "stopped.jsonl", "episampler", *arguments, stop_after=6)
+        assert len(stopped) == 6
+        shutil.rmtree(root)
+        shorter = [*LENGTHS[:-1], LENGTHS[-1] - 1]
+        assert record_two_cameras(parent, REPO_ID, shorter, **options) == root
+        for extra in ([], ["--episampler.on_data_change=restart_epoch"]):
+            error = train(tmp_path / "refused.jsonl", "episampler",
+                          *resume_arguments(tmp_path / "run"), *extra, returncode=1)  # fmt: skip
+            assert "Traceback" not in error, error[-3000:]
+            [line] = [line for line in error.splitlines()
+                      if "episampler-lerobot-train: error:" in line]  # fmt: skip
+            if extra:
+                assert "on_data_change=restart_epoch is not available with " in line, line
+            else:
+                assert "the data changed since the checkpoint being resumed" in line, line
+                assert f"frames {FRAMES} -> {FRAMES - 1}, episode boundaries differ" in line, line
+            assert not (tmp_path / "refused.jsonl").exists()
+
+
 def test_resume_by_step_on_another_worker_count_is_exact_with_the_first_runs_streams(
     server, tmp_path
 ):

@@ -305,6 +305,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         if not isinstance(repo_id, str):
             raise TypeError(f"repo_id must be a str, got {type(repo_id).__name__}")
         self.repo_id = repo_id
+        self.root = os.fspath(root)  # as given: a directory or a URL
         self.seed = as_int("seed", seed, high=2**64)
         self.shuffle = as_bool("shuffle", shuffle)
         if window is not None and window != "auto":

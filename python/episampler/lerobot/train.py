@@ -222,6 +222,9 @@ class _Installation:
             if getattr(cfg.dataset, "streaming", False):
                 dataset, eval_dataset = self.make_stream(cfg, options), None
                 self.dataset = dataset
+                self.identities = _identities(dataset, options)
+                if self.checkpoint:
+                    self.check_data(options)
                 return dataset, eval_dataset
             if options.datasets is not None:
                 from episampler.lerobot.datasets import make_mixture_datasets
@@ -256,6 +259,8 @@ class _Installation:
             "--episampler.datasets": options.datasets is not None,
             "--episampler.batched_fetch=true": options.batched_fetch,
             "--dataset.eval_split": bool(getattr(cfg.dataset, "eval_split", 0.0)),
+            # A stream continues on the data it was saved on, or is refused.
+            "--episampler.on_data_change=restart_epoch": self.on_data_change != "refuse",
         }
         for flag, given in refused.items():
             if given:
