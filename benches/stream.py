@@ -3,14 +3,17 @@ episampler's fastest loader, and `EpisodeStream` from a loopback HTTP server (0 
 emulated remote store: 30 ms per request, 100 MB/s), all in lerobot-train's DataLoader setup
 (spawned workers, prefetch 4, persistent workers, uint8 frames).
 
-    python -m benches.stream [--out DIR] [--episodes N] [--results benches/results_stream.md]
+    python -m benches.stream [--out DIR] [--repeats N] [--results benches/results_stream.md]
 
-Run with LeRobot 0.6 installed (`make lerobot-envs`: `.venv-lerobot-0.6/bin/python`). Each row
-reads one epoch; the figures: frames/s after the first batch, time to the first batch (from
-creating the dataset), peak local disk of the stream's copy, peak RSS of a worker, and distinct
-episodes per batch. LeRobot's streaming dataset fails on a dataset with more than one video file
-per camera (LeRobot #3080, #4524): that is reported, and it is measured on a copy of the same
-frames recorded into one file per camera.
+Run with LeRobot 0.6 installed (`make lerobot-envs`: `.venv-lerobot-0.6/bin/python`). The
+dataset is the loading benchmark's main recording (`benches.video`): 400 episodes, 3 cameras at
+224x224 whose files roll over apart (over 100 files per camera), LeRobot's default encoder; it
+is recorded under `--out` or reused from there. Each row reads one epoch, rows interleaved over
+`--repeats` rounds; the figures are medians: frames/s after the first batch, time to the first
+batch (from creating the dataset), peak local disk of the stream's copy, peak RSS of a worker,
+and distinct episodes per batch. LeRobot's streaming dataset fails on a dataset with more than
+one video file per camera (LeRobot #3080, #4524): that is reported, and it is measured on a
+copy of the same frames recorded into one file per camera.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from typing import Any
 from benches.video.recording import REPO_ID, Recording, record
 
 WORKERS = 2
-BATCH = 16
-# A small decoder cache, so that windows hold a few files per camera, as on a large dataset.
-DECODER_CACHE = 12
-PER_FILE = 4  # episodes per video file
+BATCH = 64
+DECODER_CACHE = 100  # as the loading benchmark's main configuration
+# The loading benchmark's main recording: each camera's files roll over at 0.26 MB, apart.
+MAIN = Recording(None, 400, 20, 20, 40, 224, 0, file_mb=0.26)
+# The same frames (the same seed and per-camera content), every camera in one file.
+ONE_FILE = Recording(None, 400, 400, 20, 40, 224, 0, distinct_cameras=True)
 
 
 class Sampler(threading.Thread):
@@ -127,7 +132,7 @@ def rows(many: Path, one: Path, url: str, faults: Any, scratch: Path) -> list[di
 
     def local_episampler() -> tuple[Any, None]:
         dataset = LeRobotDataset(REPO_ID, root=many, return_uint8=True)
-        return make_loader(dataset, batch_size=BATCH, num_workers=WORKERS, window="auto"), None
+        return make_loader(dataset, window="auto", **loader_settings()), None
 
     size = sum(p.stat().st_size for p in many.rglob("*") if p.is_file())
 
@@ -204,7 +209,7 @@ def plot(results_file: Path, image: Path) -> None:
                   f" {r['frames_per_s']:.0f}/s, first batch {r['first_batch_s']:.1f} s{disk}",
                   va="center", fontsize=8)  # fmt: skip
     axis.invert_yaxis()
-    axis.set_xlabel("frames/s (one epoch, 2 spawned workers, batch 16)")
+    axis.set_xlabel(f"frames/s (one epoch, {WORKERS} spawned workers, batch {BATCH})")
     title = "Streaming a LeRobot dataset"
     if failed:
         title += " (LeRobot's own fails with several files per camera)"
@@ -214,10 +219,29 @@ def plot(results_file: Path, image: Path) -> None:
     figure.savefig(image, dpi=110)
 
 
+def medians(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per row, the median of each figure over the rounds (a row that failed once is failed)."""
+    import statistics
+
+    merged = []
+    for runs in zip(*rounds, strict=True):
+        failed = next((run for run in runs if "error" in run), None)
+        if failed is not None:
+            merged.append(failed)
+            continue
+        row = dict(runs[0])
+        for key, value in runs[0].items():
+            if isinstance(value, float):
+                row[key] = statistics.median(run[key] for run in runs)
+        row["frames_per_s_runs"] = [run["frames_per_s"] for run in runs]
+        merged.append(row)
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "stream-bench")
-    parser.add_argument("--episodes", type=int, default=160)
+    parser.add_argument("--out", type=Path, default=Path("target/video-bench"))
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--results", type=Path, default=None)
     args = parser.parse_args()
     os.environ["LEROBOT_VIDEO_DECODER_CACHE_SIZE"] = str(DECODER_CACHE)
@@ -228,23 +252,28 @@ def main() -> None:
     def log(message: str) -> None:
         print(message, flush=True)
 
-    size = 96
-    many = record(args.out, Recording(None, args.episodes, PER_FILE, 20, 40, size, 0), log=log)
-    one = record(args.out / "one-file", Recording(None, args.episodes, args.episodes, 20, 40,
-                                                  size, 0), log=log)  # fmt: skip
-    with serve(many.parent) as (base, faults), tempfile.TemporaryDirectory() as scratch:
-        results = rows(many, one, f"{base}/{many.name}", faults, Path(scratch))
+    many = record(args.out, MAIN, log=log)
+    one = record(args.out, ONE_FILE, log=log)
+    rounds = []
+    with serve(many.parent) as (base, faults):
+        for repeat in range(args.repeats):
+            with tempfile.TemporaryDirectory() as scratch:
+                rounds.append(rows(many, one, f"{base}/{many.name}", faults, Path(scratch)))
+            log(f"round {repeat + 1}/{args.repeats}:\n{table(rounds[-1])}")
+    results = medians(rounds)
     text = table(results)
     print(text)
     if args.results is not None:
         header = (
             "# Streaming benchmark\n\n"
-            f"`python -m benches.stream --episodes {args.episodes}` (LeRobot 0.6, "
-            f"{args.episodes} episodes of 20-40 frames, 3 cameras {size}x{size}, {PER_FILE} "
-            f"episodes per video file; {WORKERS} spawned workers, batch {BATCH}, prefetch 4, "
-            "uint8 frames; "
-            f"`LEROBOT_VIDEO_DECODER_CACHE_SIZE={DECODER_CACHE}`; the stream's local copy "
-            "limited to a half or a quarter of the dataset). One epoch per row, one run.\n\n"
+            f"`python -m benches.stream --repeats {args.repeats}` (LeRobot 0.6; the loading "
+            f"benchmark's main recording: {MAIN.episodes} episodes of {MAIN.min_length}-"
+            f"{MAIN.max_length} frames, 3 cameras {MAIN.size}x{MAIN.size} whose files roll over "
+            "apart, LeRobot's default encoder; "
+            f"{WORKERS} spawned workers, batch {BATCH}, prefetch 4, persistent workers, uint8 "
+            f"frames; `LEROBOT_VIDEO_DECODER_CACHE_SIZE={DECODER_CACHE}`; the stream's local "
+            "copy limited to a half or a quarter of the dataset). One epoch per row, rows "
+            f"interleaved over {args.repeats} rounds, medians.\n\n"
         )
         args.results.write_text(header + text + "\n\n```json\n" + json.dumps(results, indent=1)
                                 + "\n```\n")  # fmt: skip

@@ -79,8 +79,12 @@ class Recording:
             name += f"-{self.cameras}x{self.shape[0]}x{self.shape[1]}"
         if self.file_mb is not None:
             name += "-apart"
+        elif self.episodes_per_file >= self.episodes:
+            name += "-one-file"
         elif self.distinct_cameras:
             name += "-aligned"
+        if self.seed != 0:  # a held-out recording of the same shape
+            name += f"-seed{self.seed}"
         return name
 
     @property
