@@ -64,8 +64,9 @@ def lru_opens(sample_groups, batch_size, num_workers, cache_size, decoders_per_g
 
 
 def reference_figures(
-    sampler, groups, *, batch_size, num_workers, decoder_cache_size, decoders_per_group, epoch
-):
+    sampler, groups, *, batch_size, num_workers, decoder_cache_size, decoders_per_group, epoch,
+    span_batches=16,
+):  # fmt: skip
     """The report's figures for `sampler` (identity rows: its values are frames), by brute
     force; `groups` has one id per boundary episode (None: each episode its own)."""
     config = sampler._config
@@ -113,6 +114,8 @@ def reference_figures(
         worker_samples[number % readers] += len(stream[i : i + batch_size])
         worker_groups[number % readers].update(sample_groups[i : i + batch_size])
     rates = [1000 * len(g) / n for g, n in zip(worker_groups, worker_samples, strict=True) if n]
+    spans = range(0, len(stream), batch_size * span_batches)
+    span = batch_size * span_batches
     boundary_position = {frame: p for p, frame in enumerate(unsharded.indices)}
     n = len(global_order)
     moved = sum(abs(p - boundary_position[frame]) for p, frame in enumerate(global_order))
@@ -125,6 +128,13 @@ def reference_figures(
         "mean_groups_per_batch": np.mean(
             [len(set(sample_groups[i : i + batch_size])) for i in batches]
         ),
+        "num_spans": len(spans),
+        "mean_episodes_per_span": np.mean([len(set(episodes[i : i + span])) for i in spans])
+        if spans
+        else 0.0,
+        "mean_groups_per_span": np.mean([len(set(sample_groups[i : i + span])) for i in spans])
+        if spans
+        else 0.0,
         "worker_opens": opens,
         "worker_samples": worker_samples,
         "worker_groups": [len(g) for g in worker_groups],
@@ -200,13 +210,13 @@ def test_report_equals_the_reference(order, layout):
         sharding = {"num_replicas": 3, "rank": 2, "drop_last": True}
     permutation = "feistel" if order.startswith("feistel") else "uniform"
     sampler = make_sampler(order != "boundary", permutation, **sharding)
-    for batch_size, num_workers, cache_size, per_group in [
-        (1, 0, 1, 1),
-        (4, 1, 2, 1),
-        (3, 2, 3, 2),
-        (5, 3, 5, 3),
-        (2, 4, None, 2),
-        (7, 2, 100, 1),
+    for batch_size, num_workers, cache_size, per_group, span in [
+        (1, 0, 1, 1, 1),
+        (4, 1, 2, 1, 2),
+        (3, 2, 3, 2, 3),
+        (5, 3, 5, 3, 16),
+        (2, 4, None, 2, 5),
+        (7, 2, 100, 1, 1),
     ]:
         report = io_report(
             sampler,
@@ -216,6 +226,7 @@ def test_report_equals_the_reference(order, layout):
             decoders_per_group=per_group,
             episode_groups=groups,
             epoch=3,
+            span_batches=span,
         )
         setup = {
             "batch_size": batch_size,
@@ -223,6 +234,7 @@ def test_report_equals_the_reference(order, layout):
             "decoder_cache_size": cache_size,
             "decoders_per_group": per_group,
             "epoch": 3,
+            "span_batches": span,
         }
         assert_figures_equal(report["sampler"], reference_figures(sampler, groups, **setup))
         uniform = make_sampler(True, **sharding)
@@ -407,6 +419,8 @@ def test_epoch_defaults_to_the_current_epoch_and_differs_between_epochs():
         ({"decoder_cache_size": 0}, ValueError, "decoder_cache_size must be >= 1, got 0"),
         ({"decoder_cache_size": "100"}, TypeError, "decoder_cache_size must be an int, got str"),
         ({"decoders_per_group": 0}, ValueError, "decoders_per_group must be >= 1, got 0"),
+        ({"span_batches": 0}, ValueError, "span_batches must be >= 1, got 0"),
+        ({"span_batches": 1.5}, TypeError, "span_batches must be an int, got float 1.5"),
         (
             {"episode_groups": [0, 1]},
             ValueError,
@@ -477,18 +491,27 @@ def test_cli_prints_the_table_against_window_sizes():
     )
     assert result.returncode == 0, result.stderr
     output = result.stdout
-    assert "| order | episodes / batch | groups / batch | decoder opens / 1k samples" in output
+    assert (
+        "| order | episodes / batch | groups / batch | episodes / 16 batches "
+        "| groups / 16 batches | decoder opens / 1k samples" in output
+    )
     rows = table_rows(output)
     boundary, uniform = rows["boundary"], rows["global (uniform)"]
-    assert boundary[5] == "0.0000"  # displacement
-    assert float(uniform[5]) == pytest.approx(1 / 3, abs=0.02)
+    assert boundary[7] == "0.0000"  # displacement
+    assert float(uniform[7]) == pytest.approx(1 / 3, abs=0.02)
     # 20 groups of 5 episodes: a global shuffle needs all 20 in a cache of 10.
-    assert uniform[6:] == ["20", "NO"]
-    assert boundary[6:] == ["1", "yes"]
+    assert uniform[8:] == ["20", "NO"]
+    assert boundary[8:] == ["1", "yes"]
+    # Over 16 batches (256 samples) a global shuffle sees most of the 100 episodes (of uneven
+    # lengths) and nearly all 20 groups; boundary order a few consecutive episodes.
+    assert float(uniform[2]) > 60 and float(uniform[3]) > 19
+    assert float(boundary[2]) < 4 and float(boundary[2]) >= float(boundary[0])
     if WINDOWS:
         assert {"window 256", "window 1,024", "window 1,024, 2 streams"} <= set(rows)
         # Files per worker per 1k samples: each worker reads its own stream's files only.
-        assert float(rows["window 1,024, 2 streams"][4]) < 0.7 * float(rows["window 1,024"][4])
+        assert float(rows["window 1,024, 2 streams"][6]) < 0.7 * float(rows["window 1,024"][6])
+        # A window of 1,024 frames mixes fewer episodes over 16 batches than the global shuffle.
+        assert float(rows["window 1,024"][2]) < float(uniform[2])
         assert "need the windowed order" not in output
     else:
         assert "Window sizes 256, 1024 need the windowed order" in output

@@ -178,4 +178,5 @@ def io_report(
     num_replicas: int = 1,
     drop_last: bool = False,
     pad_to_multiple: int | None = None,
+    span_batches: int = 1,
 ) -> dict[str, Any]: ...

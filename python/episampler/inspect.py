@@ -4,7 +4,8 @@ Training on video datasets is bound by decoding, and the order the sampler yield
 many video files (decoders) every DataLoader worker opens. `io_report` measures one epoch of a
 sampler's order, next to a global `"uniform"` shuffle of the same frames:
 
-- mean distinct episodes and groups (e.g. video files) per batch;
+- mean distinct episodes and groups (e.g. video files) per batch, and over spans of several
+  consecutive batches (the mixing over several optimiser steps);
 - decoder opens per 1,000 samples, from an exact simulation of each worker's LRU decoder cache
   as LeRobot 0.6.1 keeps it: one LRU per worker process (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`
   decoders, 100 by default), keyed by video file path, so shared by the cameras;
@@ -48,6 +49,7 @@ from episampler.lerobot.layout import lerobot_groups
 __all__ = ["io_report", "main"]
 
 DEFAULT_DECODER_CACHE_SIZE = LEROBOT_DEFAULT_CACHE_SIZE  # without CACHE_SIZE_VARIABLE set
+DEFAULT_SPAN_BATCHES = 16  # the span figures: distinct episodes and groups in 16 batches
 _WORKER_LIMIT = _core.MAX_WORKERS + 1
 
 
@@ -57,10 +59,15 @@ class _ReadSetup:
     num_workers: int
     decoder_cache_size: int | None
     decoders_per_group: int
+    span_batches: int = DEFAULT_SPAN_BATCHES
 
 
 def _read_setup(
-    batch_size: Any, num_workers: Any, decoder_cache_size: Any, decoders_per_group: Any
+    batch_size: Any,
+    num_workers: Any,
+    decoder_cache_size: Any,
+    decoders_per_group: Any,
+    span_batches: Any = DEFAULT_SPAN_BATCHES,
 ) -> _ReadSetup:
     return _ReadSetup(
         batch_size=as_int("batch_size", batch_size, low=1, high=COUNT_LIMIT),
@@ -71,6 +78,7 @@ def _read_setup(
         decoders_per_group=as_int(
             "decoders_per_group", decoders_per_group, low=1, high=COUNT_LIMIT
         ),
+        span_batches=as_int("span_batches", span_batches, low=1, high=COUNT_LIMIT),
     )
 
 
@@ -106,6 +114,7 @@ def _figures(
         num_replicas,
         drop_last,
         pad_to_multiple,
+        setup.span_batches,
     )
     cache = setup.decoder_cache_size
     figures["fits_cache"] = cache is None or figures["needed_cache_size"] <= cache
@@ -144,6 +153,7 @@ def io_report(
     episode_groups: npt.ArrayLike | None = None,
     epoch: int | None = None,
     groups: npt.ArrayLike | None = None,
+    span_batches: int = DEFAULT_SPAN_BATCHES,
 ) -> dict[str, Any]:
     """The quality and I/O report of one epoch of `sampler`'s order, next to the same figures
     for a global `"uniform"` shuffle of the same kept frames (same seed and sharding).
@@ -171,6 +181,7 @@ def io_report(
             sampler's `episode_groups` when it has them, else each episode its own group.
         epoch: The epoch reported; default the sampler's current epoch.
         groups: Deprecated name of `episode_groups` (a `DeprecationWarning`).
+        span_batches: Consecutive batches of the span figures, >= 1 (default 16).
 
     Returns:
         A dict with the inputs (`num_frames`, `num_episodes` kept, `num_groups` among them,
@@ -181,6 +192,10 @@ def io_report(
         - `num_samples`, `num_batches`: samples this rank reads, and their batches;
         - `mean_episodes_per_batch`, `mean_groups_per_batch`: distinct kept episodes / groups
         in a batch, averaged over the batches, the short last one included;
+        - `num_spans`, `mean_episodes_per_span`, `mean_groups_per_span`: the same over spans
+        of `span_batches` consecutive batches in the order the DataLoader delivers them
+        (batch `i` after batch `i - 1`, whichever worker read it), the short last span
+        included: how many episodes and files the model sees over that many steps;
         - `decoder_opens`: decoders opened, all workers together, and `worker_opens`, per
         worker (`max(1, num_workers)` entries);
         - `worker_samples`, `worker_groups`: samples and distinct groups (files) each worker
@@ -210,7 +225,9 @@ def io_report(
     """
     if not isinstance(sampler, EpisodeAwareSampler):
         raise TypeError(f"sampler must be an EpisodeAwareSampler, got {type(sampler).__name__}")
-    setup = _read_setup(batch_size, num_workers, decoder_cache_size, decoders_per_group)
+    setup = _read_setup(
+        batch_size, num_workers, decoder_cache_size, decoders_per_group, span_batches
+    )
     positions = len(sampler) * sampler.num_replicas
     if setup.decoders_per_group * max(positions, 1) >= 2**64:
         # Counts of decoder opens reach decoders_per_group times the positions of an epoch:
@@ -246,6 +263,7 @@ def io_report(
         "num_workers": setup.num_workers,
         "decoder_cache_size": setup.decoder_cache_size,
         "decoders_per_group": setup.decoders_per_group,
+        "span_batches": setup.span_batches,
         "sampler": mine,
         "uniform": uniform,
     }
@@ -354,11 +372,13 @@ def _cache_words(size: int | None) -> str:
 
 
 def _table(rows: Sequence[_Row], setup: _ReadSetup) -> str:
+    span = setup.span_batches
     lines = [
-        "| order | episodes / batch | groups / batch | decoder opens / 1k samples "
+        f"| order | episodes / batch | groups / batch | episodes / {span} batches "
+        f"| groups / {span} batches | decoder opens / 1k samples "
         "| cold opens / 1k samples | files / worker / 1k samples | displacement "
         "| cache needed | fits |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         figures = row.figures
@@ -366,6 +386,8 @@ def _table(rows: Sequence[_Row], setup: _ReadSetup) -> str:
         lines.append(
             f"| {row.label} | {figures['mean_episodes_per_batch']:.2f} "
             f"| {figures['mean_groups_per_batch']:.2f} "
+            f"| {figures['mean_episodes_per_span']:.2f} "
+            f"| {figures['mean_groups_per_span']:.2f} "
             f"| {figures['opens_per_1000_samples']:.2f} "
             f"| {1000 * figures['cold_opens'] / samples:.2f} "
             f"| {figures['files_per_worker_per_1000_samples']:.2f} "
@@ -513,6 +535,14 @@ def main(argv: list[str] | None = None) -> None:
         metavar="D",
         help="decoders a sample needs, e.g. cameras (default: 1; LeRobot: its video keys)",
     )
+    reading.add_argument(
+        "--span-batches",
+        type=_count,
+        default=DEFAULT_SPAN_BATCHES,
+        metavar="N",
+        help="consecutive batches of the span columns: distinct episodes and groups over the "
+        f"next N batches (default: {DEFAULT_SPAN_BATCHES})",
+    )
     orders = parser.add_argument_group("orders")
     orders.add_argument(
         "--windows",
@@ -553,7 +583,11 @@ def main(argv: list[str] | None = None) -> None:
 
     source = _synthetic_source(args) if args.lerobot_root is None else _lerobot_source(args)
     setup = _ReadSetup(
-        args.batch_size, args.num_workers, args.decoder_cache_size, source.decoders_per_group
+        args.batch_size,
+        args.num_workers,
+        args.decoder_cache_size,
+        source.decoders_per_group,
+        args.span_batches,
     )
     started = time.perf_counter()
     rows = _rows(source, args.windows, setup, args)

@@ -59,6 +59,9 @@ pub struct ReadSetup {
     pub cache_size: u64,
     /// Decoders a sample needs from its group (e.g. one per camera), >= 1.
     pub decoders_per_group: u64,
+    /// Consecutive batches (as the DataLoader delivers them) whose distinct episodes and
+    /// groups the span figures count, >= 1: the mixing over several optimiser steps.
+    pub span_batches: u64,
 }
 
 /// The group of every kept episode, numbered densely `0..num_groups` in order of first
@@ -120,6 +123,12 @@ pub struct IoReport {
     pub mean_episodes_per_batch: f64,
     /// Mean over batches of the distinct groups in a batch.
     pub mean_groups_per_batch: f64,
+    /// Spans of `span_batches` consecutive batches, the short last one included.
+    pub num_spans: u64,
+    /// Mean over spans of the distinct kept episodes in a span.
+    pub mean_episodes_per_span: f64,
+    /// Mean over spans of the distinct groups in a span.
+    pub mean_groups_per_span: f64,
     /// Decoders each worker opens (`max(1, num_workers)` entries).
     pub worker_opens: Vec<u64>,
     /// Samples each worker reads.
@@ -155,7 +164,7 @@ pub struct IoReport {
 ///   when no worker reads a group twice. A cache of `C` decoders re-opens a repeated access
 ///   exactly when `decoders_per_group * distance > C`.
 ///
-/// Fails on a zero batch size, cache size or decoders per group, too many workers, or groups
+/// Fails on a zero batch size, cache size, decoders per group or span, too many workers, or groups
 /// built for another index.
 pub fn io_report(
     sampler: &Sampler,
@@ -299,6 +308,36 @@ fn report_chunked(
         cold += first_reads;
     }
 
+    // Spans: the batches in the order the DataLoader delivers them (batch `b` after `b - 1`,
+    // whichever worker read it), stamped `span + 1` as above.
+    let span_samples = batch_size.saturating_mul(setup.span_batches);
+    let num_spans = num_samples.div_ceil(span_samples);
+    episode_stamp.fill(0);
+    group_stamp.fill(0);
+    let (mut episodes_in_spans, mut groups_in_spans) = (0u64, 0u64);
+    let mut first = 0u64;
+    while first < num_samples {
+        let filled = (num_samples - first).min(CHUNK as u64) as usize;
+        for (i, position) in (first..).zip(positions[..filled].iter_mut()) {
+            *position = shard.global_position(i);
+        }
+        map_many(&mut positions[..filled]);
+        for (i, position) in (first..).zip(positions[..filled].iter()) {
+            let stamp = i / span_samples + 1;
+            let k = index.episode_of(*position);
+            let group = groups.group_of_episode[k] as usize;
+            if episode_stamp[k] != stamp {
+                episode_stamp[k] = stamp;
+                episodes_in_spans += 1;
+            }
+            if group_stamp[group] != stamp {
+                group_stamp[group] = stamp;
+                groups_in_spans += 1;
+            }
+        }
+        first += filled as u64;
+    }
+
     let per_group = setup.decoders_per_group;
     let worker_opens: Vec<u64> = worker_group_misses
         .iter()
@@ -320,6 +359,9 @@ fn report_chunked(
         num_groups: groups.num_groups as u64,
         mean_episodes_per_batch: ratio(episodes_in_batches, num_batches),
         mean_groups_per_batch: ratio(groups_in_batches, num_batches),
+        num_spans,
+        mean_episodes_per_span: ratio(episodes_in_spans, num_spans),
+        mean_groups_per_span: ratio(groups_in_spans, num_spans),
         decoder_opens,
         cold_opens: cold.saturating_mul(per_group),
         opens_per_1000_samples: 1000.0 * ratio(decoder_opens, num_samples),
@@ -340,6 +382,7 @@ fn check_setup(setup: &ReadSetup) -> Result<(), SamplerError> {
         ("batch_size", setup.batch_size),
         ("decoder_cache_size", setup.cache_size),
         ("decoders_per_group", setup.decoders_per_group),
+        ("span_batches", setup.span_batches),
     ] {
         if value == 0 {
             return Err(SamplerError::invalid(format!("{name} must be >= 1, got 0")));
@@ -399,6 +442,7 @@ mod tests {
             num_workers,
             cache_size,
             decoders_per_group: per_group,
+            span_batches: 1,
         }
     }
 
@@ -586,6 +630,11 @@ mod tests {
             run(setup(1, 1, 1, 0), &layout),
             "decoders_per_group must be >= 1, got 0"
         );
+        let no_span = ReadSetup {
+            span_batches: 0,
+            ..setup(1, 1, 1, 1)
+        };
+        assert_eq!(run(no_span, &layout), "span_batches must be >= 1, got 0");
         assert_eq!(
             run(setup(1, MAX_WORKERS + 1, 1, 1), &layout),
             "num_workers must be <= 65536, got 65537"
@@ -665,6 +714,7 @@ mod tests {
             per_group in 1u64..4,
             world in 1u64..3,
             drop_last in any::<bool>(),
+            span_batches in 1u64..5,
         ) {
             let mut from = Vec::new();
             let mut to = Vec::new();
@@ -679,7 +729,10 @@ mod tests {
             let order = sampler.epoch_order(seed % 5).unwrap();
             let layout = GroupLayout::from_ids(&index, &group_ids[..lengths.len()]).unwrap();
             let shard = Shard::new(index.num_frames(), 0, world - 1, world, drop_last).unwrap();
-            let read = setup(batch_size, num_workers, cache_size, per_group);
+            let read = ReadSetup {
+                span_batches,
+                ..setup(batch_size, num_workers, cache_size, per_group)
+            };
             let report = io_report(&sampler, &order, &shard, &layout, &read).unwrap();
 
             let read_groups = groups_read(&index, &shard, &layout, |p| order.logical(p));
@@ -713,6 +766,18 @@ mod tests {
                 prop_assert!((report.mean_groups_per_batch - mean).abs() < 1e-12);
                 let mean = episodes_total as f64 / batches.len() as f64;
                 prop_assert!((report.mean_episodes_per_batch - mean).abs() < 1e-12);
+            }
+            // Spans: `span_batches` consecutive batches of the rank, in delivery order.
+            let span = b * span_batches as usize;
+            let spans = read_groups.len().div_ceil(span);
+            prop_assert_eq!(report.num_spans, spans as u64);
+            if spans > 0 {
+                let groups_total: usize = read_groups.chunks(span).map(distinct).sum();
+                let episodes_total: usize = read_episodes.chunks(span).map(distinct).sum();
+                let mean = groups_total as f64 / spans as f64;
+                prop_assert!((report.mean_groups_per_span - mean).abs() < 1e-12);
+                let mean = episodes_total as f64 / spans as f64;
+                prop_assert!((report.mean_episodes_per_span - mean).abs() < 1e-12);
             }
         }
     }

@@ -15,7 +15,7 @@ use crate::{value_error, SamplerCore};
 /// arrays (None: each episode its own group). The order is the one the core caches for
 /// iteration; the computation runs without the GIL.
 #[pyfunction]
-#[pyo3(signature = (core, groups, epoch, batch_size, num_workers, decoder_cache_size, decoders_per_group, rank=0, num_replicas=1, drop_last=false, pad_to_multiple=None))]
+#[pyo3(signature = (core, groups, epoch, batch_size, num_workers, decoder_cache_size, decoders_per_group, rank=0, num_replicas=1, drop_last=false, pad_to_multiple=None, span_batches=1))]
 #[allow(clippy::too_many_arguments)]
 pub fn io_report<'py>(
     py: Python<'py>,
@@ -30,6 +30,7 @@ pub fn io_report<'py>(
     num_replicas: u64,
     drop_last: bool,
     pad_to_multiple: Option<u64>,
+    span_batches: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let core = core.get();
     let shard = core.shard(0, rank, num_replicas, drop_last, pad_to_multiple)?;
@@ -44,6 +45,7 @@ pub fn io_report<'py>(
         num_workers,
         cache_size: decoder_cache_size.unwrap_or(u64::MAX),
         decoders_per_group,
+        span_batches,
     };
     let report = py
         .detach(|| {
@@ -60,6 +62,9 @@ pub fn io_report<'py>(
     out.set_item("num_groups", report.num_groups)?;
     out.set_item("mean_episodes_per_batch", report.mean_episodes_per_batch)?;
     out.set_item("mean_groups_per_batch", report.mean_groups_per_batch)?;
+    out.set_item("num_spans", report.num_spans)?;
+    out.set_item("mean_episodes_per_span", report.mean_episodes_per_span)?;
+    out.set_item("mean_groups_per_span", report.mean_groups_per_span)?;
     out.set_item("decoder_opens", report.decoder_opens)?;
     out.set_item("cold_opens", report.cold_opens)?;
     out.set_item("worker_opens", report.worker_opens)?;
