@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import operator
 import os
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -551,8 +552,10 @@ class BatchedFetch:
 
     def _run_groups(
         self, groups: list[_Group], settings: _ReaderSettings, depth_keys: set[str]
-    ) -> list[tuple[list[float], Any]]:
-        """Decode each group with one call to LeRobot's decoding function, on the pool."""
+    ) -> Iterator[tuple[list[float], Any]]:
+        """Decode each group with one call to LeRobot's decoding function, on the pool; the
+        results in the groups' order, each dropped here once handed over (a span's decoded
+        frames are not all held twice, as decoded and as buffered)."""
         from lerobot.datasets import dataset_reader  # the module whose function dataset[i] calls
 
         def decode(group: _Group) -> tuple[list[float], Any]:
@@ -569,12 +572,15 @@ class BatchedFetch:
 
         threads = len(self._dataset.meta.video_keys)  # as many as LeRobot uses per item
         if len(groups) == 1 or threads == 1:
-            return [decode(group) for group in groups]
+            for group in groups:
+                yield decode(group)
+            return
         pool = self._thread_pool(threads)
-        futures: list[Future[tuple[list[float], Any]]] = [
+        futures: deque[Future[tuple[list[float], Any]]] = deque(
             pool.submit(decode, group) for group in groups
-        ]
-        return [future.result() for future in futures]
+        )
+        while futures:
+            yield futures.popleft().result()
 
     def _thread_pool(self, size: int) -> ThreadPoolExecutor:
         """This process's pool: made when first needed, and made again in a forked child (whose
