@@ -124,7 +124,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="with --fetch: measure only these rows (0 = LeRobot's path, the baseline, must "
         "come first; 1 BatchedFetch shuffled, 2 window='auto', 3 both, 4 both + streams, 5 "
         "storage order + BatchedFetch, 6 make_loader's default (global shuffle, decoding "
-        "ahead), 7 make_loader(window='auto'))",
+        "ahead), 7 make_loader(window='auto'), 8 and 9 make_loader(window=1024 / 4096), "
+        "hand-picked windows)",
     )
     parser.add_argument("--markdown", type=Path, help="write the tables here")
     parser.add_argument("--plot", type=Path, help="write the plot (PNG) here")

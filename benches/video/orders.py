@@ -56,7 +56,9 @@ class FetchSetup:
     # "random": torch's RandomSampler (LeRobot's shuffle=True); "auto": window="auto";
     # "streams": window="auto" with one stream of windows per DataLoader worker; "storage":
     # every frame in storage order (episampler's boundary order, shuffle=False), the limit of
-    # any read order; "uniform": episampler's global shuffle (what make_loader reads by default)
+    # any read order; "uniform": episampler's global shuffle (what make_loader reads by default);
+    # "window:N": a hand-picked window of N frames grouped by video file, one stream of windows
+    # per worker (what make_loader(window=N) reads)
     order: str
     fetch: bool  # items through BatchedFetch (else LeRobot's dataset[i])
     read_ahead: bool = False  # BatchedFetch decoding ahead of the sampler (make_loader's way)
@@ -73,6 +75,8 @@ FETCH_SETUPS = (
         "make_loader default: global shuffle + BatchedFetch decoding ahead", "uniform", True, True
     ),
     FetchSetup('make_loader(window="auto"): + streams, decoding ahead', "streams", True, True),
+    FetchSetup("make_loader(window=1024): hand-picked, decoding ahead", "window:1024", True, True),
+    FetchSetup("make_loader(window=4096): hand-picked, decoding ahead", "window:4096", True, True),
 )
 # The decode-only limit's row label (measured without a DataLoader: `measure.decode_only`).
 DECODE_ONLY = "decode only: every frame of every file in order, no loader (the limit)"
@@ -101,6 +105,12 @@ def fetch_sampler(
         return resumed(EpisodeAwareSampler.from_lerobot(dataset, shuffle=False), start)
     if setup.order == "uniform":
         return resumed(EpisodeAwareSampler.from_lerobot(dataset, shuffle=True, seed=seed), start)
+    if setup.order.startswith("window:"):
+        sampler = EpisodeAwareSampler.from_lerobot(
+            dataset, shuffle=True, seed=seed, window=int(setup.order.split(":")[1]),
+            group_by="video_file", **stream_settings(workers, batch_size),
+        )  # fmt: skip
+        return resumed(sampler, start)
     streams = stream_settings(workers, batch_size) if setup.order == "streams" else {}
     sampler = EpisodeAwareSampler.from_lerobot(
         dataset, shuffle=True, seed=seed, window="auto", **streams

@@ -94,6 +94,10 @@ class FetchConfig:
     # The decode-only limit, samples/s per repeat (`measure.decode_only`)
     decode_only_fps: list[float] = field(default_factory=list)
     title_text: str = ""
+    # What the targets depend on, kept as fields (not read back out of the title).
+    batch_size: int = 64
+    height: int = 0  # 0: `size`
+    gop: int | None = None  # keyframe spacing; None: LeRobot's default (every 2)
 
     @property
     def title(self) -> str:

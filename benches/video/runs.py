@@ -184,6 +184,9 @@ def run_fetch(args: argparse.Namespace, log: Log) -> list[FetchConfig]:
                 summary,
                 decode_only_fps=decode_only_fps,
                 title_text=fetch_title(args, recording),
+                batch_size=args.batch_size,
+                height=recording.shape[0],
+                gop=recording.gop,
             )
         )
     return configs
@@ -294,12 +297,21 @@ def fetch_title(args: argparse.Namespace, recording: Recording) -> str:
     )
 
 
+def versions() -> str:
+    """What every table's header starts with: the packages' versions and the machine's CPUs."""
+    import torch
+
+    return (
+        f"lerobot {importlib.metadata.version('lerobot')}, "
+        f"episampler {importlib.metadata.version('episampler')}, "
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs"
+    )
+
+
 def describe_fetch(
     args: argparse.Namespace, recording: Recording, files: dict[str, int], seconds: float
 ) -> str:
     """The header of a --fetch table: versions, machine, recording, loader settings."""
-    import torch
-
     height, width = recording.shape
     layout = (
         f"LeRobot's writer starting each camera's next file at {recording.file_mb} MB, each "
@@ -308,9 +320,7 @@ def describe_fetch(
         else f"{recording.episodes_per_file} episodes per video file"
     )
     return (
-        f"lerobot {importlib.metadata.version('lerobot')}, "
-        f"episampler {importlib.metadata.version('episampler')}, "
-        f"torch {torch.__version__}, {os.cpu_count()} CPUs; {recording.episodes:,} episodes "
+        f"{versions()}; {recording.episodes:,} episodes "
         f"of {recording.min_length}-{recording.max_length} frames, {recording.cameras} "
         f"cameras {height}x{width} at {FPS} fps, {layout}: video files per camera "
         f"{', '.join(str(n) for n in files.values())}; DataLoader as lerobot-train sets it up "
@@ -324,12 +334,8 @@ def describe_fetch(
 
 def describe(args: argparse.Namespace, seconds: float) -> str:
     """The header of a run's tables: versions, machine, recording and measurement settings."""
-    import torch
-
     return (
-        f"lerobot {importlib.metadata.version('lerobot')}, "
-        f"episampler {importlib.metadata.version('episampler')}, "
-        f"torch {torch.__version__}, {os.cpu_count()} CPUs; {args.episodes:,} episodes of "
+        f"{versions()}; {args.episodes:,} episodes of "
         f"{args.min_length}-{args.max_length} frames, {args.episodes_per_file} episodes per "
         f"video file, {len(CAMERAS)} cameras {args.size}x{args.size} at {FPS} fps; "
         f"DataLoader {NUM_WORKERS} workers, batch {BATCH_SIZE}, {args.warmup_batches} warm-up "
