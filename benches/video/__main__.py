@@ -184,7 +184,10 @@ def fetch_main(args: argparse.Namespace, command: str) -> int:
         for config in configs:
             config.command = command
         names = "+".join(config.dataset for config in configs)
-        results = args.out / f"fetch-results-{names}-b{args.batch_size}-w{args.workers}.json"
+        rows = ""  # a subset of the rows gets a file of its own, next to a full run's
+        if args.fetch_setups != list(range(len(FETCH_SETUPS))):
+            rows = "-rows" + "-".join(str(k) for k in args.fetch_setups)
+        results = args.out / f"fetch-results-{names}-b{args.batch_size}-w{args.workers}{rows}.json"
         results.write_text(json.dumps({"configs": [fetch_config_to_json(c) for c in configs]}))
         log(f"raw results: {results} (merge runs with --fetch-results)")
         for config in configs:
