@@ -91,7 +91,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=2, help="DataLoader workers, with --fetch (default: 2)"
     )
-    parser.add_argument("--record-only", action="store_true")
+    parser.add_argument("--record-only", action="store_true", help="record, then stop")
     parser.add_argument(
         "--fetch",
         action="store_true",

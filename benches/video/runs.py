@@ -166,6 +166,8 @@ def run_fetch(args: argparse.Namespace, log: Log) -> list[FetchConfig]:
         started = time.perf_counter()
         recording = Recording.of(args, gop)
         name, dataset = record_and_load(args, gop, log, return_uint8=True)
+        if args.record_only:
+            continue
         os.environ.pop("LEROBOT_VIDEO_DECODER_CACHE_SIZE", None)  # LeRobot's default cache
         choice = auto_window(dataset)
         log(choice.reason)
