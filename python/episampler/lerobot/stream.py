@@ -44,6 +44,7 @@ _PIECE = 8 * 2**20  # bytes per ranged read
 # Files fetched at once: on a remote store each request waits a round trip, so a group of many
 # small files is latency-bound when fetched one by one.
 _CONCURRENT_FETCHES = 8
+_SIZE_LOOKAHEAD = 32  # blocks whose files' sizes a plan asks for together, likewise
 
 
 class _Source:
@@ -622,7 +623,11 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         files: set[str] = set()
         used = 0
         blocks = math.ceil(len(order) / self.batch_size)
+        sized = block  # the blocks before this one have their files' sizes known
         for b in range(block, blocks, readers):
+            if b >= sized:
+                sized = min(blocks, b + _SIZE_LOOKAHEAD * readers)
+                self._ask_sizes(order, range(b, sized, readers))
             positions = order[b * self.batch_size : (b + 1) * self.batch_size]
             new = sorted({self._episode_of(int(i)) for i in positions} - set(episodes))
             extra = set().union(*(self._files_of(e) for e in new)) - files if new else set()
@@ -633,6 +638,26 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             files |= extra
             used += cost
         return _Group(sorted(episodes), files)
+
+    def _ask_sizes(self, order: np.ndarray, blocks: range) -> None:
+        """Asks the remote store for the sizes of the files of `blocks` not known yet, several
+        at once (one round trip each)."""
+        if not self._source.remote:
+            return
+        size = self.batch_size
+        episodes = {
+            self._episode_of(int(i)) for b in blocks for i in order[b * size : (b + 1) * size]
+        }
+        unknown = sorted(
+            {f for e in episodes for f in self._files_of(e)} - set(self._source._sizes)
+        )
+        unknown = [f for f in unknown if not (self._files / f).exists()]
+        if len(unknown) > 1:
+            with ThreadPoolExecutor(
+                min(_CONCURRENT_FETCHES, len(unknown)), thread_name_prefix="episampler-size"
+            ) as pool:
+                for _ in pool.map(self._source.size, unknown):
+                    pass  # raises the first failure
 
     def _size(self, relative: str) -> int:
         local = self._files / relative
@@ -729,15 +754,22 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             )
             self._group.fetch._plan = _GroupPlan(self._group.blocks)
             self._group.fetch._frame_bytes = self._frame_bytes  # known after the first group
-        keep = set(group.files)
         if following < blocks:
-            upcoming = self._plan(order, following, readers)
-            keep |= upcoming.files
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="episampler-stream")
-            self._ahead = self._pool.submit(self._fetch, upcoming)
-        self._evict(keep)
+            self._ahead = self._pool.submit(
+                self._prepare, order, following, readers, set(group.files)
+            )
+        else:
+            self._evict(set(group.files))
         return self._group
+
+    def _prepare(self, order: np.ndarray, block: int, readers: int, current: set[str]) -> _Group:
+        """In the background, while the current group is read: plans the group from `block`,
+        deletes the files that neither it nor the current group needs, then fetches it."""
+        upcoming = self._plan(order, block, readers)
+        self._evict(current | upcoming.files)
+        return self._fetch(upcoming)
 
     def _evict(self, keep: set[str]) -> None:
         """Deletes the mirror's data and video files outside `keep` (never a local root's)."""
