@@ -152,18 +152,31 @@ def measure(
     fetch: bool = False,
     read_ahead: bool = False,
     settings: LoaderSettings = LoaderSettings(),
+    timed_start: int | None = None,
 ) -> Measurement:
     """Frames/s, and per 1,000 samples the decoder opens and decoding calls, and the workers'
     CPU time per sample, over `timed_batches` batches of a fresh DataLoader set up as
     `settings` says, after `warmup_batches` (worker start-up included). `fetch`: items through
-    `BatchedFetch`. `profile_to`: py-spy samples the timed batches into this file."""
+    `BatchedFetch`. `profile_to`: py-spy samples the timed batches into this file.
+
+    With `timed_start` (an `EpisodeAwareSampler`, or a sampler whose positions do not matter),
+    the warm-up and the timed batches are two passes of the same persistent workers: the
+    warm-up reads the `warmup_batches` after the timed ones' positions, to its end (no batch
+    left in flight), then the timed pass reads from `timed_start`, its clock started before its
+    first batch is asked for. So a worker that decodes ahead (`read_ahead`) pays, in the timed
+    pass, for every frame that pass reads (and, at its end, for some it does not: the figure
+    errs against decoding ahead); in one pass, the warm-up would have decoded part of the
+    timed batches. Without it, one pass: warm-up batches, then timed ones."""
     import torch.utils.data
 
+    if timed_start is not None and settings.num_workers and not settings.lerobot_train:
+        raise ValueError("two passes need persistent workers (lerobot-train's settings)")
+    passes = _Passes(sampler)
     loader = torch.utils.data.DataLoader(
         CountingFetch(dataset, sampler if read_ahead else None)
         if fetch
         else CountingDataset(dataset),
-        sampler=sampler,
+        sampler=passes if timed_start is not None else sampler,
         worker_init_fn=functools.partial(_worker_init, cache_size),
         **settings.dataloader_kwargs(),
     )
@@ -174,15 +187,23 @@ def measure(
 
     peak_rss: dict[int, float] = {}
 
+    batch_size = settings.batch_size
+    if timed_start is not None:
+        passes.set(timed_start + timed_batches * batch_size, warmup_batches * batch_size)
     batches = iter(loader)
     before: dict[int, tuple[float, ...]] = {}
     for _ in range(warmup_batches):
         worker, values = read(next(batches))
         before[worker] = values
+    if timed_start is not None:
+        assert next(batches, None) is None  # the warm-up pass is over: nothing in flight
+        passes.set(timed_start, timed_batches * batch_size)
     after: dict[int, tuple[float, ...]] = {}
     samples: dict[int, int] = {}
     spy = None if profile_to is None else start_py_spy(profile_to)
     start = time.perf_counter()
+    if timed_start is not None:
+        batches = iter(loader)  # the same (persistent) workers
     for _ in range(timed_batches):
         batch = next(batches)
         worker, values = read(batch)
@@ -209,13 +230,55 @@ def measure(
     )
 
 
+def read_ahead_cycle(dataset: Any, batch_size: int) -> int:
+    """A worker's batches from one refill of its read-ahead buffer to the next, at the default
+    budget: a refill decodes the batch asked for and the next `budget // sample bytes -
+    batch_size` samples of that worker's batches (the last one in part)."""
+    from episampler.lerobot.read_ahead import DEFAULT_READ_AHEAD_BYTES
+
+    sample_bytes = 0
+    for key in dataset.meta.video_keys:
+        height, width, channels = dataset.meta.features[key]["shape"]
+        sample_bytes += height * width * channels  # uint8 frames
+    room = DEFAULT_READ_AHEAD_BYTES // sample_bytes - batch_size
+    return max(0, room) // batch_size + 1
+
+
+class _Passes:
+    """A sampler read in passes: each pass yields `count` positions of `inner` from sample
+    `start` of its epoch (an `EpisodeAwareSampler` resumes there; another sampler, e.g. torch's
+    `RandomSampler`, just goes on drawing)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.count = 0
+
+    def set(self, start: int, count: int) -> None:
+        if hasattr(self.inner, "load_state_dict"):
+            self.inner.load_state_dict({**self.inner.state_dict(), "start_index": start})
+        self.count = count
+
+    def __iter__(self) -> Any:
+        import itertools
+
+        return itertools.islice(iter(self.inner), self.count)
+
+    def __len__(self) -> int:
+        return self.count
+
+
 def resume_point(
-    args: argparse.Namespace, dataset: Any, repeat: int, batch_size: int = BATCH_SIZE
+    args: argparse.Namespace,
+    dataset: Any,
+    repeat: int,
+    batch_size: int = BATCH_SIZE,
+    timed_batches: int | None = None,
 ) -> int:
     """Where every order of repeat `repeat` starts reading (the same for every order): a random
     point of the epoch, so the timed samples cross window boundaries as often as a whole epoch
     does."""
-    needed = (args.warmup_batches + args.timed_batches) * batch_size
+    timed = args.timed_batches if timed_batches is None else timed_batches
+    needed = (args.warmup_batches + timed) * batch_size
     rng = np.random.default_rng((args.record_seed, repeat))
     return int(rng.integers(0, max(1, len(dataset) - needed)))
 

@@ -21,6 +21,7 @@ from .measure import (
     Measurement,
     decode_only,
     measure,
+    read_ahead_cycle,
     resume_point,
 )
 from .orders import (
@@ -213,22 +214,31 @@ def measure_fetch(
             episodes, files = per_batch(sampler_order(sampler), ends, groups, batch)
             row.episodes.append(episodes)
             row.files.append(files)
+    # Rows that decode ahead pay for a whole refill of the buffer at a time: the timed batches
+    # are whole refill cycles of every worker (about `--timed-batches`), so they pay for what
+    # they read, not more or less. The same number of batches for every row.
+    timed = args.timed_batches
+    if any(row.setup.read_ahead for row in rows):
+        whole = max(1, settings.num_workers) * read_ahead_cycle(dataset, batch)
+        timed = max(1, round(args.timed_batches / whole)) * whole
+        log(f"timed batches: {timed} (whole read-ahead cycles of {whole} batches)")
     decode_only_fps: list[float] = []
     for repeat in range(args.repeats):
-        start = resume_point(args, dataset, repeat, batch)
+        start = resume_point(args, dataset, repeat, batch, timed)
         shift = repeat % len(rows)
         results: dict[str, Measurement] = {}
         for row in rows[shift:] + rows[:shift]:
             row.loads.append(os.getloadavg()[0])
             result = measure(
                 dataset,
-                fetch_sampler(row.setup, dataset, repeat, start, settings.num_workers, batch),
+                fetch_sampler(row.setup, dataset, repeat, 0, settings.num_workers, batch),
                 cache_size=LEROBOT_DEFAULT_CACHE,
                 warmup_batches=args.warmup_batches,
-                timed_batches=args.timed_batches,
+                timed_batches=timed,
                 fetch=row.setup.fetch,
                 read_ahead=row.setup.read_ahead,
                 settings=settings,
+                timed_start=start,
             )
             results[row.setup.label] = result
             log(
@@ -269,6 +279,7 @@ def profile_fetch(args: argparse.Namespace, dataset: Any, name: str, log: Log) -
         fetch=True,
         read_ahead=setup.read_ahead,
         settings=settings,
+        timed_start=0,
     )
     log(f"profiled {name} {setup.label}: {result.frames_per_s:,.0f} frames/s")
     samples = args.timed_batches * settings.batch_size
