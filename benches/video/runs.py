@@ -180,7 +180,13 @@ def run_fetch(args: argparse.Namespace, log: Log) -> list[FetchConfig]:
             FetchConfig(
                 name,
                 args.size,
-                describe_fetch(args, recording, files, time.perf_counter() - started),
+                describe_fetch(
+                    args,
+                    recording,
+                    files,
+                    time.perf_counter() - started,
+                    fetch_timed_batches(args, dataset),
+                ),
                 choice.reason,
                 "",
                 rows,
@@ -199,6 +205,17 @@ def loader_settings(args: argparse.Namespace) -> LoaderSettings:
     return LoaderSettings(args.batch_size, args.workers, lerobot_train=True)
 
 
+def fetch_timed_batches(args: argparse.Namespace, dataset: Any) -> int:
+    """The timed batches of every row: `--timed-batches`, or, when a row decodes ahead, the
+    nearest whole number of refill cycles of every worker (a row that decodes ahead pays for
+    a whole refill of its buffer at a time: so it pays for what it reads, not more or less)."""
+    if not any(FETCH_SETUPS[k].read_ahead for k in args.fetch_setups):
+        return int(args.timed_batches)
+    settings = loader_settings(args)
+    whole = max(1, settings.num_workers) * read_ahead_cycle(dataset, settings.batch_size)
+    return max(1, round(args.timed_batches / whole)) * whole
+
+
 def measure_fetch(
     args: argparse.Namespace, dataset: Any, log: Log
 ) -> tuple[list[FetchRow], list[float]]:
@@ -214,14 +231,8 @@ def measure_fetch(
             episodes, files = per_batch(sampler_order(sampler), ends, groups, batch)
             row.episodes.append(episodes)
             row.files.append(files)
-    # Rows that decode ahead pay for a whole refill of the buffer at a time: the timed batches
-    # are whole refill cycles of every worker (about `--timed-batches`), so they pay for what
-    # they read, not more or less. The same number of batches for every row.
-    timed = args.timed_batches
-    if any(row.setup.read_ahead for row in rows):
-        whole = max(1, settings.num_workers) * read_ahead_cycle(dataset, batch)
-        timed = max(1, round(args.timed_batches / whole)) * whole
-        log(f"timed batches: {timed} (whole read-ahead cycles of {whole} batches)")
+    timed = fetch_timed_batches(args, dataset)
+    log(f"timed batches: {timed}")
     decode_only_fps: list[float] = []
     for repeat in range(args.repeats):
         start = resume_point(args, dataset, repeat, batch, timed)
@@ -322,7 +333,11 @@ def versions() -> str:
 
 
 def describe_fetch(
-    args: argparse.Namespace, recording: Recording, files: dict[str, int], seconds: float
+    args: argparse.Namespace,
+    recording: Recording,
+    files: dict[str, int],
+    seconds: float,
+    timed_batches: int,
 ) -> str:
     """The header of a --fetch table: versions, machine, recording, loader settings."""
     height, width = recording.shape
@@ -339,7 +354,8 @@ def describe_fetch(
         f"{', '.join(str(n) for n in files.values())}; DataLoader as lerobot-train sets it up "
         f"(uint8 frames, spawned workers, prefetch 4, persistent workers), {args.workers} "
         f"workers, batch {args.batch_size}, decoder cache {LEROBOT_DEFAULT_CACHE} per worker; "
-        f"{args.warmup_batches} warm-up + {args.timed_batches} timed batches per "
+        f"{args.warmup_batches} warm-up + {timed_batches} timed batches (whole read-ahead "
+        "cycles where a row decodes ahead) per "
         f"measurement, {args.repeats} interleaved repeats (seeds 0..{args.repeats - 1}), "
         f"medians; {seconds:.0f} s"
     )
