@@ -3,6 +3,7 @@ the results file (markdown, plot, replacing the section in place)."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -324,6 +325,8 @@ def fetch_table(config: FetchConfig) -> list[str]:
 
 
 def short_label(label: str) -> str:
+    picked = r"make_loader\(window=(\d+)\): hand-picked, decoding ahead"
+    label = re.sub(picked, r"window=\1\n(hand-picked)", label)
     return (
         label.replace(" (baseline)", "")
         .replace("LeRobot: dataset[i], shuffled", "LeRobot")
@@ -332,7 +335,6 @@ def short_label(label: str) -> str:
         .replace("storage order + fetch (the limit)", "storage order\n(limit)")
         .replace("make_loader default: global shuffle + fetch decoding ahead", "make_loader")
         .replace("make_loader(auto): + streams, decoding ahead", "make_loader\n(auto)")
-        .replace(": hand-picked, decoding ahead", "\nhand-picked")
     )
 
 

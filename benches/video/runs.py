@@ -315,9 +315,10 @@ def fetch_title(args: argparse.Namespace, recording: Recording) -> str:
         if recording.distinct_cameras
         else "aligned files, alike cameras"
     )
+    held_out = f", held-out recording (seed {recording.seed})" if recording.seed else ""
     return (
-        f"{recording.cameras} cameras {height}x{width}, keyframe every {spacing}, {files}; "
-        f"batch {args.batch_size}, {args.workers} workers"
+        f"{recording.cameras} cameras {height}x{width}, keyframe every {spacing}, {files}"
+        f"{held_out}; batch {args.batch_size}, {args.workers} workers"
     )
 
 
