@@ -117,14 +117,15 @@ def test_inspect_reports_on_a_recorded_dataset(root):
     output = result.stdout
     assert f"LeRobot dataset {REPO_ID} at {root}, 1 camera(s): {CAMERA}" in output
     assert f"; {len(files)} groups;" in output
-    rows = {
-        cells[0]: cells[1:]
+    header, *rows_of = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
         for line in output.splitlines()
         if line.startswith("| ")
-        for cells in [[cell.strip() for cell in line.strip().strip("|").split("|")]]
-    }
+    ]
+    rows = {cells[0]: dict(zip(header, cells, strict=True)) for cells in rows_of}
     assert {"boundary", "global (uniform)", "window 50"} <= set(rows)
-    assert rows["boundary"][2] == f"{1000 * len(files) / len(dataset):.2f}"
+    opens = rows["boundary"]["decoder opens / 1k samples"]
+    assert opens == f"{1000 * len(files) / len(dataset):.2f}"
 
 
 def test_worker_streams_give_each_dataloader_worker_its_own_files(root):
