@@ -48,17 +48,16 @@ def _worker_init(cache_size: int, _worker_id: int) -> None:
     # VideoDecoderCache.get_decoder imports the class from this module on every miss.
     torchcodec.decoders.VideoDecoder = counting_decoder
 
-    # dataset[i] (and BatchedFetch) call the decoding function through this module's name.
-    from lerobot.datasets import dataset_reader
-
-    real_decode = dataset_reader.decode_video_frames
+    # dataset[i] (through `decode_video_frames`) and BatchedFetch call LeRobot's torchcodec
+    # decoding function through this module's name.
+    real_decode = video_utils.decode_video_frames_torchcodec
 
     def counting_decode(*args: Any, **kwargs: Any) -> Any:
         global _CALLS
         _CALLS += 1
         return real_decode(*args, **kwargs)
 
-    dataset_reader.decode_video_frames = counting_decode
+    video_utils.decode_video_frames_torchcodec = counting_decode
 
 
 def _marked(item: dict[str, Any]) -> dict[str, Any]:

@@ -197,8 +197,10 @@ def fetch_markdown(
         "every video file in order, in as many processes as the DataLoader has workers; "
         "samples/s is frames per camera per second.",
         "",
-        "Decoding calls count calls of LeRobot's decoding function (`decode_video_frames`); "
-        "opens count the decoders LeRobot's cache creates; worker CPU is the process time of "
+        "Decoding calls count calls of LeRobot's torchcodec decoding function "
+        "(`decode_video_frames_torchcodec`); opens count the decoders created (by LeRobot's "
+        "cache, or by the batched fetch's own, `episampler.lerobot.decoders`); worker CPU is "
+        "the process time of "
         "the DataLoader workers (all their threads) over the timed samples; worker RSS is the "
         "largest worker's peak resident set (VmHWM) at the end of the timed batches. Ratios "
         "are medians of the per-repeat ratios to LeRobot's path.",

@@ -25,7 +25,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 import torch  # noqa: E402
-from lerobot.datasets import dataset_reader, video_utils  # noqa: E402
+from lerobot.datasets import video_utils  # noqa: E402
 from lerobot.datasets.lerobot_dataset import LeRobotDataset  # noqa: E402
 from torchvision.transforms import v2  # noqa: E402
 
@@ -33,6 +33,7 @@ from episampler import EpisodeAwareSampler  # noqa: E402
 from episampler.lerobot import BatchedFetch  # noqa: E402
 from episampler.lerobot import fetch as fetch_module  # noqa: E402
 from episampler.lerobot.auto_window import auto_window  # noqa: E402
+from episampler.lerobot.decoders import Decoders  # noqa: E402
 from tests.real_lerobot.record import (  # noqa: E402
     ACTION,
     CAMERA,
@@ -232,18 +233,40 @@ def test_depth_maps_equal_dataset_items(depth_root, unit):
     assert_epoch_equal(dataset, batch=9)
 
 
+def test_batches_decode_with_decoders_of_their_own_opened_by_path(root, monkeypatch):
+    """The batched fetch leaves LeRobot's decoder cache alone: its own holds as many decoders
+    as LeRobot's is set to (least recently used out first), each opened by the file's path."""
+    monkeypatch.setattr(video_utils._default_decoder_cache, "max_size", 2)
+    dataset = load(root)
+    fetch = BatchedFetch(dataset)
+    everything = list(range(len(dataset)))
+    items = fetch.__getitems__(everything)
+    assert video_utils._default_decoder_cache.size() == 0
+    decoders = fetch._decoders
+    assert decoders is not None and decoders.capacity == 2 and len(decoders) == 2
+    last = {key: str(dataset.root / video_files(dataset, key)[-1]) for key in (CAMERA, CAMERA2)}
+    # The batch's groups decode in the order of their files; the last file of each camera is
+    # among the last two opened only if older ones were evicted.
+    assert sum(path in decoders for path in last.values()) >= 1
+    for index in (0, len(dataset) // 2, len(dataset) - 1):
+        assert_same_item(items[index], dataset[index], index)
+    assert fetch.__getstate__()["_decoders"] is None  # not sent to workers
+    with pytest.raises(ValueError, match="capacity must be >= 1 or None, got 0"):
+        Decoders(0)
+
+
 def test_one_decoding_call_per_camera_and_file_of_a_batch(root, monkeypatch):
     dataset = load(root, delta_timestamps=DELTAS)
     files = {key: video_files(dataset, key) for key in (CAMERA, CAMERA2)}
     calls: list[tuple[str, int]] = []
-    real = dataset_reader.decode_video_frames
+    real = video_utils.decode_video_frames_torchcodec
 
     def counting(path: Any, timestamps: list[float], *args: Any, **kwargs: Any) -> Any:
         calls.append((str(path), len(timestamps)))
         assert timestamps == sorted(timestamps)
         return real(path, timestamps, *args, **kwargs)
 
-    monkeypatch.setattr(dataset_reader, "decode_video_frames", counting)
+    monkeypatch.setattr(video_utils, "decode_video_frames_torchcodec", counting)
     fetch = BatchedFetch(dataset)
     episodes = dataset.hf_dataset.data.column("episode_index").to_numpy()
     # A batch drawn from two episodes of different files, and one from every episode.

@@ -93,16 +93,16 @@ class CountingCalls:
     """Counts calls of LeRobot's decoding function in this process (what BatchedFetch calls)."""
 
     def __init__(self, monkeypatch) -> None:
-        from lerobot.datasets import dataset_reader
+        from lerobot.datasets import video_utils
 
-        real = dataset_reader.decode_video_frames
+        real = video_utils.decode_video_frames_torchcodec
         self.calls = 0
 
         def counted(*args, **kwargs):
             self.calls += 1
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(dataset_reader, "decode_video_frames", counted)
+        monkeypatch.setattr(video_utils, "decode_video_frames_torchcodec", counted)
 
 
 @pytest.mark.parametrize("window", [None, 30])

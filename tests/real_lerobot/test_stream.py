@@ -382,17 +382,17 @@ def test_a_workers_own_state_on_another_worker_count_is_refused(server, tmp_path
 def test_each_group_decodes_its_next_blocks_ahead(server, reference, tmp_path, monkeypatch):
     """Within a group of files, a block's frames come from one decoding call per camera and
     file for the blocks ahead: fewer calls than one per block and camera, the same items."""
-    from lerobot.datasets import dataset_reader
+    from lerobot.datasets import video_utils
 
     url, _ = server
     calls = []
-    real = dataset_reader.decode_video_frames
+    real = video_utils.decode_video_frames_torchcodec
 
     def counted(*args, **kwargs):
         calls.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dataset_reader, "decode_video_frames", counted)
+    monkeypatch.setattr(video_utils, "decode_video_frames_torchcodec", counted)
     items = list(stream(url, tmp_path))
     streamed_calls = len(calls)  # before the reference decodes its own
     assert sorted(int(item["index"]) for item in items) == list(range(FRAMES))

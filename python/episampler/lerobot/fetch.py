@@ -8,8 +8,10 @@ batch at once:
 - the batch's rows are read in one read (and the rows of their `delta_timestamps` windows in
   one more);
 - every frame the batch needs is grouped by (camera, video file), and each group is decoded
-  by one call to LeRobot's own decoding function (the one `dataset[i]` calls, with its decoder
-  cache and its timestamp tolerance check), its timestamps sorted and without repeats;
+  by one call to LeRobot's own decoding function (the one `dataset[i]` calls, with its
+  timestamp tolerance check), its timestamps sorted and without repeats; torchcodec groups
+  get their decoder from the worker's own cache (`decoders.Decoders`: LeRobot's size, files
+  opened by path and outside the lock), depth maps and other backends decode as `dataset[i]`;
 - the groups run on a thread pool of the worker process, created when first needed and again
   after a fork;
 - everything after decoding (padding masks, image transforms, depth units, the task string)
@@ -28,7 +30,7 @@ from __future__ import annotations
 import operator
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,7 @@ import numpy as np
 import torch
 
 from episampler._inputs import as_int, is_bool
+from episampler.lerobot.decoders import Decoders
 from episampler.lerobot.layout import v3_table
 from episampler.lerobot.read_ahead import DEFAULT_READ_AHEAD_BYTES, RowPlan
 from episampler.lerobot.versions import TESTED_LEROBOT_VERSIONS, installed_version
@@ -183,11 +186,12 @@ class BatchedFetch:
     transforms, depth maps, `return_uint8`, filtered datasets) with far fewer decoder calls.
 
     The batch's rows are read at once; its video frames are grouped by (camera, video file) and
-    each group is decoded by one call to LeRobot's own decoding function (its decoder cache,
-    its tolerance check: a frame too far from its timestamp fails with LeRobot's error naming
-    the file and the timestamps), on a thread pool kept by each worker process. Image transforms
-    run per item and per camera in LeRobot's order, so even random transforms draw the same
-    random numbers as `dataset[i]` would in the same process.
+    each group is decoded by one call to LeRobot's own decoding function (its tolerance check:
+    a frame too far from its timestamp fails with LeRobot's error naming the file and the
+    timestamps), on a thread pool kept by each worker process, with decoders from the worker's
+    own cache (as many as LeRobot's, `LEROBOT_VIDEO_DECODER_CACHE_SIZE`, opened by path).
+    Image transforms run per item and per camera in LeRobot's order, so even random transforms
+    draw the same random numbers as `dataset[i]` would in the same process.
 
     The gain grows with the batch's locality: with a read-local order
     (`EpisodeAwareSampler.from_lerobot(dataset, window=..., group_by="video_file")`) a batch's
@@ -254,6 +258,8 @@ class BatchedFetch:
         self._episodes: _Episodes | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
+        self._decoders: Decoders | None = None  # this process's, made when first needed
+        self._decoders_pid: int | None = None
 
     def set_read_ahead(self, sampler: Any) -> None:
         """Decode ahead of `sampler`'s order from now on (as `read_ahead=sampler` does), e.g.
@@ -292,7 +298,8 @@ class BatchedFetch:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_pool=None, _pool_pid=None, _buffer={})  # threads and frames do not travel
+        # threads, open decoders and frames do not travel
+        state.update(_pool=None, _pool_pid=None, _buffer={}, _decoders=None, _decoders_pid=None)
         return state
 
     def __repr__(self) -> str:
@@ -473,9 +480,8 @@ class BatchedFetch:
                 group.queries.append((position, [offset + t for t in stamps]))
 
         depth_keys = set(self._dataset.meta.depth_keys)
-        decoded = self._run_groups(list(groups.values()), settings, depth_keys)
         frames: list[dict[str, Any]] = [{} for _ in items]
-        for group, (unique, stacked) in zip(groups.values(), decoded, strict=True):
+        for group, unique, stacked in self._run_groups(list(groups.values()), settings, depth_keys):
             where = {stamp: k for k, stamp in enumerate(unique)}
             for position, stamps in group.queries:
                 picked = stacked[torch.tensor([where[s] for s in stamps], dtype=torch.long)]
@@ -531,9 +537,7 @@ class BatchedFetch:
                 missing = [s for s in group_stamps if (key, path, s) not in buffer]
                 if missing:
                     groups.append(_Group(key, path, [(0, missing)]))
-            for group, (unique, stacked) in zip(
-                groups, self._run_groups(groups, settings, depth_keys), strict=True
-            ):
+            for group, unique, stacked in self._run_groups(groups, settings, depth_keys):
                 self._frame_bytes[group.key] = stacked[0].numel() * stacked.element_size()
                 for position, stamp in enumerate(unique):
                     buffer[(group.key, group.path, stamp)] = stacked[position].clone()
@@ -552,35 +556,74 @@ class BatchedFetch:
 
     def _run_groups(
         self, groups: list[_Group], settings: _ReaderSettings, depth_keys: set[str]
-    ) -> Iterator[tuple[list[float], Any]]:
-        """Decode each group with one call to LeRobot's decoding function, on the pool; the
-        results in the groups' order, each dropped here once handed over (a span's decoded
-        frames are not all held twice, as decoded and as buffered)."""
-        from lerobot.datasets import dataset_reader  # the module whose function dataset[i] calls
-
-        def decode(group: _Group) -> tuple[list[float], Any]:
-            unique = sorted({stamp for _, stamps in group.queries for stamp in stamps})
-            stacked = dataset_reader.decode_video_frames(
-                group.path,
-                unique,
-                settings.tolerance_s,
-                settings.backend,
-                return_uint8=settings.return_uint8,
-                is_depth=group.key in depth_keys,
-            )
-            return unique, stacked
-
+    ) -> Iterator[tuple[_Group, list[float], Any]]:
+        """Decode each group with one call to LeRobot's decoding function, on the pool: each
+        group with its sorted timestamps and frames, dropped here once handed over (a span's
+        decoded frames are not all held twice, as decoded and as buffered). Files with an open
+        decoder go first, so that a span's later opens evict files this span has already read
+        (a span larger than the cache then still reuses a cache's worth of decoders)."""
+        decode = self._file_decoder(settings, depth_keys)
+        decoders = self._decoders
+        if decoders is not None:
+            groups = sorted(groups, key=lambda group: str(group.path) not in decoders)
         threads = len(self._dataset.meta.video_keys)  # as many as LeRobot uses per item
         if len(groups) == 1 or threads == 1:
             for group in groups:
-                yield decode(group)
+                yield group, *decode(group)
             return
         pool = self._thread_pool(threads)
-        futures: deque[Future[tuple[list[float], Any]]] = deque(
-            pool.submit(decode, group) for group in groups
+        futures: deque[tuple[_Group, Future[tuple[list[float], Any]]]] = deque(
+            (group, pool.submit(decode, group)) for group in groups
         )
         while futures:
-            yield futures.popleft().result()
+            group, future = futures.popleft()
+            yield group, *future.result()
+
+    def _file_decoder(
+        self, settings: _ReaderSettings, depth_keys: set[str]
+    ) -> Callable[[_Group], tuple[list[float], Any]]:
+        """The function decoding one group's frames, sorted and without repeats: LeRobot's
+        torchcodec decoding function handed this worker's `Decoders` (decoders opened by path,
+        more of them), or, for depth maps and other backends, the function `dataset[i]` calls."""
+        from lerobot.datasets import dataset_reader, video_utils
+        from lerobot.utils.import_utils import get_safe_default_video_backend
+
+        backend = settings.backend or get_safe_default_video_backend()
+        decoders = self._process_decoders() if backend == "torchcodec" else None
+
+        def decode(group: _Group) -> tuple[list[float], Any]:
+            unique = sorted({stamp for _, stamps in group.queries for stamp in stamps})
+            is_depth = group.key in depth_keys
+            if decoders is not None and not is_depth:
+                stacked = video_utils.decode_video_frames_torchcodec(
+                    group.path,
+                    unique,
+                    settings.tolerance_s,
+                    decoder_cache=decoders,
+                    return_uint8=settings.return_uint8,
+                )
+            else:
+                stacked = dataset_reader.decode_video_frames(
+                    group.path,
+                    unique,
+                    settings.tolerance_s,
+                    settings.backend,
+                    return_uint8=settings.return_uint8,
+                    is_depth=is_depth,
+                )
+            return unique, stacked
+
+        return decode
+
+    def _process_decoders(self) -> Decoders:
+        """This process's decoders: as many as LeRobot's own cache holds
+        (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`), so memory stays what `dataset[i]` uses."""
+        if self._decoders is None or self._decoders_pid != os.getpid():  # none after a fork
+            from lerobot.datasets import video_utils
+
+            self._decoders = Decoders(video_utils._default_decoder_cache.max_size)
+            self._decoders_pid = os.getpid()
+        return self._decoders
 
     def _thread_pool(self, size: int) -> ThreadPoolExecutor:
         """This process's pool: made when first needed, and made again in a forked child (whose

@@ -120,6 +120,10 @@ class _Source:
             self._sizes[relative] = int(size)
         return self._sizes[relative]
 
+    def size_known(self, relative: str) -> bool:
+        """Whether `size(relative)` answers without asking the store."""
+        return not self.remote or relative in self._sizes
+
     def exists(self, relative: str) -> bool:
         if not self.remote:
             return (self.local / relative).exists()
@@ -648,10 +652,10 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         episodes = {
             self._episode_of(int(i)) for b in blocks for i in order[b * size : (b + 1) * size]
         }
+        files = {f for e in episodes for f in self._files_of(e)}
         unknown = sorted(
-            {f for e in episodes for f in self._files_of(e)} - set(self._source._sizes)
+            f for f in files if not self._source.size_known(f) and not (self._files / f).exists()
         )
-        unknown = [f for f in unknown if not (self._files / f).exists()]
         if len(unknown) > 1:
             with ThreadPoolExecutor(
                 min(_CONCURRENT_FETCHES, len(unknown)), thread_name_prefix="episampler-size"
@@ -689,7 +693,11 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         arrow = self.cache_dir / "arrow" / str(self._readers()[1]) / str(self._opened)
         with _datasets_cache(arrow):
             group.dataset = self._template and _reopen(self._template, group.episodes)
-            if group.dataset is None:
+            if group.dataset is not None:
+                # The template's own rows (the first group's) are not read again: unmapped,
+                # their deleted arrow files free their disk space.
+                self._template.reader.hf_dataset = None
+            else:
                 options = {k: v for k, v in self.options.items() if v is not None}
                 group.dataset = LeRobotDataset(
                     self.repo_id, root=self._files, episodes=group.episodes, **options
