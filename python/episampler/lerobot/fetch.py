@@ -54,6 +54,13 @@ __all__ = ["FETCH_TESTED_VERSIONS", "BatchedFetch"]
 FETCH_TESTED_VERSIONS = TESTED_LEROBOT_VERSIONS
 
 
+def _usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def _check_version() -> None:
     version = installed_version()
     supported = ", ".join(FETCH_TESTED_VERSIONS)
@@ -566,7 +573,9 @@ class BatchedFetch:
         decoders = self._decoders
         if decoders is not None:
             groups = sorted(groups, key=lambda group: str(group.path) not in decoders)
-        threads = len(self._dataset.meta.video_keys)  # as many as LeRobot uses per item
+        # As many as LeRobot uses per item, and no more than the cores this process may use
+        # (more threads only contend: measured in benches/results_loading.md).
+        threads = min(len(self._dataset.meta.video_keys), _usable_cores())
         if len(groups) == 1 or threads == 1:
             for group in groups:
                 yield group, *decode(group)
