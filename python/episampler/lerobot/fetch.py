@@ -172,10 +172,6 @@ class _Episodes:
             for key in self.paths
         ]
 
-    def video_path(self, episode: int, key: str) -> Path:
-        """The video file of `key` holding `episode`."""
-        return self.paths[key][episode]
-
 
 @dataclass
 class _Group:
@@ -480,7 +476,7 @@ class BatchedFetch:
                         current = float(item["timestamp"].item())
                     stamps = [current]
                 offset = episodes.from_timestamps[key][episode]
-                path = episodes.video_path(episode, key)
+                path = episodes.paths[key][episode]
                 group = groups.get((key, path))
                 if group is None:
                     group = groups[(key, path)] = _Group(key, path, [])
