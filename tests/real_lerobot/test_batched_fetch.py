@@ -233,10 +233,35 @@ def test_depth_maps_equal_dataset_items(depth_root, unit):
     assert_epoch_equal(dataset, batch=9)
 
 
+@pytest.mark.parametrize("selection", [None, SELECTION])
+def test_unless_the_user_chose_a_size_a_worker_keeps_every_file_it_reads_open(
+    root, monkeypatch, selection
+):
+    """Without a size chosen by the user, the batched fetch keeps a decoder for every video
+    file the dataset reads (its kept episodes' files, over both cameras), at least LeRobot's
+    default; a size the user chose, by the environment variable or in code, is kept."""
+    monkeypatch.delenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", raising=False)
+    monkeypatch.setattr(video_utils, "DEFAULT_DECODER_CACHE_SIZE", 2)  # below the files
+    monkeypatch.setattr(video_utils._default_decoder_cache, "max_size", 2)
+    dataset = load(root, episodes=selection)
+    kept = range(len(LENGTHS)) if selection is None else sorted(set(selection))
+    files = sum(len({video_files(dataset, key)[e] for e in kept}) for key in (CAMERA, CAMERA2))
+    assert files > 2
+    fetch = BatchedFetch(dataset)
+    fetch.__getitems__(list(range(len(dataset))))
+    assert fetch._decoders is not None and fetch._decoders.capacity == files
+    assert len(fetch._decoders) == files  # none evicted
+
+    monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "2")  # the user's choice
+    fetch = BatchedFetch(dataset)
+    fetch.__getitems__([0])
+    assert fetch._decoders is not None and fetch._decoders.capacity == 2
+
+
 def test_batches_decode_with_decoders_of_their_own_opened_by_path(root, monkeypatch):
     """The batched fetch leaves LeRobot's decoder cache alone: its own holds as many decoders
     as LeRobot's is set to (least recently used out first), each opened by the file's path."""
-    monkeypatch.setattr(video_utils._default_decoder_cache, "max_size", 2)
+    monkeypatch.setattr(video_utils._default_decoder_cache, "max_size", 2)  # chosen in code
     dataset = load(root)
     fetch = BatchedFetch(dataset)
     everything = list(range(len(dataset)))

@@ -8,19 +8,80 @@ Two of its choices cost a batched fetch, whose threads decode several files at o
 - it holds its lock while it opens a file, so the fetch's threads wait for each other's opens.
 
 `Decoders` is the same cache (an LRU of `VideoDecoder(..., seek_mode="approximate")`, LeRobot's
-seek mode, so the frames are the same, and as many decoders as LeRobot's cache holds), opening
-files by path and outside its lock. LeRobot's decoding function
-(`decode_video_frames_torchcodec`, with its frame choice and tolerance check) still decodes
-every frame; only the decoder it is handed differs.
+seek mode, so the frames are the same), opening files by path and outside its lock. LeRobot's
+decoding function (`decode_video_frames_torchcodec`, with its frame choice and tolerance check)
+still decodes every frame; only the decoder it is handed differs.
+
+How many decoders (`decoder_capacity`): LeRobot's count when the user chose one
+(`LEROBOT_VIDEO_DECODER_CACHE_SIZE`, or a cache resized in code). Otherwise enough for every
+video file the dataset reads, when their estimated memory fits `DECODER_BYTES` and the process
+may open that many files, and never fewer than LeRobot's default. A decoding-ahead worker under
+the global shuffle reads nearly every file in each span of its buffer, so a cache smaller than
+the files reopens almost all of them every span, and an open (with the first frames it decodes)
+costs about what decoding three frames does: on a 224x224 recording of 748 files, keeping them
+all open took 13% off a worker's CPU per sample for about 150 MiB more resident memory
+(`benches/results_loading.md`).
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import threading
 from collections import OrderedDict
 from typing import Any
 
-__all__ = ["Decoders"]
+__all__ = ["DECODER_BYTES", "Decoders", "decoder_capacity", "estimated_decoder_bytes"]
+
+# The estimated memory the decoders beyond LeRobot's count may take, per worker process.
+DECODER_BYTES = 512 * 2**20
+# Never more decoders than this per process, whatever the memory and file limits allow.
+MOST_DECODERS = 4096
+
+
+def estimated_decoder_bytes(frame_bytes: int) -> int:
+    """An open decoder's memory, estimated above what we measured: its contexts (a quarter of
+    a MiB) and two decoded frames of `frame_bytes` (an RGB frame's bytes). We measured about
+    0.2 MiB per decoder at 224x224 in a decoding-ahead worker; this says 0.54 MiB."""
+    return 2**18 + 2 * frame_bytes
+
+
+def decoder_capacity(
+    lerobot_size: int | None,
+    chosen: bool,
+    files: int,
+    decoder_bytes: int,
+    open_files_limit: int,
+    lerobot_default: int = 100,
+) -> int | None:
+    """How many decoders a worker keeps open (None: no limit).
+
+    Args:
+        lerobot_size: the size of LeRobot's decoder cache (None: unbounded).
+        chosen: whether the user chose that size (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`, or a
+            cache resized in code); then it is the answer.
+        files: the video files the dataset reads, over all its cameras.
+        decoder_bytes: the estimated memory of one open decoder (`estimated_decoder_bytes`).
+        open_files_limit: the process's limit on open files (the soft `RLIMIT_NOFILE`).
+        lerobot_default: LeRobot's default size, the least this returns when not chosen.
+    """
+    if chosen or lerobot_size is None:
+        return lerobot_size
+    by_memory = DECODER_BYTES // max(decoder_bytes, 1)
+    by_open_files = open_files_limit // 2  # the other half for everything else
+    return max(lerobot_default, min(files, by_memory, by_open_files, MOST_DECODERS))
+
+
+def lerobot_decoder_capacity(files: int, decoder_bytes: int) -> int | None:
+    """`decoder_capacity` for the LeRobot installed here and this process's limits."""
+    from lerobot.datasets import video_utils
+
+    default = getattr(video_utils, "DEFAULT_DECODER_CACHE_SIZE", 100)
+    size = video_utils._default_decoder_cache.max_size
+    chosen = "LEROBOT_VIDEO_DECODER_CACHE_SIZE" in os.environ or size != default
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = soft if soft != resource.RLIM_INFINITY else 2**20
+    return decoder_capacity(size, chosen, files, decoder_bytes, limit, default)
 
 
 class Decoders:

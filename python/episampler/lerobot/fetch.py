@@ -621,12 +621,28 @@ class BatchedFetch:
         return decode
 
     def _process_decoders(self) -> Decoders:
-        """This process's decoders: as many as LeRobot's own cache holds
-        (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`), so memory stays what `dataset[i]` uses."""
+        """This process's decoders: LeRobot's count if the user chose one, else enough for
+        every video file the dataset reads within a memory estimate (`decoder_capacity`)."""
         if self._decoders is None or self._decoders_pid != os.getpid():  # none after a fork
-            from lerobot.datasets import video_utils
+            from episampler.lerobot.decoders import (
+                estimated_decoder_bytes,
+                lerobot_decoder_capacity,
+            )
 
-            self._decoders = Decoders(video_utils._default_decoder_cache.max_size)
+            meta = self._dataset.meta
+            episodes = self._episode_table(meta, list(meta.video_keys))
+            kept = self._dataset.episodes
+            files = sum(
+                len({paths[e] for e in (range(len(paths)) if kept is None else kept)})
+                for paths in episodes.paths.values()
+            )
+            largest = max(  # the largest camera's frame, in bytes
+                (int(np.prod(meta.features[key]["shape"])) for key in meta.video_keys),
+                default=0,
+            )
+            self._decoders = Decoders(
+                lerobot_decoder_capacity(files, estimated_decoder_bytes(largest))
+            )
             self._decoders_pid = os.getpid()
         return self._decoders
 

@@ -1,0 +1,66 @@
+"""How many video decoders a batched-fetch worker keeps open (`decoder_capacity`): the user's
+choice when there is one, else every file the dataset reads within a memory estimate and the
+open-files limit, never below LeRobot's default."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from episampler.lerobot.decoders import (
+    DECODER_BYTES,
+    MOST_DECODERS,
+    decoder_capacity,
+    estimated_decoder_bytes,
+)
+
+MIB = 2**20
+
+
+@pytest.mark.parametrize("size", [1, 2, 100, 5000, None])
+def test_a_size_the_user_chose_is_kept(size):
+    assert decoder_capacity(size, True, files=748, decoder_bytes=MIB, open_files_limit=1024) == size
+
+
+def test_an_unbounded_lerobot_cache_stays_unbounded():
+    assert decoder_capacity(None, False, files=10, decoder_bytes=MIB, open_files_limit=1024) is None
+
+
+def test_every_file_when_it_fits():
+    per = estimated_decoder_bytes(224 * 224 * 3)
+    assert decoder_capacity(100, False, files=748, decoder_bytes=per, open_files_limit=20000) == 748
+
+
+def test_never_below_lerobot_default():
+    assert decoder_capacity(100, False, files=12, decoder_bytes=MIB, open_files_limit=20000) == 100
+    huge = estimated_decoder_bytes(2160 * 3840 * 3)  # 4K frames: few fit the memory estimate
+    got = decoder_capacity(100, False, files=5000, decoder_bytes=huge, open_files_limit=20000)
+    assert got == 100
+
+
+def test_bounded_by_memory_and_by_open_files():
+    per = estimated_decoder_bytes(480 * 640 * 3)
+    by_memory = DECODER_BYTES // per
+    assert 100 < by_memory < 381
+    assert decoder_capacity(100, False, files=381, decoder_bytes=per, open_files_limit=20000) == (
+        by_memory
+    )
+    small = estimated_decoder_bytes(96 * 96 * 3)
+    got = decoder_capacity(100, False, files=5000, decoder_bytes=small, open_files_limit=1024)
+    assert got == 512
+
+
+@given(
+    files=st.integers(0, 10**6),
+    frame_bytes=st.integers(0, 2**26),
+    limit=st.integers(0, 2**20),
+    default=st.integers(1, 1000),
+)
+def test_within_its_bounds(files, frame_bytes, limit, default):
+    per = estimated_decoder_bytes(frame_bytes)
+    got = decoder_capacity(default, False, files, per, limit, default)
+    assert got is not None and got >= default
+    if got > default:  # more than LeRobot's only within every bound
+        assert got <= min(files, MOST_DECODERS, limit // 2)
+        assert got * per <= DECODER_BYTES
