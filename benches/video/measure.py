@@ -31,13 +31,15 @@ _CALLS = 0  # calls of LeRobot's decoding function in this worker (set up by `_w
 def _worker_init(cache_size: int, _worker_id: int) -> None:
     """In each DataLoader worker: LeRobot's decoder cache of `cache_size` (what
     LEROBOT_VIDEO_DECODER_CACHE_SIZE does, set here because the cache object was made at import
-    time in the parent), and a count of every decoder LeRobot's cache creates."""
+    time in the parent; LeRobot's default is left unset, as a user who chose nothing leaves it,
+    so the batched fetch sizes its own decoders), and a count of every decoder created."""
     import torchcodec.decoders
     from lerobot.datasets import video_utils
 
-    os.environ["LEROBOT_VIDEO_DECODER_CACHE_SIZE"] = str(cache_size)
     video_utils._default_decoder_cache.clear()
-    video_utils._default_decoder_cache.max_size = cache_size
+    if cache_size != LEROBOT_DEFAULT_CACHE:
+        os.environ["LEROBOT_VIDEO_DECODER_CACHE_SIZE"] = str(cache_size)
+        video_utils._default_decoder_cache.max_size = cache_size
     real_decoder = torchcodec.decoders.VideoDecoder
 
     def counting_decoder(*args: Any, **kwargs: Any) -> Any:

@@ -176,7 +176,9 @@ def fetch_markdown(
         "and they persist. Every row is measured against LeRobot 0.6.1's own path in the same "
         "run: `dataset[i]` per item under LeRobot's default shuffle (a DataLoader with "
         "`shuffle=True` draws from torch's `RandomSampler`), with LeRobot's default decoder "
-        "cache (100 per worker) in every row. Rows:",
+        "cache (100 per worker); the rows read through `BatchedFetch` decode with its own "
+        "decoders (one per video file the dataset reads, within an estimated 512 MiB per "
+        "worker: `episampler.lerobot.decoders`). Rows:",
         "",
         "- *BatchedFetch, shuffled*: the same global shuffle, each batch read through "
         "`episampler.lerobot.BatchedFetch` (one decoding call per camera and file); this is "

@@ -17,16 +17,14 @@ How many decoders (`decoder_capacity`): LeRobot's count when the user chose one
 video file the dataset reads, when their estimated memory fits `DECODER_BYTES` and the process
 may open that many files, and never fewer than LeRobot's default. A decoding-ahead worker under
 the global shuffle reads nearly every file in each span of its buffer, so a cache smaller than
-the files reopens almost all of them every span, and an open (with the first frames it decodes)
-costs about what decoding three frames does: on a 224x224 recording of 748 files, keeping them
-all open took 13% off a worker's CPU per sample for about 150 MiB more resident memory
-(`benches/results_loading.md`).
+the files reopens almost all of them every span, and an open costs about as much CPU as
+decoding a frame: on a 224x224 recording of 748 files, keeping them all open took 13% off a
+worker's CPU per sample for 80-150 MiB more resident memory (`benches/results_loading.md`).
 """
 
 from __future__ import annotations
 
 import os
-import resource
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -79,9 +77,16 @@ def lerobot_decoder_capacity(files: int, decoder_bytes: int) -> int | None:
     default = getattr(video_utils, "DEFAULT_DECODER_CACHE_SIZE", 100)
     size = video_utils._default_decoder_cache.max_size
     chosen = "LEROBOT_VIDEO_DECODER_CACHE_SIZE" in os.environ or size != default
+    return decoder_capacity(size, chosen, files, decoder_bytes, _open_files_limit(), default)
+
+
+def _open_files_limit() -> int:
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to read; its C runtime's default
+        return 512
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    limit = soft if soft != resource.RLIM_INFINITY else 2**20
-    return decoder_capacity(size, chosen, files, decoder_bytes, limit, default)
+    return soft if soft != resource.RLIM_INFINITY else 2**20
 
 
 class Decoders:

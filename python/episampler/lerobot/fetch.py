@@ -10,7 +10,8 @@ batch at once:
 - every frame the batch needs is grouped by (camera, video file), and each group is decoded
   by one call to LeRobot's own decoding function (the one `dataset[i]` calls, with its
   timestamp tolerance check), its timestamps sorted and without repeats; torchcodec groups
-  get their decoder from the worker's own cache (`decoders.Decoders`: LeRobot's size, files
+  get their decoder from the worker's own cache (`decoders.Decoders`: one per video file the
+  dataset reads within a memory estimate, or LeRobot's size if the user chose one; files
   opened by path and outside the lock), depth maps and other backends decode as `dataset[i]`;
 - the groups run on a thread pool of the worker process, created when first needed and again
   after a fork;
@@ -192,7 +193,9 @@ class BatchedFetch:
     each group is decoded by one call to LeRobot's own decoding function (its tolerance check:
     a frame too far from its timestamp fails with LeRobot's error naming the file and the
     timestamps), on a thread pool kept by each worker process, with decoders from the worker's
-    own cache (as many as LeRobot's, `LEROBOT_VIDEO_DECODER_CACHE_SIZE`, opened by path).
+    own cache, opened by path: LeRobot's count if you chose one
+    (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`), else one per video file the dataset reads, within
+    an estimated 512 MiB (`episampler.lerobot.decoders.decoder_capacity`).
     Image transforms run per item and per camera in LeRobot's order, so even random transforms
     draw the same random numbers as `dataset[i]` would in the same process.
 
