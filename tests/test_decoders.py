@@ -1,6 +1,6 @@
 """How many video decoders a batched-fetch worker keeps open (`decoder_capacity`): the user's
-choice when there is one, else every file the dataset reads within a memory estimate and the
-open-files limit, never below LeRobot's default."""
+choice when there is one, else every file the dataset reads if they all fit a memory estimate
+and the open-files limit, else LeRobot's default."""
 
 from __future__ import annotations
 
@@ -39,16 +39,21 @@ def test_never_below_lerobot_default():
     assert got == 100
 
 
-def test_bounded_by_memory_and_by_open_files():
+def test_all_files_or_lerobot_default():
     per = estimated_decoder_bytes(480 * 640 * 3)
-    by_memory = DECODER_BYTES // per
-    assert 100 < by_memory < 381
-    assert decoder_capacity(100, False, files=381, decoder_bytes=per, open_files_limit=20000) == (
-        by_memory
-    )
+    assert 381 * per > DECODER_BYTES  # 381 files of 480x640 do not all fit: LeRobot's count
+    assert decoder_capacity(100, False, files=381, decoder_bytes=per, open_files_limit=20000) == 100
+    assert decoder_capacity(100, False, files=200, decoder_bytes=per, open_files_limit=20000) == 200
     small = estimated_decoder_bytes(96 * 96 * 3)
-    got = decoder_capacity(100, False, files=5000, decoder_bytes=small, open_files_limit=1024)
-    assert got == 512
+    got = decoder_capacity(100, False, files=882, decoder_bytes=small, open_files_limit=1024)
+    assert got == 100  # more than half the open-files limit
+    got = decoder_capacity(100, False, files=882, decoder_bytes=small, open_files_limit=4096)
+    assert got == 882
+    tiny = estimated_decoder_bytes(8 * 8 * 3)
+    got = decoder_capacity(
+        100, False, files=MOST_DECODERS + 1, decoder_bytes=tiny, open_files_limit=2**20
+    )
+    assert got == 100
 
 
 @given(
@@ -60,7 +65,8 @@ def test_bounded_by_memory_and_by_open_files():
 def test_within_its_bounds(files, frame_bytes, limit, default):
     per = estimated_decoder_bytes(frame_bytes)
     got = decoder_capacity(default, False, files, per, limit, default)
-    assert got is not None and got >= default
-    if got > default:  # more than LeRobot's only within every bound
-        assert got <= min(files, MOST_DECODERS, limit // 2)
-        assert got * per <= DECODER_BYTES
+    assert got in (default, files)
+    if got != default:  # every file, and only within every bound
+        assert got == files
+        assert files <= min(MOST_DECODERS, limit // 2)
+        assert files * per <= DECODER_BYTES

@@ -13,13 +13,14 @@ decoding function (`decode_video_frames_torchcodec`, with its frame choice and t
 still decodes every frame; only the decoder it is handed differs.
 
 How many decoders (`decoder_capacity`): LeRobot's count when the user chose one
-(`LEROBOT_VIDEO_DECODER_CACHE_SIZE`, or a cache resized in code). Otherwise enough for every
-video file the dataset reads, when their estimated memory fits `DECODER_BYTES` and the process
-may open that many files, and never fewer than LeRobot's default. A decoding-ahead worker under
-the global shuffle reads nearly every file in each span of its buffer, so a cache smaller than
-the files reopens almost all of them every span, and an open costs about as much CPU as
-decoding a frame: on a 224x224 recording of 748 files, keeping them all open took 13% off a
-worker's CPU per sample for 80-150 MiB more resident memory (`benches/results_loading.md`).
+(`LEROBOT_VIDEO_DECODER_CACHE_SIZE`, or a cache resized in code). Otherwise one for every video
+file the dataset reads if all of them fit: their estimated memory within `DECODER_BYTES` and at
+most half the process's open-files limit; if they do not all fit, LeRobot's default. All or
+nothing, because under the global shuffle every span of a decoding-ahead worker's buffer reads
+nearly every file: a cache that holds them all never reopens one, while a cache smaller than
+the files reopens almost all of them every span, so a larger but partial cache costs memory
+for little (400 decoders for 748 files: 0.96x the CPU of 100; all 748: 0.86x, measured in
+`benches/results_loading.md`).
 """
 
 from __future__ import annotations
@@ -31,16 +32,16 @@ from typing import Any
 
 __all__ = ["DECODER_BYTES", "Decoders", "decoder_capacity", "estimated_decoder_bytes"]
 
-# The estimated memory the decoders beyond LeRobot's count may take, per worker process.
+# The estimated memory of a decoder for every file, per worker process, that may be kept open.
 DECODER_BYTES = 512 * 2**20
 # Never more decoders than this per process, whatever the memory and file limits allow.
 MOST_DECODERS = 4096
 
 
 def estimated_decoder_bytes(frame_bytes: int) -> int:
-    """An open decoder's memory, estimated above what we measured: its contexts (a quarter of
-    a MiB) and two decoded frames of `frame_bytes` (an RGB frame's bytes). We measured about
-    0.2 MiB per decoder at 224x224 in a decoding-ahead worker; this says 0.54 MiB."""
+    """An open decoder's memory: its contexts (a quarter of a MiB) and two decoded frames of
+    `frame_bytes` (an RGB frame's bytes). At 224x224 this says 0.54 MiB; 748 decoders added
+    about 400 MiB to a DataLoader worker's peak resident set (0.53 MiB each)."""
     return 2**18 + 2 * frame_bytes
 
 
@@ -52,7 +53,9 @@ def decoder_capacity(
     open_files_limit: int,
     lerobot_default: int = 100,
 ) -> int | None:
-    """How many decoders a worker keeps open (None: no limit).
+    """How many decoders a worker keeps open (None: no limit): `lerobot_size` if the user
+    chose it, else `files` if they all fit (see the module docstring), else `lerobot_size`,
+    and never fewer than `lerobot_default` when the user did not choose.
 
     Args:
         lerobot_size: the size of LeRobot's decoder cache (None: unbounded).
@@ -61,13 +64,16 @@ def decoder_capacity(
         files: the video files the dataset reads, over all its cameras.
         decoder_bytes: the estimated memory of one open decoder (`estimated_decoder_bytes`).
         open_files_limit: the process's limit on open files (the soft `RLIMIT_NOFILE`).
-        lerobot_default: LeRobot's default size, the least this returns when not chosen.
+        lerobot_default: LeRobot's default size.
     """
     if chosen or lerobot_size is None:
         return lerobot_size
-    by_memory = DECODER_BYTES // max(decoder_bytes, 1)
-    by_open_files = open_files_limit // 2  # the other half for everything else
-    return max(lerobot_default, min(files, by_memory, by_open_files, MOST_DECODERS))
+    fits = (
+        files * decoder_bytes <= DECODER_BYTES
+        and files <= open_files_limit // 2  # the other half for everything else
+        and files <= MOST_DECODERS
+    )
+    return max(lerobot_size, lerobot_default, files if fits else 0)
 
 
 def lerobot_decoder_capacity(files: int, decoder_bytes: int) -> int | None:

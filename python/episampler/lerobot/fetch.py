@@ -11,8 +11,8 @@ batch at once:
   by one call to LeRobot's own decoding function (the one `dataset[i]` calls, with its
   timestamp tolerance check), its timestamps sorted and without repeats; torchcodec groups
   get their decoder from the worker's own cache (`decoders.Decoders`: one per video file the
-  dataset reads within a memory estimate, or LeRobot's size if the user chose one; files
-  opened by path and outside the lock), depth maps and other backends decode as `dataset[i]`;
+  dataset reads if they all fit a memory estimate, else LeRobot's size; files opened by path
+  and outside the lock), depth maps and other backends decode as `dataset[i]`;
 - the groups run on a thread pool of the worker process, created when first needed and again
   after a fork;
 - everything after decoding (padding masks, image transforms, depth units, the task string)
@@ -194,8 +194,9 @@ class BatchedFetch:
     a frame too far from its timestamp fails with LeRobot's error naming the file and the
     timestamps), on a thread pool kept by each worker process, with decoders from the worker's
     own cache, opened by path: LeRobot's count if you chose one
-    (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`), else one per video file the dataset reads, within
-    an estimated 512 MiB (`episampler.lerobot.decoders.decoder_capacity`).
+    (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`), else one per video file the dataset reads if they
+    all fit an estimated 512 MiB, else LeRobot's count
+    (`episampler.lerobot.decoders.decoder_capacity`).
     Image transforms run per item and per camera in LeRobot's order, so even random transforms
     draw the same random numbers as `dataset[i]` would in the same process.
 
@@ -624,8 +625,8 @@ class BatchedFetch:
         return decode
 
     def _process_decoders(self) -> Decoders:
-        """This process's decoders: LeRobot's count if the user chose one, else enough for
-        every video file the dataset reads within a memory estimate (`decoder_capacity`)."""
+        """This process's decoders: LeRobot's count if the user chose one, else one for every
+        video file the dataset reads if they all fit (`decoder_capacity`)."""
         if self._decoders is None or self._decoders_pid != os.getpid():  # none after a fork
             from episampler.lerobot.decoders import (
                 estimated_decoder_bytes,
