@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from episampler.lerobot.decoders import (
     DECODER_BYTES,
     MOST_DECODERS,
+    budgeted_decoders,
     decoder_capacity,
     estimated_decoder_bytes,
 )
@@ -70,3 +71,21 @@ def test_within_its_bounds(files, frame_bytes, limit, default):
         assert got == files
         assert files <= min(MOST_DECODERS, limit // 2)
         assert files * per <= DECODER_BYTES
+
+
+def test_one_budget_per_process_returned_when_the_decoders_go():
+    """A mixture holds a batched fetch per dataset: their decoders beyond LeRobot's count share
+    one `DECODER_BYTES`; a fetch's share returns when its decoders are collected."""
+    import gc
+
+    per = estimated_decoder_bytes(224 * 224 * 3)
+    files = int(DECODER_BYTES * 0.6) // per  # one dataset's files fit, two do not
+    first = budgeted_decoders(100, False, files, per, 20000)
+    second = budgeted_decoders(100, False, files, per, 20000)
+    assert first.capacity == files and second.capacity == 100
+    chosen = budgeted_decoders(7, True, files, per, 20000)  # the user's size takes no budget
+    assert chosen.capacity == 7
+    del first
+    gc.collect()
+    third = budgeted_decoders(100, False, files, per, 20000)
+    assert third.capacity == files

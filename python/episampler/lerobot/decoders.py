@@ -14,12 +14,13 @@ still decodes every frame; only the decoder it is handed differs.
 
 How many decoders (`decoder_capacity`): LeRobot's count when the user chose one
 (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`, or a cache resized in code). Otherwise one for every video
-file the dataset reads if all of them fit: their estimated memory within `DECODER_BYTES` and at
-most half the process's open-files limit; if they do not all fit, LeRobot's default. All or
-nothing, because under the global shuffle every span of a decoding-ahead worker's buffer reads
-nearly every file: a cache that holds them all never reopens one, while a cache smaller than
-the files reopens almost all of them every span, so a larger but partial cache costs memory
-for little (400 decoders for 748 files: 0.96x the CPU of 100; all 748: 0.86x, measured in
+file the dataset reads if all of them fit: their estimated memory within what is left of
+`DECODER_BYTES` (one budget per process, which a mixture's datasets share) and at most half the
+process's open-files limit; if they do not all fit, LeRobot's default. All or nothing, because
+under the global shuffle every span of a decoding-ahead worker's buffer reads nearly every
+file: a cache that holds them all never reopens one, while a cache smaller than the files
+reopens almost all of them every span, so a larger but partial cache costs memory for little
+(400 decoders for 748 files: 0.96x the CPU of 100; all 748: 0.86x, measured in
 `benches/results_loading.md`).
 """
 
@@ -27,10 +28,18 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any
 
-__all__ = ["DECODER_BYTES", "Decoders", "decoder_capacity", "estimated_decoder_bytes"]
+__all__ = [
+    "DECODER_BYTES",
+    "Decoders",
+    "budgeted_decoders",
+    "decoder_capacity",
+    "estimated_decoder_bytes",
+    "lerobot_decoders",
+]
 
 # The estimated memory of a decoder for every file, per worker process, that may be kept open.
 DECODER_BYTES = 512 * 2**20
@@ -52,6 +61,7 @@ def decoder_capacity(
     decoder_bytes: int,
     open_files_limit: int,
     lerobot_default: int = 100,
+    budget_bytes: int = DECODER_BYTES,
 ) -> int | None:
     """How many decoders a worker keeps open (None: no limit): `lerobot_size` if the user
     chose it, else `files` if they all fit (see the module docstring), else `lerobot_size`,
@@ -65,25 +75,80 @@ def decoder_capacity(
         decoder_bytes: the estimated memory of one open decoder (`estimated_decoder_bytes`).
         open_files_limit: the process's limit on open files (the soft `RLIMIT_NOFILE`).
         lerobot_default: LeRobot's default size.
+        budget_bytes: the estimated memory they may take (what this process's other batched
+            fetches have not taken of `DECODER_BYTES`).
     """
     if chosen or lerobot_size is None:
         return lerobot_size
     fits = (
-        files * decoder_bytes <= DECODER_BYTES
+        files * decoder_bytes <= budget_bytes
         and files <= open_files_limit // 2  # the other half for everything else
         and files <= MOST_DECODERS
     )
     return max(lerobot_size, lerobot_default, files if fits else 0)
 
 
-def lerobot_decoder_capacity(files: int, decoder_bytes: int) -> int | None:
-    """`decoder_capacity` for the LeRobot installed here and this process's limits."""
+# The estimated bytes of the decoders beyond LeRobot's count that this process's batched
+# fetches hold (a mixture holds one fetch per dataset): `DECODER_BYTES` is per process.
+_reserved_bytes = 0
+_budget_lock = threading.Lock()
+
+
+def _forget_the_parents_reservations() -> None:
+    global _reserved_bytes
+    _reserved_bytes = 0  # a forked child opens its own decoders
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_the_parents_reservations)
+
+
+def _release(reserved: int, pid: int) -> None:
+    global _reserved_bytes
+    if os.getpid() == pid:  # a parent's decoders collected in a forked child release nothing
+        with _budget_lock:
+            _reserved_bytes -= reserved
+
+
+def budgeted_decoders(
+    lerobot_size: int | None,
+    chosen: bool,
+    files: int,
+    decoder_bytes: int,
+    open_files_limit: int,
+    lerobot_default: int = 100,
+) -> Decoders:
+    """`Decoders` of `decoder_capacity`, within what this process's other batched fetches left
+    of `DECODER_BYTES`; what they take beyond LeRobot's count returns to the process when they
+    are collected."""
+    global _reserved_bytes
+    with _budget_lock:
+        capacity = decoder_capacity(
+            lerobot_size,
+            chosen,
+            files,
+            decoder_bytes,
+            open_files_limit,
+            lerobot_default,
+            budget_bytes=DECODER_BYTES - _reserved_bytes,
+        )
+        beyond = capacity is not None and capacity > max(lerobot_size or 0, lerobot_default)
+        reserved = capacity * decoder_bytes if beyond and capacity is not None else 0
+        _reserved_bytes += reserved
+    decoders = Decoders(capacity)
+    if reserved:
+        weakref.finalize(decoders, _release, reserved, os.getpid())
+    return decoders
+
+
+def lerobot_decoders(files: int, decoder_bytes: int) -> Decoders:
+    """`budgeted_decoders` for the LeRobot installed here and this process's limits."""
     from lerobot.datasets import video_utils
 
     default = getattr(video_utils, "DEFAULT_DECODER_CACHE_SIZE", 100)
     size = video_utils._default_decoder_cache.max_size
     chosen = "LEROBOT_VIDEO_DECODER_CACHE_SIZE" in os.environ or size != default
-    return decoder_capacity(size, chosen, files, decoder_bytes, _open_files_limit(), default)
+    return budgeted_decoders(size, chosen, files, decoder_bytes, _open_files_limit(), default)
 
 
 def _open_files_limit() -> int:

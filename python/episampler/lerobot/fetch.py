@@ -628,10 +628,7 @@ class BatchedFetch:
         """This process's decoders: LeRobot's count if the user chose one, else one for every
         video file the dataset reads if they all fit (`decoder_capacity`)."""
         if self._decoders is None or self._decoders_pid != os.getpid():  # none after a fork
-            from episampler.lerobot.decoders import (
-                estimated_decoder_bytes,
-                lerobot_decoder_capacity,
-            )
+            from episampler.lerobot.decoders import estimated_decoder_bytes, lerobot_decoders
 
             meta = self._dataset.meta
             episodes = self._episode_table(meta, list(meta.video_keys))
@@ -644,9 +641,7 @@ class BatchedFetch:
                 (int(np.prod(meta.features[key]["shape"])) for key in meta.video_keys),
                 default=0,
             )
-            self._decoders = Decoders(
-                lerobot_decoder_capacity(files, estimated_decoder_bytes(largest))
-            )
+            self._decoders = lerobot_decoders(files, estimated_decoder_bytes(largest))
             self._decoders_pid = os.getpid()
         return self._decoders
 
