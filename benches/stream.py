@@ -4,6 +4,7 @@ emulated remote store: 30 ms per request, 100 MB/s), all in lerobot-train's Data
 (spawned workers, prefetch 4, persistent workers, uint8 frames).
 
     python -m benches.stream [--out DIR] [--repeats N] [--results benches/results_stream.md]
+                             [--rows 1,2,6] [--json FILE]
 
 Run with LeRobot 0.6 installed (`make lerobot-envs`: `.venv-lerobot-0.6/bin/python`). The
 dataset is the loading benchmark's main recording (`benches.video`): 400 episodes, 3 cameras at
@@ -13,7 +14,9 @@ is recorded under `--out` or reused from there. Each row reads one epoch, rows i
 batch (from creating the dataset), peak local disk of the stream's copy, peak RSS of a worker,
 and distinct episodes per batch. LeRobot's streaming dataset fails on a dataset with more than
 one video file per camera (LeRobot #3080, #4524): that is reported, and it is measured on a
-copy of the same frames recorded into one file per camera.
+copy of the same frames recorded into one file per camera. Row 6, measured only when `--rows`
+names it, streams windows of about 80 episodes: the mixing of LeRobot's shuffle buffer, at the
+disk it costs.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ DECODER_CACHE = 100  # as the loading benchmark's main configuration
 MAIN = Recording(None, 400, 20, 20, 40, 224, 0, file_mb=0.26)
 # The same frames (the same seed and per-camera content), every camera in one file.
 ONE_FILE = Recording(None, 400, 400, 20, 40, 224, 0, distinct_cameras=True)
+MIXING_WINDOW = 2400  # frames: about 80 of these episodes
+ROWS = 7
 
 
 class Sampler(threading.Thread):
@@ -114,7 +119,9 @@ def loader_settings() -> dict[str, Any]:
     }
 
 
-def rows(many: Path, one: Path, url: str, faults: Any, scratch: Path) -> list[dict[str, Any]]:
+def rows(
+    many: Path, one: Path, url: str, faults: Any, scratch: Path, chosen: set[int]
+) -> list[dict[str, Any]]:
     import torch
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
     from lerobot.datasets.streaming_dataset import StreamingLeRobotDataset
@@ -137,33 +144,36 @@ def rows(many: Path, one: Path, url: str, faults: Any, scratch: Path) -> list[di
     size = sum(p.stat().st_size for p in many.rglob("*") if p.is_file())
 
     def stream(
-        latency: float, bandwidth: float, share: int, label: str
+        latency: float, bandwidth: float, share: int, label: str, window: int | str = "auto"
     ) -> Callable[[], tuple[Any, Path]]:
         def make() -> tuple[Any, Path]:
             faults.latency_s, faults.bytes_per_s = latency, bandwidth
             cache = scratch / label
             dataset = EpisodeStream(
-                REPO_ID, root=url, seed=0, batch_size=BATCH, cache_dir=cache,
+                REPO_ID, root=url, seed=0, batch_size=BATCH, cache_dir=cache, window=window,
                 cache_bytes=size // share,  # a part of the dataset: it does not fit
             )  # fmt: skip
             return torch.utils.data.DataLoader(dataset, **loader_settings()), cache
 
         return make
 
-    results = [
-        measure("LeRobot StreamingLeRobotDataset, local, several files per camera",
-                lerobot_streaming(many)),
-        measure("LeRobot StreamingLeRobotDataset, local, a one-file copy",
-                lerobot_streaming(one)),
-        measure('LeRobotDataset, local, episampler make_loader(window="auto")',
-                local_episampler),
-        measure("EpisodeStream from a loopback server, 0 ms, local copy 1/2 of the dataset",
-                stream(0.0, 0.0, 2, "half")),
-        measure("EpisodeStream, 30 ms per request, 100 MB/s, local copy 1/2",
-                stream(0.03, 100e6, 2, "remote")),
-        measure("EpisodeStream from a loopback server, 0 ms, local copy 1/4",
-                stream(0.0, 0.0, 4, "quarter")),
+    every = [
+        ("LeRobot StreamingLeRobotDataset, local, several files per camera",
+         lerobot_streaming(many)),
+        ("LeRobot StreamingLeRobotDataset, local, a one-file copy", lerobot_streaming(one)),
+        ('LeRobotDataset, local, episampler make_loader(window="auto")', local_episampler),
+        ("EpisodeStream from a loopback server, 0 ms, local copy 1/2 of the dataset",
+         stream(0.0, 0.0, 2, "half")),
+        ("EpisodeStream, 30 ms per request, 100 MB/s, local copy 1/2",
+         stream(0.03, 100e6, 2, "remote")),
+        ("EpisodeStream from a loopback server, 0 ms, local copy 1/4",
+         stream(0.0, 0.0, 4, "quarter")),
+        # Windows of about 80 episodes mix a batch of 64 about as LeRobot's shuffle buffer
+        # does: the disk they take (two windows per worker) is the cost shown.
+        (f"EpisodeStream, 30 ms per request, 100 MB/s, window={MIXING_WINDOW}, local copy 1/1",
+         stream(0.03, 100e6, 1, "mixing", window=MIXING_WINDOW)),
     ]  # fmt: skip
+    results = [measure(name, make) for k, (name, make) in enumerate(every) if k in chosen]
     faults.latency_s, faults.bytes_per_s = 0.0, 0.0
     return results
 
@@ -243,7 +253,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("target/video-bench"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--results", type=Path, default=None)
+    parser.add_argument(
+        "--rows", default=None, help="the rows to measure, e.g. 1,2,6 (default: all but 6)"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also save the medians here")
     args = parser.parse_args()
+    chosen = set(range(ROWS - 1)) if args.rows is None else {int(r) for r in args.rows.split(",")}
+    if not chosen <= set(range(ROWS)):
+        parser.error(f"--rows: rows are 0 to {ROWS - 1}, got {args.rows}")
     os.environ["LEROBOT_VIDEO_DECODER_CACHE_SIZE"] = str(DECODER_CACHE)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -258,11 +275,14 @@ def main() -> None:
     with serve(many.parent) as (base, faults):
         for repeat in range(args.repeats):
             with tempfile.TemporaryDirectory() as scratch:
-                rounds.append(rows(many, one, f"{base}/{many.name}", faults, Path(scratch)))
+                url = f"{base}/{many.name}"
+                rounds.append(rows(many, one, url, faults, Path(scratch), chosen))
             log(f"round {repeat + 1}/{args.repeats}:\n{table(rounds[-1])}")
     results = medians(rounds)
     text = table(results)
     print(text)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
     if args.results is not None:
         header = (
             "# Streaming benchmark\n\n"

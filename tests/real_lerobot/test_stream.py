@@ -259,10 +259,14 @@ def test_the_streaming_example_runs_against_the_server(server, tmp_path):
 @pytest.mark.timeout(1200)
 # lerobot-train's make_dataset differs between versions: checked on each without workers.
 @pytest.mark.parametrize("num_workers", [pytest.param(0, marks=pytest.mark.lerobot_versions), 2])
-def test_lerobot_train_streams_from_the_server_and_resumes_exactly(server, tmp_path, num_workers):
+def test_lerobot_train_streams_from_the_server_and_resumes_exactly(
+    server, tmp_path, monkeypatch, num_workers
+):
     """`episampler-lerobot-train --dataset.streaming=true --dataset.root=<URL>`: a run stopped
     after its checkpoint and resumed with --resume=true consumes the uninterrupted run's
-    batches, and every frame once per epoch."""
+    batches, and every frame once per epoch. The run with 2 workers is resumed without
+    workers and with a decoder cache of 2, for which window="auto" would choose another
+    window: the checkpoint keeps the first run's order."""
     from tests.real_lerobot.test_train import resume_arguments, tiny_act_arguments, train
 
     url, _ = server
@@ -276,8 +280,14 @@ def test_lerobot_train_streams_from_the_server_and_resumes_exactly(server, tmp_p
         ]  # fmt: skip
         [runs[name]] = train(tmp_path / f"{name}.jsonl", "episampler", *arguments,
                              stop_after=stop_after)  # fmt: skip
+    changed = []
+    if num_workers:
+        changed = ["--num_workers=0"]
+        monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "2")
     [resumed] = train(tmp_path / "resumed.jsonl", "episampler",
-                      *resume_arguments(tmp_path / "stopped"))  # fmt: skip
+                      *resume_arguments(tmp_path / "stopped"), *changed)  # fmt: skip
+    if num_workers:
+        assert "'num_workers': 0" in (tmp_path / "resumed.log").read_text()  # the config
     assert len(runs["uninterrupted"]) == steps
     assert runs["stopped"] + resumed == runs["uninterrupted"]
     epoch = [i for batch in runs["uninterrupted"][:23] for i in batch]
@@ -377,6 +387,56 @@ def test_a_workers_own_state_on_another_worker_count_is_refused(server, tmp_path
     again.dataset.load_state_dict(state)
     with pytest.raises(ValueError, match=r"saved by one of 1 readers .* read by 2"):
         next(iter(again))
+
+
+def test_a_state_keeps_its_runs_auto_window_whatever_the_decoder_cache_says_now(
+    root, tmp_path, monkeypatch
+):
+    """window="auto" is resolved once, by the first run, and its state carries the window and
+    its grouping: a stream resumed under another decoder cache size (for which "auto" chooses
+    another window) continues the first run's order. A state of version 1, which did not carry
+    them, resolves the window anew."""
+
+    def numbers(items) -> list[int]:
+        return [int(item["index"]) for item in items]
+
+    monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "4")  # 2 files of each camera
+    first = stream(root, tmp_path / "a", window="auto")
+    items = iter(first)
+    head = numbers(next(items) for _ in range(2 * BATCH + 1))
+    state = first.state_dict()
+    rest = numbers(items)
+    assert state["version"] == 2 and state["order"]["window"] >= 1, state
+    monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "100")  # holds every file
+    assert numbers(stream(root, tmp_path / "b", window="auto")) != head + rest
+    again = stream(root, tmp_path / "c", window="auto")
+    again.load_state_dict(state)
+    assert numbers(again) == rest
+    older = {key: value for key, value in state.items() if key != "order"} | {"version": 1}
+    anew = stream(root, tmp_path / "d", window="auto")
+    anew.load_state_dict(older)
+    assert numbers(anew) != rest  # resolved for 100 decoders now
+    monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "4")
+    anew = stream(root, tmp_path / "e", window="auto")
+    anew.load_state_dict(older)
+    assert numbers(anew) == rest
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"version": 3}, r"state\['version'\] is 3"),
+        ({"order": {"window": 0, "group_by": "video_file"}}, r"state\['order'\]\['window'\]"),
+        ({"order": {"window": 5, "group_by": "camera"}}, r"not a window and its grouping"),
+        ({"order": {"window": 5}}, r"state\['order'\] must be null or an object"),
+        ({"order": {"window": 7, "group_by": "video_file"}}, r"window=20 reads \(20, "),
+    ],
+)
+def test_a_bad_or_foreign_state_is_refused_by_name(root, tmp_path, change, message):
+    first = stream(root, tmp_path / "a")  # window=20
+    state = first.state_dict()
+    with pytest.raises(ValueError, match=message):
+        stream(root, tmp_path / "b").load_state_dict(state | change)
 
 
 def test_each_group_decodes_its_next_blocks_ahead(server, reference, tmp_path, monkeypatch):

@@ -39,7 +39,8 @@ from episampler._inputs import as_bool, as_int, as_seconds
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_BYTES = 4 * 2**30
-STATE_VERSION = 1
+# 2: the state carries the order's window and grouping (`_window_settings`); 1 is read too.
+STATE_VERSION = 2
 _PIECE = 8 * 2**20  # bytes per ranged read
 # Files fetched at once: on a remote store each request waits a round trip, so a group of many
 # small files is latency-bound when fetched one by one.
@@ -367,6 +368,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._offset: int = 0
         # Fixed by the argument, the first iteration or a loaded state.
         self._streams = None if streams is None else as_int("streams", streams, low=1)
+        self._order: tuple[int | None, str | None] | None = None  # see `_window_settings`
         self._worker: tuple[int, int] | None = None
         self._group: _Group | None = None
         self._template: Any = None  # the first group's dataset: the metadata later ones share
@@ -385,44 +387,57 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         workers, worker = (1, 0) if info is None else (info.num_workers, info.id)
         return self.num_replicas * workers, self.rank + self.num_replicas * worker, workers
 
-    def _sampler(self, streams: int) -> Any:
-        from episampler._sampler import EpisodeAwareSampler
+    def _window_settings(self, workers: int) -> tuple[int | None, str | None]:
+        """(frames per window, grouping) of the order, None for the global order: resolved once
+        (`window="auto"` for `workers` DataLoader workers per process) and then kept. The state
+        carries them, so a resumed stream reads its first run's order whatever the environment
+        says now (the decoder cache size, the worker count that splits `cache_bytes`)."""
+        if self._order is None:
+            self._order = self._resolve_window(workers)
+        return self._order
+
+    def _resolve_window(self, workers: int) -> tuple[int | None, str | None]:
         from episampler.lerobot.auto_window import auto_window
         from episampler.lerobot.layout import lerobot_groups
 
+        if not self.shuffle or self.window is None:
+            return None, None
+        if self.window != "auto":
+            return int(self.window), "video_file" if self.meta.video_keys else "data_file"
         view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
+        choice = auto_window(view)
+        window, group_by = choice.window, choice.group_by
+        # A window's files must also fit a reader's half of the local cache: a window closes
+        # after its frames reach `window`, so it may hold one unit more.
+        group_by = group_by or ("video_file" if self.meta.video_keys else "data_file")
+        groups = lerobot_groups(view, group_by)
+        lengths = self._ends - self._starts
+        largest = int(np.bincount(groups, weights=lengths).max())
+        half = self._budget(workers) / 2 / self._bytes_per_frame()
+        fits = max(1, int(half) - largest)
+        if window is None or fits < window:
+            window = fits
+            logger.info(
+                "EpisodeStream: window='auto': %d frames, what half of a worker's share of "
+                "cache_bytes holds (%s)",
+                window,
+                choice.reason,
+            )
+        else:
+            logger.info("EpisodeStream: %s", choice.reason)
+        return window, group_by
+
+    def _sampler(self, streams: int, workers: int) -> Any:
+        from episampler._sampler import EpisodeAwareSampler
+        from episampler.lerobot.layout import lerobot_groups
+
         settings: dict[str, Any] = {}
-        if self.shuffle and self.window is not None:
-            window: int | None
-            group_by: str | None
-            if self.window == "auto":
-                choice = auto_window(view)
-                window, group_by = choice.window, choice.group_by
-                # A window's files must also fit this reader's half of the local cache: a
-                # window closes after its frames reach `window`, so it may hold one unit more.
-                group_by = group_by or ("video_file" if self.meta.video_keys else "data_file")
-                groups = lerobot_groups(view, group_by)
-                lengths = self._ends - self._starts
-                largest = int(np.bincount(groups, weights=lengths).max())
-                half = self._budget() / 2 / self._bytes_per_frame()
-                fits = max(1, int(half) - largest)
-                if window is None or fits < window:
-                    window = fits
-                    logger.info(
-                        "EpisodeStream: window='auto': %d frames, what half of a worker's share "
-                        "of cache_bytes holds (%s)",
-                        window,
-                        choice.reason,
-                    )
-                else:
-                    logger.info("EpisodeStream: %s", choice.reason)
-            else:
-                window = int(self.window)
-                group_by = "video_file" if self.meta.video_keys else "data_file"
-            if window is not None and group_by is not None:
-                settings = {"window": window, "episode_groups": lerobot_groups(view, group_by)}
-                if streams > 1:
-                    settings.update(streams=streams, stream_block=self.batch_size)
+        window, group_by = self._window_settings(workers)
+        if window is not None and group_by is not None:
+            view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
+            settings = {"window": window, "episode_groups": lerobot_groups(view, group_by)}
+            if streams > 1:
+                settings.update(streams=streams, stream_block=self.batch_size)
         return EpisodeAwareSampler(
             self._starts,
             self._ends,
@@ -432,10 +447,10 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             **settings,
         )
 
-    def _budget(self) -> int:
-        """This reader's share of `cache_bytes`: the process's budget split among its
-        DataLoader workers."""
-        return self.cache_bytes // self._readers()[2]
+    def _budget(self, workers: int | None = None) -> int:
+        """A reader's share of `cache_bytes`: the process's budget split among its DataLoader
+        workers (`workers`, default this process's now)."""
+        return self.cache_bytes // max(1, workers or self._readers()[2])
 
     def _bytes_per_frame(self) -> float:
         """Data and video bytes per frame, estimated from the files of up to 8 episodes spread
@@ -505,8 +520,41 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             "next": self._next,
             "offset": self._offset,
             "streams": self._streams,
+            "order": self._order_json(),
             "fingerprint": self._identity(),
         }
+
+    def _order_json(self) -> dict[str, Any] | None:
+        if self._order is None:
+            return None
+        return {"window": self._order[0], "group_by": self._order[1]}
+
+    def _checked_order(self, order: Any) -> tuple[int | None, str | None] | None:
+        """A state's `order` (None: not resolved yet), checked."""
+        from episampler.lerobot.layout import is_group_by
+
+        if order is None:
+            return None
+        if not isinstance(order, Mapping) or set(order) != {"window", "group_by"}:
+            raise ValueError(
+                f"state['order'] must be null or an object with 'window' and 'group_by', "
+                f"got {order!r}"
+            )
+        window, group_by = order["window"], order["group_by"]
+        if window is not None:
+            window = as_int("state['order']['window']", window, low=1, high=2**63)
+        if (window is None) != (group_by is None) or (
+            group_by is not None and not is_group_by(group_by)
+        ):
+            raise ValueError(f"state['order'] is not a window and its grouping: {dict(order)!r}")
+        auto = self.shuffle and self.window == "auto"
+        resolved = None if auto else self._resolve_window(1)
+        if resolved is not None and resolved != (window, group_by):
+            raise ValueError(
+                f"state['order'] is {dict(order)!r} but this stream's window={self.window!r} "
+                f"reads {resolved}"
+            )
+        return window, group_by
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue where `state` (from `state_dict` or `resume_from_step`) left off."""
@@ -515,6 +563,12 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         missing = {"epoch", "start", "next", "offset", "streams", "fingerprint"} - set(state)
         if missing:
             raise ValueError(f"state lacks {', '.join(sorted(missing))}")
+        version = state.get("version")
+        if version not in (1, STATE_VERSION) or isinstance(version, bool):
+            raise ValueError(
+                f"state['version'] is {version!r}: this episampler reads EpisodeStream states of "
+                f"versions 1 and {STATE_VERSION}"
+            )
         if state["fingerprint"] != self._identity():
             raise ValueError(
                 "this state is from another EpisodeStream (dataset, seed, shuffle, window, "
@@ -527,6 +581,9 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._offset = as_int("state['offset']", state["offset"], high=self.batch_size + 1)
         streams = state["streams"]
         self._streams = None if streams is None else as_int("state['streams']", streams, low=1)
+        order = self._checked_order(state.get("order"))  # a version-1 state has none
+        if order is not None:
+            self._order = order
 
     def resume_from_step(
         self, step: int, *, num_workers: int, gradient_accumulation_steps: int = 1
@@ -534,11 +591,15 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         """Set the stream to continue after `step` optimiser steps of this process's
         DataLoader with `num_workers` workers (its batches are this rank's blocks in order;
         an optimiser step every `gradient_accumulation_steps` batches and at each epoch's end).
+        The order's streams and window are the first run's where a loaded state (or
+        `episampler-lerobot-train`'s checkpoint) fixed them; otherwise they are resolved for
+        `num_workers`, as the first run resolved them if it had as many workers.
         """
         step = as_int("step", step, high=2**62)
         workers = max(1, as_int("num_workers", num_workers, high=2**31))
         accumulation = as_int("gradient_accumulation_steps", gradient_accumulation_steps, low=1)
         streams = self._streams or self.num_replicas * workers
+        self._window_settings(workers)  # unless a state or the first run fixed it
         blocks = math.ceil(len(self) / self.batch_size)
         rank_blocks = len(range(self.rank, blocks, self.num_replicas))
         if rank_blocks == 0:
@@ -552,10 +613,30 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             "next": None,
             "offset": 0,
             "streams": streams,
+            "order": self._order_json(),
             "fingerprint": self._identity(),
         }
         self.load_state_dict(state)
         return state
+
+    def _order_settings(self) -> dict[str, Any]:
+        """The order's settings as `episampler-lerobot-train` saves them with a checkpoint."""
+        window, group_by = self._order if self._order is not None else (None, None)
+        return {"window": window, "group_by": group_by, "streams": self._streams,
+                "stream_block": self.batch_size}  # fmt: skip
+
+    def _fix_order(self, num_workers: int, saved: Mapping[str, Any] | None) -> None:
+        """Fixes the order before the DataLoader's workers copy the stream: `saved` (a
+        checkpoint's `_order_settings`) if given, else resolved for `num_workers` workers."""
+        workers = max(1, as_int("num_workers", num_workers, high=2**31))
+        if saved:
+            self._order = self._checked_order(
+                {"window": saved.get("window"), "group_by": saved.get("group_by")}
+            )
+            self._streams = as_int("streams", saved.get("streams"), low=1)
+        else:
+            self._window_settings(workers)
+            self._streams = self._streams or self.num_replicas * workers
 
     # --- reading -------------------------------------------------------------------------
 
@@ -585,7 +666,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
                 f"workers) and is read by {readers}: resume with the same workers and processes, "
                 "or by step (resume_from_step), which any number continues"
             )
-        sampler = self._sampler(self._streams)
+        sampler = self._sampler(self._streams, workers)
         order = sampler.epoch_indices(self.epoch)
         blocks = math.ceil(len(order) / self.batch_size)
         # This rank's blocks in order are its sequence; worker w of K reads every K-th from
@@ -809,11 +890,19 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             shutil.rmtree(self._mirror, ignore_errors=True)
 
 
-def train_stream(cfg: Any, window: int | str | None, resume_step: int | None) -> EpisodeStream:
+def train_stream(
+    cfg: Any,
+    window: int | str | None,
+    resume_step: int | None,
+    saved_order: Mapping[str, Any] | None = None,
+) -> EpisodeStream:
     """The training data of `episampler-lerobot-train --dataset.streaming=true`: an
     `EpisodeStream` with the options LeRobot's `make_dataset` gives its datasets (uint8 frames,
     the policy's `delta_timestamps`, image transforms, ImageNet stats) and
     `--episampler.window` (default `"auto"`), set to continue after `resume_step` steps.
+    Its order (streams, window, grouping) is `saved_order`, the resumed checkpoint's, or fixed
+    now for `cfg.num_workers`; the caller saves `_order_settings()` with each checkpoint, so a
+    resumed run reads the first run's order even with another worker count or decoder cache.
     Each process of a `torch.distributed` group reads its own share of every epoch (the
     training loop then reads it through `per_process_loader`)."""
     import inspect
@@ -852,6 +941,7 @@ def train_stream(cfg: Any, window: int | str | None, resume_step: int | None) ->
                 for kind, stats in factory.IMAGENET_STATS.items():
                     stream.meta.stats[key][kind] = torch.tensor(stats, dtype=torch.float32)
     logger.info("episampler: streaming %s from %s", dataset.repo_id, dataset.root)
+    stream._fix_order(int(cfg.num_workers), saved_order)
     if resume_step:
         state = stream.resume_from_step(resume_step, num_workers=int(cfg.num_workers))
         logger.info(

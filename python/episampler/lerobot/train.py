@@ -33,6 +33,7 @@ Supported LeRobot versions: `TESTED_LEROBOT_VERSIONS`; see `versions` for the po
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -220,6 +221,8 @@ class _Installation:
             self.cfg = cfg
             dataset: Any  # LeRobot's dataset, a MixtureDataset, or either in a BatchedFetch
             if getattr(cfg.dataset, "streaming", False):
+                if options.window is None:  # a stream's default
+                    self.options = options = dataclasses.replace(options, window="auto")
                 dataset, eval_dataset = self.make_stream(cfg, options), None
                 self.dataset = dataset
                 self.identities = _identities(dataset, options)
@@ -269,7 +272,16 @@ class _Installation:
         if self.checkpoint:
             path = Path(self.checkpoint) / _TRAINING_STATE_DIR / "training_step.json"
             step = int(json.loads(path.read_text())["step"])
-        return train_stream(cfg, options.window, step)
+            if not self.saved_sampler:
+                logger.warning(
+                    "the checkpoint being resumed (%s) does not record its stream's order (an "
+                    "older episampler wrote it): the order is resolved anew, which continues "
+                    "exactly only with the first run's --num_workers and decoder cache size",
+                    self.checkpoint,
+                )
+        stream = train_stream(cfg, options.window, step, self.saved_sampler or None)
+        self.settings = stream._order_settings()  # saved with each checkpoint
+        return stream
 
     def wrap_save_checkpoint(self, save: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(save)
