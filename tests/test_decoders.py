@@ -1,6 +1,6 @@
-"""How many video decoders a batched-fetch worker keeps open (`decoder_capacity`): the user's
-choice when there is one, else every file the dataset reads if they all fit a memory estimate
-and the open-files limit, else LeRobot's default."""
+"""How many video decoders a batched-fetch worker keeps open (`decoder_capacity` of a
+`DecoderDemand`): the user's choice when there is one, else every file the dataset reads if they
+all fit a memory estimate and the open-files limit, else LeRobot's default."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from episampler.lerobot.decoders import (
     DECODER_BYTES,
     MOST_DECODERS,
+    DecoderDemand,
     budgeted_decoders,
     decoder_capacity,
     estimated_decoder_bytes,
@@ -21,38 +22,76 @@ MIB = 2**20
 
 @pytest.mark.parametrize("size", [1, 2, 100, 5000, None])
 def test_a_size_the_user_chose_is_kept(size):
-    assert decoder_capacity(size, True, files=748, decoder_bytes=MIB, open_files_limit=1024) == size
+    assert (
+        decoder_capacity(
+            DecoderDemand(size, True, files=748, decoder_bytes=MIB, open_files_limit=1024)
+        )
+        == size
+    )
 
 
 def test_an_unbounded_lerobot_cache_stays_unbounded():
-    assert decoder_capacity(None, False, files=10, decoder_bytes=MIB, open_files_limit=1024) is None
+    assert (
+        decoder_capacity(
+            DecoderDemand(None, False, files=10, decoder_bytes=MIB, open_files_limit=1024)
+        )
+        is None
+    )
 
 
 def test_every_file_when_it_fits():
     per = estimated_decoder_bytes(224 * 224 * 3)
-    assert decoder_capacity(100, False, files=748, decoder_bytes=per, open_files_limit=20000) == 748
+    assert (
+        decoder_capacity(
+            DecoderDemand(100, False, files=748, decoder_bytes=per, open_files_limit=20000)
+        )
+        == 748
+    )
 
 
 def test_never_below_lerobot_default():
-    assert decoder_capacity(100, False, files=12, decoder_bytes=MIB, open_files_limit=20000) == 100
+    assert (
+        decoder_capacity(
+            DecoderDemand(100, False, files=12, decoder_bytes=MIB, open_files_limit=20000)
+        )
+        == 100
+    )
     huge = estimated_decoder_bytes(2160 * 3840 * 3)  # 4K frames: few fit the memory estimate
-    got = decoder_capacity(100, False, files=5000, decoder_bytes=huge, open_files_limit=20000)
+    got = decoder_capacity(
+        DecoderDemand(100, False, files=5000, decoder_bytes=huge, open_files_limit=20000)
+    )
     assert got == 100
 
 
 def test_all_files_or_lerobot_default():
     per = estimated_decoder_bytes(480 * 640 * 3)
     assert 381 * per > DECODER_BYTES  # 381 files of 480x640 do not all fit: LeRobot's count
-    assert decoder_capacity(100, False, files=381, decoder_bytes=per, open_files_limit=20000) == 100
-    assert decoder_capacity(100, False, files=200, decoder_bytes=per, open_files_limit=20000) == 200
+    assert (
+        decoder_capacity(
+            DecoderDemand(100, False, files=381, decoder_bytes=per, open_files_limit=20000)
+        )
+        == 100
+    )
+    assert (
+        decoder_capacity(
+            DecoderDemand(100, False, files=200, decoder_bytes=per, open_files_limit=20000)
+        )
+        == 200
+    )
     small = estimated_decoder_bytes(96 * 96 * 3)
-    got = decoder_capacity(100, False, files=882, decoder_bytes=small, open_files_limit=1024)
+    got = decoder_capacity(
+        DecoderDemand(100, False, files=882, decoder_bytes=small, open_files_limit=1024)
+    )
     assert got == 100  # more than half the open-files limit
-    got = decoder_capacity(100, False, files=882, decoder_bytes=small, open_files_limit=4096)
+    got = decoder_capacity(
+        DecoderDemand(100, False, files=882, decoder_bytes=small, open_files_limit=4096)
+    )
     assert got == 882
     tiny = estimated_decoder_bytes(8 * 8 * 3)
     got = decoder_capacity(
-        100, False, files=MOST_DECODERS + 1, decoder_bytes=tiny, open_files_limit=2**20
+        DecoderDemand(
+            100, False, files=MOST_DECODERS + 1, decoder_bytes=tiny, open_files_limit=2**20
+        )
     )
     assert got == 100
 
@@ -65,7 +104,7 @@ def test_all_files_or_lerobot_default():
 )
 def test_within_its_bounds(files, frame_bytes, limit, default):
     per = estimated_decoder_bytes(frame_bytes)
-    got = decoder_capacity(default, False, files, per, limit, default)
+    got = decoder_capacity(DecoderDemand(default, False, files, per, limit, default))
     assert got in (default, files)
     if got != default:  # every file, and only within every bound
         assert got == files
@@ -80,12 +119,14 @@ def test_one_budget_per_process_returned_when_the_decoders_go():
 
     per = estimated_decoder_bytes(224 * 224 * 3)
     files = int(DECODER_BYTES * 0.6) // per  # one dataset's files fit, two do not
-    first = budgeted_decoders(100, False, files, per, 20000)
-    second = budgeted_decoders(100, False, files, per, 20000)
+    first = budgeted_decoders(DecoderDemand(100, False, files, per, 20000))
+    second = budgeted_decoders(DecoderDemand(100, False, files, per, 20000))
     assert first.capacity == files and second.capacity == 100
-    chosen = budgeted_decoders(7, True, files, per, 20000)  # the user's size takes no budget
+    chosen = budgeted_decoders(
+        DecoderDemand(7, True, files, per, 20000)
+    )  # the user's size takes no budget
     assert chosen.capacity == 7
     del first
     gc.collect()
-    third = budgeted_decoders(100, False, files, per, 20000)
+    third = budgeted_decoders(DecoderDemand(100, False, files, per, 20000))
     assert third.capacity == files

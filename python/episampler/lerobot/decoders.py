@@ -26,6 +26,7 @@ reopens almost all of them every span, so a larger but partial cache costs memor
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import weakref
@@ -34,6 +35,7 @@ from typing import Any
 
 __all__ = [
     "DECODER_BYTES",
+    "DecoderDemand",
     "Decoders",
     "budgeted_decoders",
     "decoder_capacity",
@@ -54,18 +56,9 @@ def estimated_decoder_bytes(frame_bytes: int) -> int:
     return 2**18 + 2 * frame_bytes
 
 
-def decoder_capacity(
-    lerobot_size: int | None,
-    chosen: bool,
-    files: int,
-    decoder_bytes: int,
-    open_files_limit: int,
-    lerobot_default: int = 100,
-    budget_bytes: int = DECODER_BYTES,
-) -> int | None:
-    """How many decoders a worker keeps open (None: no limit): `lerobot_size` if the user
-    chose it, else `files` if they all fit (see the module docstring), else `lerobot_size`,
-    and never fewer than `lerobot_default` when the user did not choose.
+@dataclasses.dataclass(frozen=True)
+class DecoderDemand:
+    """What a batched fetch asks of a process's decoders.
 
     Args:
         lerobot_size: the size of LeRobot's decoder cache (None: unbounded).
@@ -75,17 +68,32 @@ def decoder_capacity(
         decoder_bytes: the estimated memory of one open decoder (`estimated_decoder_bytes`).
         open_files_limit: the process's limit on open files (the soft `RLIMIT_NOFILE`).
         lerobot_default: LeRobot's default size.
-        budget_bytes: the estimated memory they may take (what this process's other batched
-            fetches have not taken of `DECODER_BYTES`).
     """
-    if chosen or lerobot_size is None:
-        return lerobot_size
+
+    lerobot_size: int | None
+    chosen: bool
+    files: int
+    decoder_bytes: int
+    open_files_limit: int
+    lerobot_default: int = 100
+
+
+def decoder_capacity(demand: DecoderDemand, budget_bytes: int = DECODER_BYTES) -> int | None:
+    """How many decoders a worker keeps open (None: no limit): LeRobot's size if the user
+    chose it, else every file if they all fit (see the module docstring) the estimated memory
+    `budget_bytes` (what this process's other batched fetches have not taken of
+    `DECODER_BYTES`), else LeRobot's size, never fewer than its default when the user did not
+    choose."""
+    size = demand.lerobot_size
+    if demand.chosen or size is None:
+        return size
+    files = demand.files
     fits = (
-        files * decoder_bytes <= budget_bytes
-        and files <= open_files_limit // 2  # the other half for everything else
+        files * demand.decoder_bytes <= budget_bytes
+        and files <= demand.open_files_limit // 2  # the other half for everything else
         and files <= MOST_DECODERS
     )
-    return max(lerobot_size, lerobot_default, files if fits else 0)
+    return max(size, demand.lerobot_default, files if fits else 0)
 
 
 # The estimated bytes of the decoders beyond LeRobot's count that this process's batched
@@ -110,30 +118,16 @@ def _release(reserved: int, pid: int) -> None:
             _reserved_bytes -= reserved
 
 
-def budgeted_decoders(
-    lerobot_size: int | None,
-    chosen: bool,
-    files: int,
-    decoder_bytes: int,
-    open_files_limit: int,
-    lerobot_default: int = 100,
-) -> Decoders:
+def budgeted_decoders(demand: DecoderDemand) -> Decoders:
     """`Decoders` of `decoder_capacity`, within what this process's other batched fetches left
     of `DECODER_BYTES`; what they take beyond LeRobot's count returns to the process when they
     are collected."""
     global _reserved_bytes
     with _budget_lock:
-        capacity = decoder_capacity(
-            lerobot_size,
-            chosen,
-            files,
-            decoder_bytes,
-            open_files_limit,
-            lerobot_default,
-            budget_bytes=DECODER_BYTES - _reserved_bytes,
-        )
-        beyond = capacity is not None and capacity > max(lerobot_size or 0, lerobot_default)
-        reserved = capacity * decoder_bytes if beyond and capacity is not None else 0
+        capacity = decoder_capacity(demand, budget_bytes=DECODER_BYTES - _reserved_bytes)
+        lerobot_count = max(demand.lerobot_size or 0, demand.lerobot_default)
+        beyond = capacity is not None and capacity > lerobot_count
+        reserved = capacity * demand.decoder_bytes if beyond and capacity is not None else 0
         _reserved_bytes += reserved
     decoders = Decoders(capacity)
     if reserved:
@@ -148,7 +142,8 @@ def lerobot_decoders(files: int, decoder_bytes: int) -> Decoders:
     default = getattr(video_utils, "DEFAULT_DECODER_CACHE_SIZE", 100)
     size = video_utils._default_decoder_cache.max_size
     chosen = "LEROBOT_VIDEO_DECODER_CACHE_SIZE" in os.environ or size != default
-    return budgeted_decoders(size, chosen, files, decoder_bytes, _open_files_limit(), default)
+    demand = DecoderDemand(size, chosen, files, decoder_bytes, _open_files_limit(), default)
+    return budgeted_decoders(demand)
 
 
 def _open_files_limit() -> int:
