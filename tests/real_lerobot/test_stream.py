@@ -439,6 +439,22 @@ def test_a_bad_or_foreign_state_is_refused_by_name(root, tmp_path, change, messa
         stream(root, tmp_path / "b").load_state_dict(state | change)
 
 
+def test_a_window_larger_than_half_the_cache_is_named_in_a_warning(root, tmp_path, caplog):
+    """A window whose files do not fit half a reader's share of `cache_bytes` makes most
+    blocks open and fetch a new group: allowed (every frame still comes once), but logged with
+    the window, the budget and the window that fits."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="episampler.lerobot.stream"):
+        fits = list(stream(root, tmp_path / "a"))  # window=20, 4 GiB
+        assert "does not fit" not in caplog.text
+        tight = list(stream(root, tmp_path / "b", window=80, cache_bytes=40_000))
+    assert "window=80 frames does not fit half a worker's share of cache_bytes=40000" in (
+        caplog.text
+    )
+    assert sorted(int(i["index"]) for i in tight) == sorted(int(i["index"]) for i in fits)
+
+
 def test_each_group_decodes_its_next_blocks_ahead(server, reference, tmp_path, monkeypatch):
     """Within a group of files, a block's frames come from one decoding call per camera and
     file for the blocks ahead: fewer calls than one per block and camera, the same items."""

@@ -394,11 +394,36 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         says now (the decoder cache size, the worker count that splits `cache_bytes`)."""
         if self._order is None:
             self._order = self._resolve_window(workers)
+            window, group_by = self._order
+            if self.window != "auto" and window is not None and group_by is not None:
+                fits = self._fitting_window(group_by, workers)
+                if window > fits:
+                    logger.warning(
+                        "EpisodeStream: window=%d frames does not fit half a worker's share of "
+                        "cache_bytes=%d (about %d frames with %d worker(s)): most blocks will "
+                        "need files of the next group, which is then opened and fetched anew "
+                        "(slow). Pass a larger cache_bytes, or window='auto'.",
+                        window,
+                        self.cache_bytes,
+                        fits,
+                        workers,
+                    )
         return self._order
+
+    def _fitting_window(self, group_by: str, workers: int) -> int:
+        """The largest window whose files fit half a reader's share of `cache_bytes`, with
+        `workers` DataLoader workers per process (estimated from the bytes per frame): a window
+        closes after its frames reach `window`, so it may hold one unit more."""
+        from episampler.lerobot.layout import lerobot_groups
+
+        view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
+        lengths = self._ends - self._starts
+        largest = int(np.bincount(lerobot_groups(view, group_by), weights=lengths).max())
+        half = self._budget(workers) / 2 / self._bytes_per_frame()
+        return max(1, int(half) - largest)
 
     def _resolve_window(self, workers: int) -> tuple[int | None, str | None]:
         from episampler.lerobot.auto_window import auto_window
-        from episampler.lerobot.layout import lerobot_groups
 
         if not self.shuffle or self.window is None:
             return None, None
@@ -407,14 +432,9 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
         choice = auto_window(view)
         window, group_by = choice.window, choice.group_by
-        # A window's files must also fit a reader's half of the local cache: a window closes
-        # after its frames reach `window`, so it may hold one unit more.
+        # A window's files must also fit a reader's half of the local cache.
         group_by = group_by or ("video_file" if self.meta.video_keys else "data_file")
-        groups = lerobot_groups(view, group_by)
-        lengths = self._ends - self._starts
-        largest = int(np.bincount(groups, weights=lengths).max())
-        half = self._budget(workers) / 2 / self._bytes_per_frame()
-        fits = max(1, int(half) - largest)
+        fits = self._fitting_window(group_by, workers)
         if window is None or fits < window:
             window = fits
             logger.info(
