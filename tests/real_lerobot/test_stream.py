@@ -439,6 +439,30 @@ def test_a_bad_or_foreign_state_is_refused_by_name(root, tmp_path, change, messa
         stream(root, tmp_path / "b").load_state_dict(state | change)
 
 
+def test_a_temporary_directory_of_its_own_goes_with_the_stream(server, tmp_path, monkeypatch):
+    """Without `cache_dir`, the copies of the files being read go into a temporary directory
+    of the stream's own: deleted at `close()` or when the stream is collected (DataLoader
+    workers, which hold copies of the stream, leave it alone), not left behind after a run."""
+    import gc
+    import tempfile
+
+    url, _ = server
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    closed = EpisodeStream(REPO_ID, root=url, batch_size=BATCH, window=20)
+    assert len(list(closed)) == FRAMES
+    where = closed.cache_dir
+    assert where.parent == tmp_path and any(where.rglob("*.mp4"))
+    closed.close()
+    assert not where.exists()
+    collected = EpisodeStream(REPO_ID, root=url, batch_size=BATCH, window=20)
+    batches = indices(DataLoader(collected, batch_size=BATCH, num_workers=2))
+    where = collected.cache_dir
+    assert sorted(flat(batches)) == list(range(FRAMES)) and where.exists()
+    del collected
+    gc.collect()
+    assert not where.exists()
+
+
 def test_a_window_larger_than_half_the_cache_is_named_in_a_warning(root, tmp_path, caplog):
     """A window whose files do not fit half a reader's share of `cache_bytes` makes most
     blocks open and fetch a new group: allowed (every frame still comes once), but logged with

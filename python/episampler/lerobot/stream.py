@@ -25,6 +25,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -151,6 +152,11 @@ class _Source:
                 out.write(self._retried(f"{self.url(relative)} bytes {start}-{end - 1}", piece))
         os.replace(partial, destination)
         return size
+
+
+def _remove_directory(path: str, pid: int) -> None:
+    if os.getpid() == pid:  # not in a forked DataLoader worker, which inherits the finalizer
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _meta_files(source: _Source) -> list[str]:
@@ -343,8 +349,13 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             as_seconds("backoff_s", backoff_s),
             as_seconds("timeout_s", timeout_s, positive=True),
         )
+        # A temporary directory of its own goes with the stream: when it is collected, at
+        # exit, or at `close()` (copies of the files being read would otherwise stay behind,
+        # up to `cache_bytes`, after every run).
+        self._removal: weakref.finalize[Any, Any] | None = None
         if cache_dir is None:
             cache_dir = tempfile.mkdtemp(prefix="episampler-stream-")
+            self._removal = weakref.finalize(self, _remove_directory, cache_dir, os.getpid())
         self.cache_dir = Path(cache_dir)
         self._mirror = self.cache_dir / repo_id if self._source.remote else self._source.local
         if self._source.remote:
@@ -894,7 +905,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         state = dict(self.__dict__)
         state.update(
             _group=None, _ahead=None, _pool=None, _lock=None, _episode_columns=None,
-            _template=None,
+            _template=None, _removal=None,  # a copy (a worker's) leaves the directory alone
         )  # fmt: skip
         return state
 
@@ -903,7 +914,10 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        """Deletes the local copies this stream made (never a local root)."""
+        """Deletes the local copies this stream made (never a local root), and the temporary
+        directory it made when no `cache_dir` was given."""
+        if self._removal is not None:
+            self._removal()
         shutil.rmtree(self.cache_dir / "arrow", ignore_errors=True)
         if self._source.remote and self.cache_dir.exists():
             shutil.rmtree(self.cache_dir / "readers", ignore_errors=True)
