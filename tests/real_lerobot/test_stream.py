@@ -376,6 +376,23 @@ def test_resume_by_step_on_another_worker_count_is_exact_with_the_first_runs_str
     assert indices(resumed) == alone[6:]
 
 
+def test_resume_by_step_with_the_first_runs_streams_keeps_its_auto_window(root, server, tmp_path):
+    """window="auto" sizes windows to a reader's share of `cache_bytes`; given the first run's
+    `streams`, a resume by step on another worker count counts the first run's readers, so it
+    reads the first run's window, not the one its own workers' shares would give."""
+    url, _ = server
+    files = [p for folder in ("data", "videos") for p in (root / folder).rglob("*") if p.is_file()]
+    per_frame = sum(p.stat().st_size for p in files) / FRAMES
+    budget = int(4 * per_frame * 40)  # about 80 frames per window alone, 40 with 2 workers
+    auto = {"window": "auto", "cache_bytes": budget, "streams": 1}
+    probe = stream(url, tmp_path / "p", **auto)
+    assert probe._resolve_window(1) != probe._resolve_window(2)  # the share matters here
+    alone = indices(DataLoader(stream(url, tmp_path / "a", **auto), batch_size=BATCH))
+    resumed = DataLoader(stream(url, tmp_path / "b", **auto), batch_size=BATCH, num_workers=2)
+    resume_from_step(resumed, 6)
+    assert indices(resumed) == alone[6:]
+
+
 def test_a_workers_own_state_on_another_worker_count_is_refused(server, tmp_path):
     url, _ = server
     first = stream(url, tmp_path / "a")
@@ -473,7 +490,7 @@ def test_a_window_larger_than_half_the_cache_is_named_in_a_warning(root, tmp_pat
         fits = list(stream(root, tmp_path / "a"))  # window=20, 4 GiB
         assert "does not fit" not in caplog.text
         tight = list(stream(root, tmp_path / "b", window=80, cache_bytes=40_000))
-    assert "window=80 frames does not fit half a worker's share of cache_bytes=40000" in (
+    assert "a window of 80 frames does not fit half a worker's share of cache_bytes=40000" in (
         caplog.text
     )
     assert sorted(int(i["index"]) for i in tight) == sorted(int(i["index"]) for i in fits)

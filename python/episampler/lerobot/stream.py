@@ -398,22 +398,25 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         workers, worker = (1, 0) if info is None else (info.num_workers, info.id)
         return self.num_replicas * workers, self.rank + self.num_replicas * worker, workers
 
-    def _window_settings(self, workers: int) -> tuple[int | None, str | None]:
+    def _window_settings(self, streams: int, workers: int) -> tuple[int | None, str | None]:
         """(frames per window, grouping) of the order, None for the global order: resolved once
-        (`window="auto"` for `workers` DataLoader workers per process) and then kept. The state
-        carries them, so a resumed stream reads its first run's order whatever the environment
-        says now (the decoder cache size, the worker count that splits `cache_bytes`)."""
+        and then kept. `window="auto"` is sized to a reader's share of `cache_bytes`, counting
+        the order's `streams` per process as its readers (the first run's workers, unless
+        `streams` was given): a resume by step on another worker count, given the first run's
+        `streams`, resolves the first run's window. The state carries the result, so a resumed
+        stream reads its first run's order whatever the environment says now (the decoder
+        cache size, the worker count). `workers`: this process's DataLoader workers now."""
         if self._order is None:
-            self._order = self._resolve_window(workers)
+            self._order = self._resolve_window(max(1, streams // self.num_replicas))
             window, group_by = self._order
-            if self.window != "auto" and window is not None and group_by is not None:
+            if window is not None and group_by is not None:
                 fits = self._fitting_window(group_by, workers)
                 if window > fits:
                     logger.warning(
-                        "EpisodeStream: window=%d frames does not fit half a worker's share of "
-                        "cache_bytes=%d (about %d frames with %d worker(s)): most blocks will "
-                        "need files of the next group, which is then opened and fetched anew "
-                        "(slow). Pass a larger cache_bytes, or window='auto'.",
+                        "EpisodeStream: a window of %d frames does not fit half a worker's "
+                        "share of cache_bytes=%d (about %d frames with %d worker(s)): most "
+                        "blocks will need files of the next group, which is then opened and "
+                        "fetched anew (slow). Pass a larger cache_bytes or a smaller window.",
                         window,
                         self.cache_bytes,
                         fits,
@@ -463,7 +466,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         from episampler.lerobot.layout import lerobot_groups
 
         settings: dict[str, Any] = {}
-        window, group_by = self._window_settings(workers)
+        window, group_by = self._window_settings(streams, workers)
         if window is not None and group_by is not None:
             view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
             settings = {"window": window, "episode_groups": lerobot_groups(view, group_by)}
@@ -623,14 +626,14 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         DataLoader with `num_workers` workers (its batches are this rank's blocks in order;
         an optimiser step every `gradient_accumulation_steps` batches and at each epoch's end).
         The order's streams and window are the first run's where a loaded state (or
-        `episampler-lerobot-train`'s checkpoint) fixed them; otherwise they are resolved for
-        `num_workers`, as the first run resolved them if it had as many workers.
+        `episampler-lerobot-train`'s checkpoint) fixed them; otherwise they are resolved from
+        the `streams` given (the first run's, on another worker count) or for `num_workers`.
         """
         step = as_int("step", step, high=2**62)
         workers = max(1, as_int("num_workers", num_workers, high=2**31))
         accumulation = as_int("gradient_accumulation_steps", gradient_accumulation_steps, low=1)
         streams = self._streams or self.num_replicas * workers
-        self._window_settings(workers)  # unless a state or the first run fixed it
+        self._window_settings(streams, workers)  # unless a state or the first run fixed it
         blocks = math.ceil(len(self) / self.batch_size)
         rank_blocks = len(range(self.rank, blocks, self.num_replicas))
         if rank_blocks == 0:
@@ -666,8 +669,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             )
             self._streams = as_int("streams", saved.get("streams"), low=1)
         else:
-            self._window_settings(workers)
             self._streams = self._streams or self.num_replicas * workers
+            self._window_settings(self._streams, workers)
 
     # --- reading -------------------------------------------------------------------------
 
