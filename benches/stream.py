@@ -196,13 +196,14 @@ def rows(
         # fetch keeps a decoder for every file of a group, as it does by default.
         (f"EpisodeStream, 30 ms per request, 100 MB/s, window={MIXING_WINDOW}, cache_bytes 2x "
          "the dataset, a decoder per file",
-         stream(0.03, 100e6, 0.5, "mixing", window=MIXING_WINDOW)),
+         stream(0.03, 100e6, 0.5, "mixing", window=MIXING_WINDOW),
+         {"LEROBOT_VIDEO_DECODER_CACHE_SIZE": None}),
     ]  # fmt: skip
+    assert len(every) == ROWS
     results = []
-    for k, (name, make) in enumerate(every):
+    for k, (name, make, *changes) in enumerate(every):
         if k in chosen:
-            unset = {"LEROBOT_VIDEO_DECODER_CACHE_SIZE": None} if k == 6 else {}
-            with environment(unset):
+            with environment(changes[0] if changes else {}):
                 results.append(measure(name, make))
     faults.latency_s, faults.bytes_per_s = 0.0, 0.0
     return results

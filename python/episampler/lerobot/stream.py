@@ -433,7 +433,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
         lengths = self._ends - self._starts
         largest = int(np.bincount(lerobot_groups(view, group_by), weights=lengths).max())
-        half = self._budget(workers) / 2 / self._bytes_per_frame()
+        half = self._budget(workers) / 2 / self._bytes_per_frame
         return max(1, int(half) - largest)
 
     def _resolve_window(self, workers: int) -> tuple[int | None, str | None]:
@@ -486,9 +486,10 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         workers (`workers`, default this process's now)."""
         return self.cache_bytes // max(1, workers or self._readers()[2])
 
+    @functools.cached_property
     def _bytes_per_frame(self) -> float:
         """Data and video bytes per frame, estimated from the files of up to 8 episodes spread
-        over the dataset."""
+        over the dataset (once: resolving a window and checking it both ask)."""
         table = self.meta.episodes
         lengths = self._ends - self._starts
         kept = np.arange(len(lengths)) if self.episodes is None else np.asarray(self.episodes)
@@ -632,8 +633,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         step = as_int("step", step, high=2**62)
         workers = max(1, as_int("num_workers", num_workers, high=2**31))
         accumulation = as_int("gradient_accumulation_steps", gradient_accumulation_steps, low=1)
-        streams = self._streams or self.num_replicas * workers
-        self._window_settings(streams, workers)  # unless a state or the first run fixed it
+        self._fix_order(workers, None)  # unless a state or the first run fixed it
         blocks = math.ceil(len(self) / self.batch_size)
         rank_blocks = len(range(self.rank, blocks, self.num_replicas))
         if rank_blocks == 0:
@@ -646,7 +646,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             "start": done,
             "next": None,
             "offset": 0,
-            "streams": streams,
+            "streams": self._streams,
             "order": self._order_json(),
             "fingerprint": self._identity(),
         }
