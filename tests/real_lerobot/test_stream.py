@@ -7,6 +7,7 @@ and the local copy kept within its budget."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -394,11 +395,14 @@ def test_resume_by_step_with_the_first_runs_streams_keeps_its_auto_window(root, 
     reads the first run's window, not the one its own workers' shares would give."""
     url, _ = server
     files = [p for folder in ("data", "videos") for p in (root / folder).rglob("*") if p.is_file()]
-    per_frame = sum(p.stat().st_size for p in files) / FRAMES
-    budget = int(4 * per_frame * 40)  # about 80 frames per window alone, 40 with 2 workers
-    auto = {"window": "auto", "cache_bytes": budget, "streams": 1}
-    probe = stream(url, tmp_path / "p", **auto)
-    assert probe._resolve_window(1) != probe._resolve_window(2)  # the share matters here
+    dataset_bytes = sum(p.stat().st_size for p in files)
+    for budget in (dataset_bytes * k for k in (1, 2, 3, 4, 6)):  # one where the share matters
+        auto = {"window": "auto", "cache_bytes": budget, "streams": 1}
+        probe = stream(url, tmp_path / f"p{budget}", **auto)
+        if probe._resolve_window(1) != probe._resolve_window(2):
+            break
+    else:
+        raise AssertionError("no budget where 2 workers' shares give another window")
     alone = indices(DataLoader(stream(url, tmp_path / "a", **auto), batch_size=BATCH))
     resumed = DataLoader(stream(url, tmp_path / "b", **auto), batch_size=BATCH, num_workers=2)
     resume_from_step(resumed, 6)
@@ -492,20 +496,37 @@ def test_a_temporary_directory_of_its_own_goes_with_the_stream(server, tmp_path,
     assert not where.exists()
 
 
-def test_a_window_larger_than_half_the_cache_is_named_in_a_warning(root, tmp_path, caplog):
+def test_a_window_or_a_group_larger_than_half_the_cache_is_named_in_a_warning(
+    root, tmp_path, caplog
+):
     """A window whose files do not fit half a reader's share of `cache_bytes` makes most
     blocks open and fetch a new group: allowed (every frame still comes once), but logged with
-    the window, the budget and the window that fits."""
+    the window, the budget and the window that fits. A budget whose half does not hold even
+    one file group's files cannot keep the local copy within it: logged with the budget that
+    would."""
     import logging
 
     with caplog.at_level(logging.WARNING, logger="episampler.lerobot.stream"):
         fits = list(stream(root, tmp_path / "a"))  # window=20, 4 GiB
-        assert "does not fit" not in caplog.text
-        tight = list(stream(root, tmp_path / "b", window=80, cache_bytes=40_000))
-    assert "a window of 80 frames does not fit half a worker's share of cache_bytes=40000" in (
-        caplog.text
+        assert "does not fit" not in caplog.text and "exceed" not in caplog.text
+        probe = stream(root, tmp_path / "p", cache_bytes=52_000)
+        _, group_bytes = probe._disk_fit("video_file", 1)
+        assert 20_000 < group_bytes < 26_000  # one group fits half of 52,000 bytes
+        tight = list(stream(root, tmp_path / "b", window=80, cache_bytes=52_000))
+        assert "a window of 80 frames does not fit half a worker's share of cache_bytes=52000" in (
+            caplog.text
+        )
+        assert "exceed" not in caplog.text
+        caplog.clear()
+        tiny = list(stream(root, tmp_path / "c", window=80, cache_bytes=40_000))
+    needed = math.ceil(2 * group_bytes)
+    assert (
+        f"the files of one file group take up to {group_bytes:,.0f} bytes, more than half a "
+        f"worker's share of cache_bytes=40000 with 1 worker(s)" in caplog.text
     )
-    assert sorted(int(i["index"]) for i in tight) == sorted(int(i["index"]) for i in fits)
+    assert f"the local copy will exceed cache_bytes. Pass cache_bytes >= {needed}" in caplog.text
+    every = sorted(int(i["index"]) for i in fits)
+    assert sorted(int(i["index"]) for i in tight) == every == sorted(int(i["index"]) for i in tiny)
 
 
 def test_each_group_decodes_its_next_blocks_ahead(server, reference, tmp_path, monkeypatch):

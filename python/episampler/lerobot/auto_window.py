@@ -103,6 +103,7 @@ def choose_window_by_files(
     camera_names: list[str] | None = None,
     *,
     argument: str = "episode_frames",
+    cache_origin: str = CACHE_SIZE_VARIABLE,
 ) -> AutoWindow:
     """The automatic window from each kept episode's frames and video files (see `auto_window`).
 
@@ -122,6 +123,7 @@ def choose_window_by_files(
         episode_files: one row per episode, one column per camera: the file holding it.
         cache_size: decoders one worker's cache holds, >= 1, or None (unbounded).
         camera_names: the cameras' video keys (default: "camera 0", ...).
+        cache_origin: where `cache_size` comes from, for the reason.
 
     Returns:
         The choice, with its reason.
@@ -137,7 +139,7 @@ def choose_window_by_files(
         cache_size = as_int("cache_size", cache_size, low=1, high=2**63)
     names = camera_names or [f"camera {c}" for c in range(cameras)]
     cache = "unbounded" if cache_size is None else f"{cache_size}"
-    setting = f"decoder cache {cache} per worker ({CACHE_SIZE_VARIABLE})"
+    setting = f"decoder cache {cache} per worker ({cache_origin})"
 
     def global_order(units: int, why: str) -> AutoWindow:
         return AutoWindow(None, None, cache_size, cameras, units, 0, f"window='auto': {why}")
@@ -251,6 +253,7 @@ def auto_window(
     *,
     drop_n_first_frames: int = 0,
     drop_n_last_frames: int = 0,
+    cache_origin: str = CACHE_SIZE_VARIABLE,
 ) -> AutoWindow:
     """The largest window whose video files fit one DataLoader worker's decoder cache.
 
@@ -277,6 +280,7 @@ def auto_window(
         drop_n_first_frames: frames the sampler drops at each episode's start (units are
             counted in kept frames).
         drop_n_last_frames: frames the sampler drops at each episode's end.
+        cache_origin: where `cache_size` comes from, for the reason.
 
     Returns:
         An `AutoWindow`: `window` and `group_by` for `from_lerobot`, the inputs and the reason.
@@ -307,7 +311,9 @@ def auto_window(
         raise ValueError("window='auto': no frame left in the kept episodes after the drops")
     video_keys = list(dataset.meta.video_keys)
     files = camera_files(v3_table(dataset), video_keys)
-    return choose_window_by_files(lengths[mask], files[mask], cache, video_keys)
+    return choose_window_by_files(
+        lengths[mask], files[mask], cache, video_keys, cache_origin=cache_origin
+    )
 
 
 class AutoSettings(TypedDict):
@@ -371,3 +377,81 @@ def resolve_auto_window(
         drop_n_last_frames=kwargs.get("drop_n_last_frames", 0),
     )
     return settings["window"], settings["group_by"]
+
+
+def disk_window(
+    unit_of: Any,
+    episode_frames: Any,
+    episode_files: Any,
+    file_bytes: Any,
+    budget: float,
+    *,
+    samples: int = 32,
+) -> tuple[int, float]:
+    """The largest window whose files fit `budget`, in frames, for a reader that copies whole
+    files (a stream's local copy); and the bytes of the largest unit's files alone.
+
+    A window of the windowed order is a run of randomly permuted units, so its files are those
+    of units scattered over the dataset: a file holding episodes of several units is copied
+    whole for the one unit the window reads. The bytes a window needs are therefore counted
+    over the distinct files of its units, not its frames: in sampled windows (`samples` of
+    them, cut by the order's rule from permutations of a fixed seed, each with the first unit
+    of the next window, which a batch straddling two windows reads), 9 in 10 must fit.
+
+    Args:
+        unit_of: the unit of each kept episode (ids >= 0).
+        episode_frames: kept frames of each kept episode, >= 1.
+        episode_files: one row per kept episode, one column per file it reads (data file,
+            each camera's video file): file ids (>= 0, distinct over all columns).
+        file_bytes: the bytes of each file id.
+        budget: bytes a window's files may take.
+
+    Returns:
+        (window, bytes of the largest unit): the window is at least 1 (windows of one unit)
+        even when one unit's files exceed `budget`, which the second value tells.
+    """
+    units = np.asarray(unit_of, dtype=np.int64)
+    frames = np.asarray(episode_frames, dtype=np.int64)
+    files = np.asarray(episode_files, dtype=np.int64).reshape(len(units), -1)
+    sizes = np.asarray(file_bytes, dtype=np.float64)
+    count = int(units.max()) + 1
+    unit_frames = np.bincount(units, weights=frames, minlength=count).astype(np.int64)
+    pairs = np.unique(
+        np.stack([np.repeat(units, files.shape[1]), files.reshape(-1)], axis=1), axis=0
+    )  # (unit, file), sorted by unit
+    starts = np.searchsorted(pairs[:, 0], np.arange(count + 1))
+    alone = np.bincount(pairs[:, 0], weights=sizes[pairs[:, 1]], minlength=count)
+    rng = np.random.default_rng(0)
+    permutations: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def needed(window: int) -> float:
+        found: list[float] = []
+        for p in range(samples):
+            if len(permutations) <= p:
+                order = rng.permutation(count)
+                permutations.append((order, np.cumsum(unit_frames[order])))
+            order, cumulative = permutations[p]
+            first = 0
+            while first < count and len(found) < samples:
+                before = cumulative[first - 1] if first else 0
+                last = min(int(np.searchsorted(cumulative, before + window)), count - 1)
+                read = order[first : min(last + 2, count)]  # and the next window's first unit
+                lengths = starts[read + 1] - starts[read]
+                at = np.repeat(starts[read] - np.cumsum(lengths) + lengths, lengths)
+                window_files = np.unique(pairs[at + np.arange(len(at)), 1])
+                found.append(float(sizes[window_files].sum()))
+                first = last + 1
+            if len(found) >= samples:
+                break
+        return float(np.quantile(found, 0.9))
+
+    low, high = 1, int(unit_frames.sum())
+    if needed(low) > budget:
+        return 1, float(alone.max())
+    while low < high:  # the largest window that fits
+        middle = (low + high + 1) // 2
+        if needed(middle) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low, float(alone.max())

@@ -154,6 +154,10 @@ class _Source:
         return size
 
 
+def _size_text(size: float) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size:,.0f} bytes"
+
+
 def _remove_directory(path: str, pid: int) -> None:
     if os.getpid() == pid:  # not in a forked DataLoader worker, which inherits the finalizer
         shutil.rmtree(path, ignore_errors=True)
@@ -265,8 +269,9 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         root: a local directory or an fsspec URL (`http(s)://`, others with their package).
         seed: the order's seed, in `[0, 2**64)`.
         shuffle: shuffle (True) or boundary order (False).
-        window: frames per window, `"auto"` (sized to the decoder cache) or None (the global
-            order: every block may need other files).
+        window: frames per window, `"auto"` (sized to the decoders a worker keeps open and to
+            half its share of `cache_bytes`, counted in whole files) or None (the global order:
+            every block may need other files).
         batch_size: the DataLoader's batch size: a block of the order is one batch.
         cache_dir: where the files being read are kept (default: a new temporary directory).
         cache_bytes: local disk for data and video files in this process, split evenly among
@@ -380,6 +385,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         # Fixed by the argument, the first iteration or a loaded state.
         self._streams = None if streams is None else as_int("streams", streams, low=1)
         self._order: tuple[int | None, str | None] | None = None  # see `_window_settings`
+        self._disk_fits: dict[tuple[str, int], tuple[int, float]] = {}  # see `_disk_fit`
         self._worker: tuple[int, int] | None = None
         self._group: _Group | None = None
         self._template: Any = None  # the first group's dataset: the metadata later ones share
@@ -410,8 +416,19 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             self._order = self._resolve_window(max(1, streams // self.num_replicas))
             window, group_by = self._order
             if window is not None and group_by is not None:
-                fits = self._fitting_window(group_by, workers)
-                if window > fits:
+                fits, group_bytes = self._disk_fit(group_by, workers)
+                if group_bytes > self._budget(workers) / 2:
+                    logger.warning(
+                        "EpisodeStream: the files of one file group take up to %s, more "
+                        "than half a worker's share of cache_bytes=%d with %d worker(s): a "
+                        "worker keeps the group it reads and the next one, so the local copy "
+                        "will exceed cache_bytes. Pass cache_bytes >= %d, or fewer workers.",
+                        _size_text(group_bytes),
+                        self.cache_bytes,
+                        workers,
+                        math.ceil(2 * group_bytes * workers),
+                    )
+                elif window > fits:
                     logger.warning(
                         "EpisodeStream: a window of %d frames does not fit half a worker's "
                         "share of cache_bytes=%d (about %d frames with %d worker(s)): most "
@@ -426,15 +443,38 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
 
     def _fitting_window(self, group_by: str, workers: int) -> int:
         """The largest window whose files fit half a reader's share of `cache_bytes`, with
-        `workers` DataLoader workers per process (estimated from the bytes per frame): a window
-        closes after its frames reach `window`, so it may hold one unit more."""
+        `workers` DataLoader workers per process (`disk_window`: a window copies whole files,
+        estimated from the bytes per frame of each kind of file)."""
+        return self._disk_fit(group_by, workers)[0]
+
+    def _disk_fit(self, group_by: str, workers: int) -> tuple[int, float]:
+        """`disk_window` for half a reader's share: (the window, the bytes of the largest
+        file group's files); computed once for each (grouping, workers)."""
+        from episampler.lerobot.auto_window import disk_window
         from episampler.lerobot.layout import lerobot_groups
+
+        if (group_by, workers) in self._disk_fits:
+            return self._disk_fits[group_by, workers]
 
         view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
         lengths = self._ends - self._starts
-        largest = int(np.bincount(lerobot_groups(view, group_by), weights=lengths).max())
-        half = self._budget(workers) / 2 / self._bytes_per_frame
-        return max(1, int(half) - largest)
+        kept = np.arange(len(lengths)) if self.episodes is None else np.asarray(self.episodes)
+        columns: list[np.ndarray] = []
+        sizes: list[np.ndarray] = []
+        for prefix, per_frame in self._prefix_bytes_per_frame.items():
+            _, file_of = np.unique(self._file_keys(prefix), return_inverse=True)
+            file_of = file_of.reshape(-1)
+            columns.append(file_of + sum(map(len, sizes)))  # ids distinct over the kinds
+            sizes.append(np.bincount(file_of, weights=lengths) * per_frame)
+        fit = disk_window(
+            lerobot_groups(view, group_by)[kept],
+            lengths[kept],
+            np.stack(columns, axis=1)[kept],
+            np.concatenate(sizes),
+            self._budget(workers) / 2,
+        )
+        self._disk_fits[group_by, workers] = fit
+        return fit
 
     def _resolve_window(self, workers: int) -> tuple[int | None, str | None]:
         from episampler.lerobot.auto_window import auto_window
@@ -444,7 +484,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         if self.window != "auto":
             return int(self.window), "video_file" if self.meta.video_keys else "data_file"
         view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
-        choice = auto_window(view)
+        decoders, origin = self._decoders_per_reader()
+        choice = auto_window(view, cache_size=decoders, cache_origin=origin)
         window, group_by = choice.window, choice.group_by
         # A window's files must also fit a reader's half of the local cache.
         group_by = group_by or ("video_file" if self.meta.video_keys else "data_file")
@@ -460,6 +501,36 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         else:
             logger.info("EpisodeStream: %s", choice.reason)
         return window, group_by
+
+    def _decoders_per_reader(self) -> tuple[int | str, str]:
+        """The decoders a reader's batched fetch keeps open for one group's files: LeRobot's
+        cache size if the user chose it (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`), else as many as
+        `decoders_that_fit` (a decoder for every file of a group that small), at least
+        LeRobot's default; and where that count comes from. `window="auto"` sizes windows to
+        that, and to the disk."""
+        from episampler.lerobot.auto_window import CACHE_SIZE_VARIABLE, decoder_cache_size
+        from episampler.lerobot.decoders import (
+            decoders_that_fit,
+            estimated_decoder_bytes,
+            lerobot_cache_size,
+            open_files_limit,
+        )
+
+        if CACHE_SIZE_VARIABLE in os.environ:  # as the workers' LeRobot will read it
+            size = decoder_cache_size()
+            return ("unbounded" if size is None else size), CACHE_SIZE_VARIABLE
+        size, chosen, default = lerobot_cache_size()
+        if chosen:
+            return ("unbounded" if size is None else size), "LeRobot's cache, resized in code"
+        frame = max(
+            (int(np.prod(self.meta.features[key]["shape"])) for key in self.meta.video_keys),
+            default=0,
+        )
+        fit = decoders_that_fit(estimated_decoder_bytes(frame), open_files_limit())
+        return max(default, fit), (
+            f"{CACHE_SIZE_VARIABLE} not set: a decoder for every file of a group, as many as "
+            "the batched fetch's memory and open-files budget holds"
+        )
 
     def _sampler(self, streams: int, workers: int) -> Any:
         from episampler._sampler import EpisodeAwareSampler
@@ -486,30 +557,35 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         workers (`workers`, default this process's now)."""
         return self.cache_bytes // max(1, workers or self._readers()[2])
 
-    @functools.cached_property
-    def _bytes_per_frame(self) -> float:
-        """Data and video bytes per frame, estimated from the files of up to 8 episodes spread
-        over the dataset (once: resolving a window and checking it both ask)."""
+    def _file_keys(self, prefix: str) -> np.ndarray:
+        """One key per episode: the file of kind `prefix` ("data" or "videos/<video key>")
+        holding it."""
         table = self.meta.episodes
+        chunk = np.asarray(table[f"{prefix}/chunk_index"], dtype=np.int64)
+        return chunk * 2**32 + np.asarray(table[f"{prefix}/file_index"], dtype=np.int64)
+
+    @functools.cached_property
+    def _prefix_bytes_per_frame(self) -> dict[str, float]:
+        """Bytes per frame of each kind of file (data, each camera's video), estimated from
+        the files of up to 8 episodes spread over the dataset (once: resolving a window and
+        checking it both ask)."""
         lengths = self._ends - self._starts
         kept = np.arange(len(lengths)) if self.episodes is None else np.asarray(self.episodes)
-        prefixes = ["data"] + [f"videos/{key}" for key in self.meta.video_keys]
-        total_bytes = 0.0
-        for prefix in prefixes:
-            chunk = np.asarray(table[f"{prefix}/chunk_index"], dtype=np.int64)
-            file = np.asarray(table[f"{prefix}/file_index"], dtype=np.int64)
-            key = chunk * 2**32 + file
+        spread = kept[np.linspace(0, len(kept) - 1, min(8, len(kept))).astype(int)]
+        estimates = {}
+        for prefix in ["data"] + [f"videos/{key}" for key in self.meta.video_keys]:
+            key = self._file_keys(prefix)
             sizes, frames = 0, 0
-            for episode in kept[np.linspace(0, len(kept) - 1, min(8, len(kept))).astype(int)]:
+            for episode in {int(key[e]): int(e) for e in spread}.values():  # a file once
                 if prefix == "data":
-                    relative = str(self.meta.get_data_file_path(int(episode)))
+                    relative = str(self.meta.get_data_file_path(episode))
                 else:
                     camera = prefix.removeprefix("videos/")
-                    relative = str(self.meta.get_video_file_path(int(episode), camera))
+                    relative = str(self.meta.get_video_file_path(episode, camera))
                 sizes += self._size(relative)
                 frames += int(lengths[key == key[episode]].sum())
-            total_bytes += sizes / max(frames, 1)
-        return max(total_bytes, 1.0)
+            estimates[prefix] = max(sizes / max(frames, 1), 1e-3)
+        return estimates
 
     def __len__(self) -> int:
         """Kept frames per epoch over all readers."""
