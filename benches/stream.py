@@ -14,9 +14,12 @@ is recorded under `--out` or reused from there. Each row reads one epoch, rows i
 batch (from creating the dataset), peak local disk of the stream's copy, peak RSS of a worker,
 and distinct episodes per batch. LeRobot's streaming dataset fails on a dataset with more than
 one video file per camera (LeRobot #3080, #4524): that is reported, and it is measured on a
-copy of the same frames recorded into one file per camera. Row 6, measured only when `--rows`
-names it, streams windows of about 90 episodes: the mixing of LeRobot's shuffle buffer, at the
-disk it costs.
+copy of the same frames recorded into one file per camera. Rows 6 to 8 are measured only when
+`--rows` names them: row 6 streams windows of about 90 episodes (the mixing of LeRobot's shuffle
+buffer, at the disk it costs); rows 7 and 8 read the local copy and the stream at 30 ms without
+`LEROBOT_VIDEO_DECODER_CACHE_SIZE`, as lerobot-train runs by default. `--recording long` reads
+100 episodes of 100-160 frames instead (each starting new files), recorded under
+`OUT/long-episodes`.
 """
 
 from __future__ import annotations
@@ -41,8 +44,13 @@ DECODER_CACHE = 100  # as the loading benchmark's main configuration
 MAIN = Recording(None, 400, 20, 20, 40, 224, 0, file_mb=0.26)
 # The same frames (the same seed and per-camera content), every camera in one file.
 ONE_FILE = Recording(None, 400, 400, 20, 40, 224, 0, distinct_cameras=True)
+# Episodes of 100-160 frames (3-5 s at 30 fps), each starting a new file of every camera.
+LONG = Recording(None, 100, 20, 100, 160, 224, 0, file_mb=0.26)
+LONG_ONE_FILE = Recording(None, 100, 100, 100, 160, 224, 0, distinct_cameras=True)
+RECORDINGS = {"main": (MAIN, ONE_FILE), "long": (LONG, LONG_ONE_FILE)}
 MIXING_WINDOW = 2800  # frames: about 90 of these episodes
-ROWS = 7
+ROWS = 9
+UNSET = {"LEROBOT_VIDEO_DECODER_CACHE_SIZE": None}
 
 
 class Sampler(threading.Thread):
@@ -196,15 +204,23 @@ def rows(
         # fetch keeps a decoder for every file of a group, as it does by default.
         (f"EpisodeStream, 30 ms per request, 100 MB/s, window={MIXING_WINDOW}, cache_bytes 2x "
          "the dataset, a decoder per file",
-         stream(0.03, 100e6, 0.5, "mixing", window=MIXING_WINDOW),
-         {"LEROBOT_VIDEO_DECODER_CACHE_SIZE": None}),
+         stream(0.03, 100e6, 0.5, "mixing", window=MIXING_WINDOW), UNSET),
+        # lerobot-train's own environment: the decoder cache size not set, so a batched fetch
+        # keeps a decoder for every file it reads if they fit its budget (the local path's
+        # decoders too), and the stream's window="auto" is sized to those and to the disk.
+        ('LeRobotDataset, local, episampler make_loader(window="auto"), decoder cache size '
+         "not set", local_episampler, UNSET),
+        ("EpisodeStream, 30 ms per request, 100 MB/s, local copy 1/2, decoder cache size not set",
+         stream(0.03, 100e6, 2, "remote-unset"), UNSET),
     ]  # fmt: skip
     assert len(every) == ROWS
     results = []
     for k, (name, make, *changes) in enumerate(every):
         if k in chosen:
             with environment(changes[0] if changes else {}):
-                results.append(measure(name, make))
+                result = measure(name, make)
+                result["decoder_cache"] = os.environ.get("LEROBOT_VIDEO_DECODER_CACHE_SIZE")
+                results.append(result)
     faults.latency_s, faults.bytes_per_s = 0.0, 0.0
     return results
 
@@ -215,13 +231,19 @@ def table(results: list[dict[str, Any]]) -> str:
         "peak worker RSS | distinct episodes / batch |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    local = next((r["frames_per_s"] for r in results if "make_loader" in r["row"]), None)
+    # Each row against the local row read with the same decoder cache setting.
+    local = {
+        r.get("decoder_cache"): r["frames_per_s"]
+        for r in results
+        if "make_loader" in r["row"] and "error" not in r
+    }
     for r in results:
         if "error" in r:
             lines.append(f"| {r['row']} | fails: `{r['error']}` | | | | | |")
             continue
         disk = "-" if r["peak_disk_mb"] is None else f"{r['peak_disk_mb']:.1f} MB"
-        ratio = f"{r['frames_per_s'] / local:.2f}x" if local else ""
+        baseline = local.get(r.get("decoder_cache"))
+        ratio = f"{r['frames_per_s'] / baseline:.2f}x" if baseline else ""
         lines.append(
             f"| {r['row']} | {r['frames_per_s']:.0f} | {ratio} | {r['first_batch_s']:.1f} s | "
             f"{disk} | {r['peak_worker_rss_mb']:.0f} MB | {r['episodes_per_batch']:.1f} |"
@@ -288,8 +310,15 @@ def main() -> None:
         "--rows", default=None, help="the rows to measure, e.g. 1,2,6 (default: all but 6)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also save the medians here")
+    parser.add_argument(
+        "--recording",
+        choices=sorted(RECORDINGS),
+        default="main",
+        help="main: 400 episodes of 20-40 frames; long: 100 episodes of 100-160 frames, "
+        "recorded under OUT/long-episodes",
+    )
     args = parser.parse_args()
-    chosen = set(range(ROWS - 1)) if args.rows is None else {int(r) for r in args.rows.split(",")}
+    chosen = set(range(6)) if args.rows is None else {int(r) for r in args.rows.split(",")}
     if not chosen <= set(range(ROWS)):
         parser.error(f"--rows: rows are 0 to {ROWS - 1}, got {args.rows}")
     os.environ["LEROBOT_VIDEO_DECODER_CACHE_SIZE"] = str(DECODER_CACHE)
@@ -300,8 +329,10 @@ def main() -> None:
     def log(message: str) -> None:
         print(message, flush=True)
 
-    many = record(args.out, MAIN, log=log)
-    one = record(args.out, ONE_FILE, log=log)
+    recording, one_file = RECORDINGS[args.recording]
+    out = args.out if args.recording == "main" else args.out / "long-episodes"
+    many = record(out, recording, log=log)
+    one = record(out, one_file, log=log)
     rounds = []
     with serve(many.parent) as (base, faults):
         for repeat in range(args.repeats):
@@ -317,9 +348,10 @@ def main() -> None:
     if args.results is not None:
         header = (
             "# Streaming benchmark\n\n"
-            f"`python -m benches.stream --repeats {args.repeats}` (LeRobot 0.6; the loading "
-            f"benchmark's main recording: {MAIN.episodes} episodes of {MAIN.min_length}-"
-            f"{MAIN.max_length} frames, 3 cameras {MAIN.size}x{MAIN.size} whose files roll over "
+            f"`python -m benches.stream --repeats {args.repeats} --recording {args.recording}` "
+            f"(LeRobot 0.6; {recording.episodes} episodes of "
+            f"{recording.min_length}-{recording.max_length} frames, 3 cameras "
+            f"{recording.size}x{recording.size} whose files roll over "
             "apart, LeRobot's default encoder; "
             f"{WORKERS} spawned workers, batch {BATCH}, prefetch 4, persistent workers, uint8 "
             f"frames; `LEROBOT_VIDEO_DECODER_CACHE_SIZE={DECODER_CACHE}`; the stream's local "

@@ -324,3 +324,33 @@ def test_on_data_change_is_a_flag_of_the_resume_not_a_saved_option():
     assert _options.resolve(explicit, saved, "ckpt") == saved  # no contradiction
     assert _options.resolve(explicit, None, "") == Options()
     assert "--episampler.on_data_change=refuse|restart_epoch" in _options.HELP
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("500", 500), ("40GB", 40 * 10**9), ("4GiB", 4 * 2**30), ("1.5 MB", 1_500_000),
+     ("2tb", 2 * 10**12), (123, 123)],
+)  # fmt: skip
+def test_cache_bytes_takes_bytes_with_an_optional_unit(value, expected):
+    assert _options.check_cache_bytes(value) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "5XB", "", "1e9", True, 1.5, None])
+def test_bad_cache_bytes_are_refused_by_name(value):
+    with pytest.raises(OptionsError, match=r"--episampler.cache_bytes must be a number of bytes"):
+        _options.check_cache_bytes(value)
+
+
+def test_the_streams_disk_options_are_flags_of_the_run_not_saved_options():
+    explicit, rest = _options.split_arguments(
+        ["--episampler.cache_bytes", "2GB", "--episampler.cache_dir=/data/copies", "-x"]
+    )
+    assert explicit == {"cache_bytes": 2 * 10**9, "cache_dir": "/data/copies"}
+    assert rest == ["-x"]
+    saved = Options(window="auto")
+    assert _options.resolve(explicit, saved, "ckpt") == saved  # a resume may use another disk
+    assert "cache_bytes" not in Options().to_json() and "cache_dir" not in Options().to_json()
+    with pytest.raises(OptionsError, match="cache_dir must be a directory path"):
+        _options.split_arguments(["--episampler.cache_dir="])
+    assert "--episampler.cache_bytes=N" in _options.HELP
+    assert "--episampler.cache_dir=PATH" in _options.HELP

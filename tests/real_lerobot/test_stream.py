@@ -279,7 +279,8 @@ def test_lerobot_train_streams_from_the_server_and_resumes_exactly(
     after its checkpoint and resumed with --resume=true consumes the uninterrupted run's
     batches, and every frame once per epoch. The run with 2 workers is resumed without
     workers and with a decoder cache of 2, for which window="auto" would choose another
-    window: the checkpoint keeps the first run's order."""
+    window: the checkpoint keeps the first run's order. The copies go where
+    --episampler.cache_dir says (a flag of each run: the resume copies elsewhere)."""
     from tests.real_lerobot.test_train import resume_arguments, tiny_act_arguments, train
 
     url, _ = server
@@ -289,22 +290,40 @@ def test_lerobot_train_streams_from_the_server_and_resumes_exactly(
         arguments = [
             f"--dataset.repo_id={REPO_ID}", f"--dataset.root={url}", "--dataset.streaming=true",
             *tiny_act_arguments(tmp_path / name, num_workers, steps, checkpoint),
-            f"--batch_size={BATCH}",
+            f"--batch_size={BATCH}", f"--episampler.cache_dir={tmp_path / f'{name}-copies'}",
+            "--episampler.cache_bytes=1MB",
         ]  # fmt: skip
         [runs[name]] = train(tmp_path / f"{name}.jsonl", "episampler", *arguments,
                              stop_after=stop_after)  # fmt: skip
-    changed = []
+        assert (tmp_path / f"{name}-copies" / REPO_ID / "meta" / "info.json").is_file()
+    changed = [f"--episampler.cache_dir={tmp_path / 'resumed-copies'}"]
     if num_workers:
-        changed = ["--num_workers=0"]
+        changed.append("--num_workers=0")
         monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "2")
     [resumed] = train(tmp_path / "resumed.jsonl", "episampler",
                       *resume_arguments(tmp_path / "stopped"), *changed)  # fmt: skip
+    assert (tmp_path / "resumed-copies" / REPO_ID / "meta" / "info.json").is_file()
     if num_workers:
         assert "'num_workers': 0" in (tmp_path / "resumed.log").read_text()  # the config
     assert len(runs["uninterrupted"]) == steps
     assert runs["stopped"] + resumed == runs["uninterrupted"]
     epoch = [i for batch in runs["uninterrupted"][:23] for i in batch]
     assert sorted(epoch) == list(range(FRAMES))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_streams_disk_flags_are_refused_without_streaming(root, tmp_path):
+    from tests.real_lerobot.test_train import tiny_act_arguments, train
+
+    for flag in ("--episampler.cache_bytes=1GB", f"--episampler.cache_dir={tmp_path / 'c'}"):
+        error = train(tmp_path / "refused.jsonl", "episampler",
+                      f"--dataset.repo_id={REPO_ID}", f"--dataset.root={root}",
+                      *tiny_act_arguments(tmp_path / "run", 0, 4, 4), flag,
+                      returncode=1)  # fmt: skip
+        name = flag.split("=")[0]
+        assert f"{name} is for --dataset.streaming=true only" in error, error[-3000:]
+        assert "Traceback" not in error, error[-3000:]
 
 
 @pytest.mark.slow

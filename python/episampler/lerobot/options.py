@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -48,6 +50,13 @@ and episode boundaries; --resume=true compares them with the dataset on disk:
         an error naming the dataset and what changed). restart_epoch: a warning, and training
         continues from the start of the next epoch on the new data (the rest of the interrupted
         epoch is skipped; the epoch count goes on). Not saved: give it on the resume.
+With --dataset.streaming=true (an exactly resumable stream, from a directory or a URL), also,
+not saved (a resume may use another disk; the stream's order is saved on its own):
+  --episampler.cache_bytes=N
+        Local disk for the copies of the files being read, split among the DataLoader workers
+        (default 4GiB; units: KB, MB, GB, TB, KiB, MiB, GiB, TiB).
+  --episampler.cache_dir=PATH
+        Where those copies go (default: a temporary directory, deleted at the end).
 """
 
 
@@ -225,8 +234,35 @@ def check_block_size(value: Any) -> int:
 
 
 ON_DATA_CHANGE = ("refuse", "restart_epoch")
-# Options of one invocation, not saved with the checkpoint (they decide how a resume goes).
-RUN_FIELDS = ("on_data_change",)
+# Options of one invocation, not saved with the checkpoint (how a resume goes, where and how
+# much a stream copies: a stream's order is saved with the checkpoint on its own).
+RUN_FIELDS = ("on_data_change", "cache_bytes", "cache_dir")
+STREAM_FIELDS = ("cache_bytes", "cache_dir")  # only with --dataset.streaming=true
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+
+def check_cache_bytes(value: Any) -> int:
+    """Bytes: a number >= 1, optionally with a unit (`500MB`, `40GiB`)."""
+    number, unit = -1.0, ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]*)", value.strip().lower())
+        if match is not None:
+            number, unit = float(match[1]), match[2]
+    if unit in _UNITS and 1 <= number * _UNITS[unit] <= 2**62:
+        return int(number * _UNITS[unit])
+    raise OptionsError(
+        "--episampler.cache_bytes must be a number of bytes >= 1, optionally with a unit "
+        f"({', '.join(u for u in _UNITS if u)}; e.g. 40GB), got {value!r}"
+    )
+
+
+def check_cache_dir(value: Any) -> str:
+    if isinstance(value, (str, os.PathLike)) and os.fspath(value).strip():
+        return os.fspath(value)
+    raise OptionsError(f"--episampler.cache_dir must be a directory path, got {value!r}")
 
 
 def check_on_data_change(value: Any) -> str:
@@ -244,6 +280,8 @@ _CHECKS = {
     "datasets": check_datasets,
     "block_size": check_block_size,
     "on_data_change": check_on_data_change,
+    "cache_bytes": check_cache_bytes,
+    "cache_dir": check_cache_dir,
 }
 
 

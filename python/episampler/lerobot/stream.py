@@ -1008,11 +1008,15 @@ def train_stream(
     window: int | str | None,
     resume_step: int | None,
     saved_order: Mapping[str, Any] | None = None,
+    *,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> EpisodeStream:
     """The training data of `episampler-lerobot-train --dataset.streaming=true`: an
     `EpisodeStream` with the options LeRobot's `make_dataset` gives its datasets (uint8 frames,
     the policy's `delta_timestamps`, image transforms, ImageNet stats) and
-    `--episampler.window` (default `"auto"`), set to continue after `resume_step` steps.
+    `--episampler.window` (default `"auto"`), `--episampler.cache_bytes` and
+    `--episampler.cache_dir`, set to continue after `resume_step` steps.
     Its order (streams, window, grouping) is `saved_order`, the resumed checkpoint's, or fixed
     now for `cfg.num_workers`; the caller saves `_order_settings()` with each checkpoint, so a
     resumed run reads the first run's order even with another worker count or decoder cache.
@@ -1041,6 +1045,8 @@ def train_stream(
         tolerance_s=cfg.tolerance_s,
         num_replicas=dist.get_world_size() if distributed else 1,
         rank=dist.get_rank() if distributed else 0,
+        cache_bytes=cache_bytes,
+        cache_dir=cache_dir,
     )
     policy = getattr(cfg, "trainable_config", None) or cfg.policy
     resolve = factory.resolve_delta_timestamps

@@ -37,6 +37,7 @@ import dataclasses
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -97,6 +98,8 @@ def install(
     datasets: Any = None,
     block_size: int | None = None,
     on_data_change: str | None = None,
+    cache_bytes: int | str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> None:
     """Make `lerobot.scripts.lerobot_train` sample with episampler and resume exactly.
 
@@ -115,6 +118,9 @@ def install(
             `"refuse"` (the default: an `OptionsError` naming the dataset and what changed) or
             `"restart_epoch"` (a warning; training goes on from the start of the next epoch on
             the new data). Not saved with the checkpoint.
+        cache_bytes: with `--dataset.streaming=true`, the local disk for the stream's copies
+            of the files being read (bytes, or a string with a unit: `"40GB"`). Not saved.
+        cache_dir: with `--dataset.streaming=true`, where those copies go. Not saved.
 
     Safe to call more than once with the same arguments (other arguments are a `ValueError`).
 
@@ -129,6 +135,8 @@ def install(
         "datasets": datasets,
         "block_size": block_size,
         "on_data_change": on_data_change,
+        "cache_bytes": cache_bytes,
+        "cache_dir": cache_dir,
     }
     explicit = _options.checked({k: v for k, v in given.items() if v is not None})
     version = _lerobot_version()
@@ -229,6 +237,12 @@ class _Installation:
                 if self.checkpoint:
                     self.check_data(options)
                 return dataset, eval_dataset
+            for name in _options.STREAM_FIELDS:
+                if name in self.explicit:
+                    raise OptionsError(
+                        f"--episampler.{name} is for --dataset.streaming=true only (a dataset "
+                        "read in place copies nothing)"
+                    )
             if options.datasets is not None:
                 from episampler.lerobot.datasets import make_mixture_datasets
 
@@ -279,7 +293,8 @@ class _Installation:
                     "exactly only with the first run's --num_workers and decoder cache size",
                     self.checkpoint,
                 )
-        stream = train_stream(cfg, options.window, step, self.saved_sampler or None)
+        disk = {k: v for k, v in self.explicit.items() if k in _options.STREAM_FIELDS}
+        stream = train_stream(cfg, options.window, step, self.saved_sampler or None, **disk)
         self.settings = stream._order_settings()  # saved with each checkpoint
         return stream
 
