@@ -103,7 +103,6 @@ def choose_window_by_files(
     camera_names: list[str] | None = None,
     *,
     argument: str = "episode_frames",
-    cache_origin: str = CACHE_SIZE_VARIABLE,
 ) -> AutoWindow:
     """The automatic window from each kept episode's frames and video files (see `auto_window`).
 
@@ -123,7 +122,6 @@ def choose_window_by_files(
         episode_files: one row per episode, one column per camera: the file holding it.
         cache_size: decoders one worker's cache holds, >= 1, or None (unbounded).
         camera_names: the cameras' video keys (default: "camera 0", ...).
-        cache_origin: where `cache_size` comes from, for the reason.
 
     Returns:
         The choice, with its reason.
@@ -139,7 +137,7 @@ def choose_window_by_files(
         cache_size = as_int("cache_size", cache_size, low=1, high=2**63)
     names = camera_names or [f"camera {c}" for c in range(cameras)]
     cache = "unbounded" if cache_size is None else f"{cache_size}"
-    setting = f"decoder cache {cache} per worker ({cache_origin})"
+    setting = f"decoder cache {cache} per worker ({CACHE_SIZE_VARIABLE})"
 
     def global_order(units: int, why: str) -> AutoWindow:
         return AutoWindow(None, None, cache_size, cameras, units, 0, f"window='auto': {why}")
@@ -253,7 +251,6 @@ def auto_window(
     *,
     drop_n_first_frames: int = 0,
     drop_n_last_frames: int = 0,
-    cache_origin: str = CACHE_SIZE_VARIABLE,
 ) -> AutoWindow:
     """The largest window whose video files fit one DataLoader worker's decoder cache.
 
@@ -280,7 +277,6 @@ def auto_window(
         drop_n_first_frames: frames the sampler drops at each episode's start (units are
             counted in kept frames).
         drop_n_last_frames: frames the sampler drops at each episode's end.
-        cache_origin: where `cache_size` comes from, for the reason.
 
     Returns:
         An `AutoWindow`: `window` and `group_by` for `from_lerobot`, the inputs and the reason.
@@ -311,9 +307,7 @@ def auto_window(
         raise ValueError("window='auto': no frame left in the kept episodes after the drops")
     video_keys = list(dataset.meta.video_keys)
     files = camera_files(v3_table(dataset), video_keys)
-    return choose_window_by_files(
-        lengths[mask], files[mask], cache, video_keys, cache_origin=cache_origin
-    )
+    return choose_window_by_files(lengths[mask], files[mask], cache, video_keys)
 
 
 class AutoSettings(TypedDict):

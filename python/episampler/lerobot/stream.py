@@ -269,9 +269,10 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         root: a local directory or an fsspec URL (`http(s)://`, others with their package).
         seed: the order's seed, in `[0, 2**64)`.
         shuffle: shuffle (True) or boundary order (False).
-        window: frames per window, `"auto"` (sized to the decoders a worker keeps open and to
-            half its share of `cache_bytes`, counted in whole files) or None (the global order:
-            every block may need other files).
+        window: frames per window, `"auto"` (sized to the decoder cache, as
+            `make_loader(window="auto")`, and to half a worker's share of `cache_bytes`,
+            counted in whole files) or None (the global order: every block may need other
+            files).
         batch_size: the DataLoader's batch size: a block of the order is one batch.
         cache_dir: where the files being read are kept (default: a new temporary directory).
         cache_bytes: local disk for data and video files in this process, split evenly among
@@ -484,8 +485,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         if self.window != "auto":
             return int(self.window), "video_file" if self.meta.video_keys else "data_file"
         view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
-        decoders, origin = self._decoders_per_reader()
-        choice = auto_window(view, cache_size=decoders, cache_origin=origin)
+        choice = auto_window(view)
         window, group_by = choice.window, choice.group_by
         # A window's files must also fit a reader's half of the local cache.
         group_by = group_by or ("video_file" if self.meta.video_keys else "data_file")
@@ -501,36 +501,6 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         else:
             logger.info("EpisodeStream: %s", choice.reason)
         return window, group_by
-
-    def _decoders_per_reader(self) -> tuple[int | str, str]:
-        """The decoders a reader's batched fetch keeps open for one group's files: LeRobot's
-        cache size if the user chose it (`LEROBOT_VIDEO_DECODER_CACHE_SIZE`), else as many as
-        `decoders_that_fit` (a decoder for every file of a group that small), at least
-        LeRobot's default; and where that count comes from. `window="auto"` sizes windows to
-        that, and to the disk."""
-        from episampler.lerobot.auto_window import CACHE_SIZE_VARIABLE, decoder_cache_size
-        from episampler.lerobot.decoders import (
-            decoders_that_fit,
-            estimated_decoder_bytes,
-            lerobot_cache_size,
-            open_files_limit,
-        )
-
-        if CACHE_SIZE_VARIABLE in os.environ:  # as the workers' LeRobot will read it
-            size = decoder_cache_size()
-            return ("unbounded" if size is None else size), CACHE_SIZE_VARIABLE
-        size, chosen, default = lerobot_cache_size()
-        if chosen:
-            return ("unbounded" if size is None else size), "LeRobot's cache, resized in code"
-        frame = max(
-            (int(np.prod(self.meta.features[key]["shape"])) for key in self.meta.video_keys),
-            default=0,
-        )
-        fit = decoders_that_fit(estimated_decoder_bytes(frame), open_files_limit())
-        return max(default, fit), (
-            f"{CACHE_SIZE_VARIABLE} not set: a decoder for every file of a group, as many as "
-            "the batched fetch's memory and open-files budget holds"
-        )
 
     def _sampler(self, streams: int, workers: int) -> Any:
         from episampler._sampler import EpisodeAwareSampler
