@@ -8,19 +8,13 @@ import numpy as np
 import pytest
 
 from episampler.lerobot.auto_window import disk_window
+from tests.test_auto_window import windows_of
 
 
 def windows_with_the_next_first_unit(order: list[int], frames: np.ndarray, window: int):
     """The windows the closing rule cuts from units in `order`, each with the next window's
     first unit (a batch straddling two windows reads both)."""
-    windows, current, filled = [], [], 0
-    for unit in order:
-        current.append(unit)
-        filled += int(frames[unit])
-        if filled >= window:
-            windows.append(current)
-            current, filled = [], 0
-    windows += [current] if current else []
+    windows = windows_of(order, frames, window)
     following = [*windows[1:], []]
     return [this + after[:1] for this, after in zip(windows, following, strict=True)]
 

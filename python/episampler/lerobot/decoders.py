@@ -39,7 +39,6 @@ __all__ = [
     "Decoders",
     "budgeted_decoders",
     "decoder_capacity",
-    "decoders_that_fit",
     "estimated_decoder_bytes",
     "lerobot_decoders",
 ]
@@ -89,17 +88,12 @@ def decoder_capacity(demand: DecoderDemand, budget_bytes: int = DECODER_BYTES) -
     if demand.chosen or size is None:
         return size
     files = demand.files
-    fits = files <= decoders_that_fit(demand.decoder_bytes, demand.open_files_limit, budget_bytes)
+    fits = (
+        files * demand.decoder_bytes <= budget_bytes
+        and files <= demand.open_files_limit // 2  # the other half for everything else
+        and files <= MOST_DECODERS
+    )
     return max(size, demand.lerobot_default, files if fits else 0)
-
-
-def decoders_that_fit(
-    decoder_bytes: int, open_files_limit: int, budget_bytes: int = DECODER_BYTES
-) -> int:
-    """The most files whose decoders a batched fetch keeps open all at once when the user did
-    not choose LeRobot's count: their estimated memory within `budget_bytes`, at most half the
-    open-files limit (the other half for everything else), at most `MOST_DECODERS`."""
-    return min(budget_bytes // max(1, decoder_bytes), open_files_limit // 2, MOST_DECODERS)
 
 
 # The estimated bytes of the decoders beyond LeRobot's count that this process's batched
@@ -141,25 +135,18 @@ def budgeted_decoders(demand: DecoderDemand) -> Decoders:
     return decoders
 
 
-def lerobot_cache_size() -> tuple[int | None, bool, int]:
-    """LeRobot's decoder cache here: (its size, None when unbounded; whether the user chose it,
-    by `LEROBOT_VIDEO_DECODER_CACHE_SIZE` or by resizing it in code; LeRobot's default size)."""
+def lerobot_decoders(files: int, decoder_bytes: int) -> Decoders:
+    """`budgeted_decoders` for the LeRobot installed here and this process's limits."""
     from lerobot.datasets import video_utils
 
     default = getattr(video_utils, "DEFAULT_DECODER_CACHE_SIZE", 100)
     size = video_utils._default_decoder_cache.max_size
-    return size, "LEROBOT_VIDEO_DECODER_CACHE_SIZE" in os.environ or size != default, default
-
-
-def lerobot_decoders(files: int, decoder_bytes: int) -> Decoders:
-    """`budgeted_decoders` for the LeRobot installed here and this process's limits."""
-    size, chosen, default = lerobot_cache_size()
-    demand = DecoderDemand(size, chosen, files, decoder_bytes, open_files_limit(), default)
+    chosen = "LEROBOT_VIDEO_DECODER_CACHE_SIZE" in os.environ or size != default
+    demand = DecoderDemand(size, chosen, files, decoder_bytes, _open_files_limit(), default)
     return budgeted_decoders(demand)
 
 
-def open_files_limit() -> int:
-    """This process's limit on open files (the soft `RLIMIT_NOFILE`)."""
+def _open_files_limit() -> int:
     try:
         import resource
     except ImportError:  # Windows: no such limit to read; its C runtime's default

@@ -442,15 +442,11 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
                     )
         return self._order
 
-    def _fitting_window(self, group_by: str, workers: int) -> int:
-        """The largest window whose files fit half a reader's share of `cache_bytes`, with
-        `workers` DataLoader workers per process (`disk_window`: a window copies whole files,
-        estimated from the bytes per frame of each kind of file)."""
-        return self._disk_fit(group_by, workers)[0]
-
     def _disk_fit(self, group_by: str, workers: int) -> tuple[int, float]:
-        """`disk_window` for half a reader's share: (the window, the bytes of the largest
-        file group's files); computed once for each (grouping, workers)."""
+        """The largest window whose files fit half a reader's share of `cache_bytes`, with
+        `workers` DataLoader workers per process, and the bytes of the largest file group's
+        files (`disk_window`: a window copies whole files, estimated from the bytes per frame
+        of each kind of file); computed once for each (grouping, workers)."""
         from episampler.lerobot.auto_window import disk_window
         from episampler.lerobot.layout import lerobot_groups
 
@@ -489,7 +485,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         window, group_by = choice.window, choice.group_by
         # A window's files must also fit a reader's half of the local cache.
         group_by = group_by or ("video_file" if self.meta.video_keys else "data_file")
-        fits = self._fitting_window(group_by, workers)
+        fits, _ = self._disk_fit(group_by, workers)
         if window is None or fits < window:
             window = fits
             logger.info(
