@@ -26,6 +26,7 @@ class Faults:
         self.always = False
         self.gets = 0
         self.injected = 0
+        self.served = 0  # bytes of the bodies sent whole
         self.latency_s = 0.0  # before every response
         self.bytes_per_s = 0.0  # 0: unlimited
         self.stall_s = 10.0  # how long a "stall" keeps the body back before closing
@@ -87,11 +88,13 @@ def _handler(directory: Path, faults: Faults) -> type[http.server.SimpleHTTPRequ
                 return None
             if not faults.bytes_per_s:
                 self.wfile.write(body)
-                return None
-            piece = 64 * 1024
-            for start in range(0, len(body), piece):
-                self.wfile.write(body[start : start + piece])
-                time.sleep(len(body[start : start + piece]) / faults.bytes_per_s)
+            else:
+                piece = 64 * 1024
+                for start in range(0, len(body), piece):
+                    self.wfile.write(body[start : start + piece])
+                    time.sleep(len(body[start : start + piece]) / faults.bytes_per_s)
+            with faults.lock:
+                faults.served += len(body)
             return None
 
         def do_HEAD(self):

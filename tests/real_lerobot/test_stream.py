@@ -92,14 +92,14 @@ def test_every_frame_once_per_epoch_and_items_equal_the_datasets(root, server, r
 def test_two_workers_give_the_same_batches_as_none_from_http(server, tmp_path):
     url, _ = server
     alone = indices(DataLoader(stream(url, tmp_path / "a"), batch_size=BATCH))
-    workers = DataLoader(stream(url, tmp_path / "b"), batch_size=BATCH, num_workers=2)
-    # The blocks of one order, in order: each worker reads its own stream of windows.
-    assert indices(workers) != [] and sorted(flat(indices(workers))) == list(range(FRAMES))
-    two = EpisodeStream(REPO_ID, root=url, seed=3, batch_size=BATCH, window=20,
-                        cache_dir=tmp_path / "c")  # fmt: skip
-    two._streams = 2
-    assert indices(workers) == indices(DataLoader(two, batch_size=BATCH))
+    workers = indices(DataLoader(stream(url, tmp_path / "b"), batch_size=BATCH, num_workers=2))
+    # One stream of windows per process: its workers deal its blocks, in order.
     assert sorted(flat(alone)) == list(range(FRAMES))
+    assert workers == alone
+    # Another number of streams is another order.
+    two = EpisodeStream(REPO_ID, root=url, seed=3, batch_size=BATCH, window=20,
+                        cache_dir=tmp_path / "c", streams=2)  # fmt: skip
+    assert indices(DataLoader(two, batch_size=BATCH)) != alone
 
 
 @pytest.mark.parametrize("num_workers", [0, 2, 4])
@@ -239,17 +239,48 @@ def disk_used(mirror: Path) -> int:
     return used
 
 
-def test_the_local_copy_stays_within_its_budget(server, tmp_path):
-    url, _ = server
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_the_local_copy_stays_within_its_budget(server, tmp_path, num_workers):
+    """The copies a process's readers share stay within `cache_bytes`, sampled every few
+    milliseconds while the workers fetch, rename and delete."""
+    import threading
+
+    url, faults = server
     budget = 40_000
     episodes = stream(url, tmp_path, cache_bytes=budget)
-    mirror = tmp_path / "cache" / "readers" / "0" / REPO_ID
-    peak, seen = 0, []
-    for item in episodes:
-        seen.append(int(item["index"]))
-        peak = max(peak, disk_used(mirror))
-    assert sorted(seen) == list(range(FRAMES))
-    assert 0 < peak <= budget
+    mirror = tmp_path / "cache" / "ranks" / "0" / REPO_ID
+    peak, stop = [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], disk_used(mirror))
+            stop.wait(0.002)
+
+    sampler = threading.Thread(target=sample)
+    faults.latency_s = 0.01  # fetches that take a while, so the sampling sees them
+    sampler.start()
+    try:
+        batches = indices(DataLoader(episodes, batch_size=BATCH, num_workers=num_workers))
+    finally:
+        stop.set()
+        sampler.join()
+        faults.latency_s = 0.0
+    assert sorted(flat(batches)) == list(range(FRAMES))
+    assert 0 < peak[0] <= budget
+
+
+def test_the_workers_of_a_process_fetch_each_file_once_for_all(server, tmp_path):
+    """Two workers read the same file groups from one shared copy: the bytes they fetch in an
+    epoch are those one reader fetches (within a little for timing), not twice as many."""
+    url, faults = server
+    served = {}
+    for workers in (0, 2):
+        episodes = stream(url, tmp_path / str(workers), cache_bytes=40_000)
+        before = faults.served
+        batches = indices(DataLoader(episodes, batch_size=BATCH, num_workers=workers))
+        served[workers] = faults.served - before
+        assert sorted(flat(batches)) == list(range(FRAMES))
+    assert served[0] > 0 and served[2] <= 1.2 * served[0], served
 
 
 def test_the_streaming_example_runs_against_the_server(server, tmp_path):
@@ -397,32 +428,35 @@ def test_a_streamed_resume_on_changed_data_is_refused_naming_the_change(tmp_path
             assert not (tmp_path / "refused.jsonl").exists()
 
 
-def test_resume_by_step_on_another_worker_count_is_exact_with_the_first_runs_streams(
-    server, tmp_path
-):
+def test_resume_by_step_on_another_worker_count_is_exact(server, tmp_path):
     url, _ = server
-    # A run without workers (one stream), resumed with 2 workers: the same order, split anew.
-    alone = indices(DataLoader(stream(url, tmp_path / "a", streams=1), batch_size=BATCH))
-    resumed = DataLoader(stream(url, tmp_path / "b", streams=1), batch_size=BATCH, num_workers=2)
+    # A run without workers, resumed with 2 workers: the same order, split anew.
+    alone = indices(DataLoader(stream(url, tmp_path / "a"), batch_size=BATCH))
+    resumed = DataLoader(stream(url, tmp_path / "b"), batch_size=BATCH, num_workers=2)
     resume_from_step(resumed, 6)
     assert indices(resumed) == alone[6:]
 
 
-def test_resume_by_step_with_the_first_runs_streams_keeps_its_auto_window(root, server, tmp_path):
-    """window="auto" sizes windows to a reader's share of `cache_bytes`; given the first run's
-    `streams`, a resume by step on another worker count counts the first run's readers, so it
-    reads the first run's window, not the one its own workers' shares would give."""
+def test_an_auto_window_does_not_depend_on_the_worker_count(root, server, tmp_path):
+    """window="auto" sizes windows to half of `cache_bytes`, which a process's workers share
+    (not to a share per worker): at a budget where dividing it among 2 would give another
+    window, a run with 2 workers reads the order of a run without, and a resume by step on
+    another worker count continues it."""
     url, _ = server
     files = [p for folder in ("data", "videos") for p in (root / folder).rglob("*") if p.is_file()]
     dataset_bytes = sum(p.stat().st_size for p in files)
-    for budget in (dataset_bytes * k for k in (1, 2, 3, 4, 6)):  # one where the share matters
-        auto = {"window": "auto", "cache_bytes": budget, "streams": 1}
+    for budget in (dataset_bytes * k for k in (1, 2, 3, 4, 6)):  # one where a division matters
+        auto = {"window": "auto", "cache_bytes": budget}
         probe = stream(url, tmp_path / f"p{budget}", **auto)
         if probe._resolve_window(1) != probe._resolve_window(2):
             break
     else:
-        raise AssertionError("no budget where 2 workers' shares give another window")
-    alone = indices(DataLoader(stream(url, tmp_path / "a", **auto), batch_size=BATCH))
+        raise AssertionError("no budget where half of it gives another window")
+    first = stream(url, tmp_path / "a", **auto)
+    alone = indices(DataLoader(first, batch_size=BATCH))
+    assert first._order == probe._resolve_window(1)  # half of the whole budget
+    two = DataLoader(stream(url, tmp_path / "t", **auto), batch_size=BATCH, num_workers=2)
+    assert indices(two) == alone
     resumed = DataLoader(stream(url, tmp_path / "b", **auto), batch_size=BATCH, num_workers=2)
     resume_from_step(resumed, 6)
     assert indices(resumed) == alone[6:]
@@ -458,7 +492,7 @@ def test_a_state_keeps_its_runs_auto_window_whatever_the_decoder_cache_says_now(
     head = numbers(next(items) for _ in range(2 * BATCH + 1))
     state = first.state_dict()
     rest = numbers(items)
-    assert state["version"] == 2 and state["order"]["window"] >= 1, state
+    assert state["version"] == 3 and state["order"]["window"] >= 1, state
     monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "100")  # holds every file
     assert numbers(stream(root, tmp_path / "b", window="auto")) != head + rest
     again = stream(root, tmp_path / "c", window="auto")
@@ -477,7 +511,8 @@ def test_a_state_keeps_its_runs_auto_window_whatever_the_decoder_cache_says_now(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"version": 3}, r"state\['version'\] is 3"),
+        ({"version": 4}, r"state\['version'\] is 4"),
+        ({"readers": 0}, r"state\['readers'\]"),
         ({"order": {"window": 0, "group_by": "video_file"}}, r"state\['order'\]\['window'\]"),
         ({"order": {"window": 5, "group_by": "camera"}}, r"not a window and its grouping"),
         ({"order": {"window": 5}}, r"state\['order'\] must be null or an object"),
@@ -518,7 +553,7 @@ def test_a_temporary_directory_of_its_own_goes_with_the_stream(server, tmp_path,
 def test_a_window_or_a_group_larger_than_half_the_cache_is_named_in_a_warning(
     root, tmp_path, caplog
 ):
-    """A window whose files do not fit half a reader's share of `cache_bytes` makes most
+    """A window whose files do not fit half of `cache_bytes` makes most
     blocks open and fetch a new group: allowed (every frame still comes once), but logged with
     the window, the budget and the window that fits. A budget whose half does not hold even
     one file group's files cannot keep the local copy within it: logged with the budget that
@@ -532,16 +567,14 @@ def test_a_window_or_a_group_larger_than_half_the_cache_is_named_in_a_warning(
         _, group_bytes = probe._disk_fit("video_file", 1)
         assert 20_000 < group_bytes < 26_000  # one group fits half of 52,000 bytes
         tight = list(stream(root, tmp_path / "b", window=80, cache_bytes=52_000))
-        assert "a window of 80 frames does not fit half a worker's share of cache_bytes=52000" in (
-            caplog.text
-        )
+        assert "a window of 80 frames does not fit half of cache_bytes=52000" in caplog.text
         assert "exceed" not in caplog.text
         caplog.clear()
         tiny = list(stream(root, tmp_path / "c", window=80, cache_bytes=40_000))
     needed = math.ceil(2 * group_bytes)
     assert (
-        f"the files of one file group take up to {group_bytes:,.0f} bytes, more than half a "
-        f"worker's share of cache_bytes=40000 with 1 worker(s)" in caplog.text
+        f"the files of one file group take up to {group_bytes:,.0f} bytes, more than half of "
+        "cache_bytes=40000: a process keeps" in caplog.text
     )
     assert f"the local copy will exceed cache_bytes. Pass cache_bytes >= {needed}" in caplog.text
     every = sorted(int(i["index"]) for i in fits)

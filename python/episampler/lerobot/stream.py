@@ -6,9 +6,10 @@ The order is episampler's windowed order (a pure function of `(seed, epoch)`) cu
 ... (its sequence); its DataLoader's worker `w` of `K` reads every `K`-th block of that sequence
 from where the pass starts, so the DataLoader, which deals batches from its workers in turn,
 yields the rank's blocks in order: batch `s` of rank `r` is block `s * P + r`. The order has one
-stream of windows per reader (`P * K`), so each worker reads its own windows' files; the files a
-reader needs next are fetched ahead into its own directory and the ones it no longer needs are
-deleted, within `cache_bytes`.
+stream of windows per process, so a process's workers read the same windows: the rank's sequence
+is cut into file groups (runs of blocks whose files fit half of `cache_bytes`), and the workers
+share one local copy of them (`SharedCopies`): the next group's files are fetched ahead while the
+current one is read, and the ones no reader needs any more are deleted, within `cache_bytes`.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ import numpy as np
 import torch
 
 from episampler._inputs import as_bool, as_int, as_seconds
+from episampler.lerobot.shared_copies import DONE, SharedCopies
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_BYTES = 4 * 2**30
-# 2: the state carries the order's window and grouping (`_window_settings`); 1 is read too.
-STATE_VERSION = 2
+# 2: the state carries the order's window and grouping (`_window_settings`); 3: and the readers
+# a worker's own place was saved by (`readers`). 1 and 2 are read too.
+STATE_VERSION = 3
 _PIECE = 8 * 2**20  # bytes per ranged read
 # Files fetched at once: on a remote store each request waits a round trip, so a group of many
 # small files is latency-bound when fetched one by one.
@@ -250,10 +253,79 @@ class _Group:
     # This reader's blocks the group covers, as rows of `dataset`: what it decodes ahead
     blocks: list[list[int]] = dataclasses.field(default_factory=list)
 
-    @functools.cached_property
-    def covered(self) -> set[int]:
-        """`episodes` as a set (asked once per block)."""
-        return set(self.episodes)
+
+@dataclasses.dataclass(frozen=True)
+class _Span:
+    """A file group of a pass: blocks `[first, stop)` of the rank's sequence."""
+
+    first: int
+    stop: int
+    episodes: list[int]
+    files: frozenset[str]
+
+
+class _Groups:
+    """A pass's file groups: from the block where the pass starts, runs of consecutive blocks of
+    the rank's sequence whose files fit half of `cache_bytes` (at least one block each), planned
+    as far as asked. Every reader of the process plans the same groups: they share them."""
+
+    def __init__(
+        self, stream: EpisodeStream, order: np.ndarray, sequence: range, start: int
+    ) -> None:
+        self.stream, self.order, self.sequence = stream, order, sequence
+        self.spans: list[_Span] = []
+        self._start = start
+        self._sized = start  # the blocks before this one have their files' sizes known
+        self._lock = threading.RLock()  # the background fetch plans too
+
+    def _plan_next(self) -> bool:
+        """Plans the next group; False at the end of the sequence."""
+        stream, sequence = self.stream, self.sequence
+        first = self.spans[-1].stop if self.spans else self._start
+        if first >= len(sequence):
+            return False
+        budget = stream.cache_bytes // 2
+        episodes: set[int] = set()
+        files: set[str] = set()
+        used = 0
+        at = first
+        while at < len(sequence):
+            if at >= self._sized:
+                self._sized = min(len(sequence), at + _SIZE_LOOKAHEAD)
+                stream._ask_sizes(self.order, sequence[at : self._sized])
+            new = stream._block_episodes(self.order, sequence[at]) - episodes
+            extra = set().union(*(stream._files_of(e) for e in new)) - files if new else set()
+            cost = sum(stream._size(f) for f in extra)
+            if episodes and used + cost > budget:
+                break
+            episodes |= new
+            files |= extra
+            used += cost
+            at += 1
+        self.spans.append(_Span(first, at, sorted(episodes), frozenset(files)))
+        return True
+
+    def index_of(self, at: int) -> int:
+        """The group of sequence block `at` (at or after the pass's start)."""
+        with self._lock:
+            while not self.spans or self.spans[-1].stop <= at:
+                if not self._plan_next():
+                    raise IndexError(f"block {at} is past the sequence's end")
+            return next(k for k in range(len(self.spans) - 1, -1, -1)
+                        if self.spans[k].first <= at)  # fmt: skip
+
+    def span(self, index: int) -> _Span:
+        with self._lock:
+            while len(self.spans) <= index and self._plan_next():
+                pass
+            return self.spans[index]
+
+    def files(self, first: int, last: int) -> set[str]:
+        """The files of groups `first` to `last` (those the sequence has)."""
+        with self._lock:
+            while len(self.spans) <= last and self._plan_next():
+                pass
+            return set().union(*(span.files for span in self.spans[first : last + 1]))
 
 
 class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
@@ -270,14 +342,13 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         seed: the order's seed, in `[0, 2**64)`.
         shuffle: shuffle (True) or boundary order (False).
         window: frames per window, `"auto"` (sized to the decoder cache, as
-            `make_loader(window="auto")`, and to half a worker's share of `cache_bytes`,
-            counted in whole files) or None (the global order: every block may need other
-            files).
+            `make_loader(window="auto")`, and to half of `cache_bytes`, counted in whole
+            files) or None (the global order: every block may need other files).
         batch_size: the DataLoader's batch size: a block of the order is one batch.
         cache_dir: where the files being read are kept (default: a new temporary directory).
-        cache_bytes: local disk for data and video files in this process, split evenly among
-            its DataLoader workers; of a worker's share, the files being read and those fetched
-            ahead each get half, and `window="auto"` keeps a window's files within that half.
+        cache_bytes: local disk for data and video files in this process, whose DataLoader
+            workers share one copy: the files being read and those fetched ahead each get
+            half, and `window="auto"` keeps a window's files within that half.
         episodes: episode ids to read (default: all).
         delta_timestamps: as `LeRobotDataset`'s.
         image_transforms: as `LeRobotDataset`'s.
@@ -290,9 +361,9 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         backoff_s: the first wait between tries, doubled at each, >= 0.
         timeout_s: over `http(s)://`, a request fails (and is retried) when its connection
             takes longer than this to open, or a read waits longer than this for data, > 0.
-        streams: streams of windows in the order (default: the readers of the first pass,
-            processes times DataLoader workers). The order depends on it: to resume by step
-            with another number of workers or processes, pass the first run's value.
+        streams: streams of windows in the order (default: the processes, one stream each,
+            which its DataLoader workers share). The order depends on it, not on the worker
+            count: a resume by step continues it on any number of workers.
     """
 
     def __init__(
@@ -387,13 +458,17 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._streams = None if streams is None else as_int("streams", streams, low=1)
         self._order: tuple[int | None, str | None] | None = None  # see `_window_settings`
         self._disk_fits: dict[tuple[str, int], tuple[int, float]] = {}  # see `_disk_fit`
-        self._worker: tuple[int, int] | None = None
+        self._pass_readers: int | None = None  # the readers splitting the pass (its state's)
+        self._passes = 0  # passes begun by this reader
+        self._groups: _Groups | None = None  # the pass's file groups
+        self._copies: SharedCopies | None = None  # the local copies, shared in the process
         self._group: _Group | None = None
+        self._group_index = -1  # the pass's group `_group` is
         self._template: Any = None  # the first group's dataset: the metadata later ones share
         self._opened = 0  # groups opened by this reader
         self._episode_columns: Any = None  # the batched fetch's, shared by every group
         self._frame_bytes: dict[str, int] = {}  # a decoded frame's size per camera, likewise
-        self._ahead: Future[_Group] | None = None
+        self._ahead: Future[None] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -405,53 +480,53 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         workers, worker = (1, 0) if info is None else (info.num_workers, info.id)
         return self.num_replicas * workers, self.rank + self.num_replicas * worker, workers
 
-    def _window_settings(self, streams: int, workers: int) -> tuple[int | None, str | None]:
+    def _window_settings(self, streams: int) -> tuple[int | None, str | None]:
         """(frames per window, grouping) of the order, None for the global order: resolved once
-        and then kept. `window="auto"` is sized to a reader's share of `cache_bytes`, counting
-        the order's `streams` per process as its readers (the first run's workers, unless
-        `streams` was given): a resume by step on another worker count, given the first run's
-        `streams`, resolves the first run's window. The state carries the result, so a resumed
-        stream reads its first run's order whatever the environment says now (the decoder
-        cache size, the worker count). `workers`: this process's DataLoader workers now."""
+        and then kept. `window="auto"` is sized to half of `cache_bytes` divided among the
+        order's `streams` per process (one stream per process unless `streams` says more),
+        whatever the worker count: a process's workers read one stream's windows and share
+        their files. The state carries the result, so a resumed stream reads its first run's
+        order whatever the environment says now (the decoder cache size)."""
         if self._order is None:
-            self._order = self._resolve_window(max(1, streams // self.num_replicas))
+            ways = max(1, streams // self.num_replicas)
+            self._order = self._resolve_window(ways)
             window, group_by = self._order
             if window is not None and group_by is not None:
-                fits, group_bytes = self._disk_fit(group_by, workers)
-                if group_bytes > self._budget(workers) / 2:
+                fits, group_bytes = self._disk_fit(group_by, ways)
+                if group_bytes > self.cache_bytes / ways / 2:
                     logger.warning(
                         "EpisodeStream: the files of one file group take up to %s, more "
-                        "than half a worker's share of cache_bytes=%d with %d worker(s): a "
-                        "worker keeps the group it reads and the next one, so the local copy "
-                        "will exceed cache_bytes. Pass cache_bytes >= %d, or fewer workers.",
+                        "than half of cache_bytes=%d%s: a process keeps the group it reads "
+                        "and the next one, so the local copy will exceed cache_bytes. Pass "
+                        "cache_bytes >= %d.",
                         _size_text(group_bytes),
                         self.cache_bytes,
-                        workers,
-                        math.ceil(2 * group_bytes * workers),
+                        "" if ways == 1 else f" divided among {ways} streams",
+                        math.ceil(2 * group_bytes * ways),
                     )
                 elif window > fits:
                     logger.warning(
-                        "EpisodeStream: a window of %d frames does not fit half a worker's "
-                        "share of cache_bytes=%d (about %d frames with %d worker(s)): most "
-                        "blocks will need files of the next group, which is then opened and "
-                        "fetched anew (slow). Pass a larger cache_bytes or a smaller window.",
+                        "EpisodeStream: a window of %d frames does not fit half of "
+                        "cache_bytes=%d%s (about %d frames): most blocks will need files of "
+                        "the next group, which is then opened and fetched anew (slow). Pass a "
+                        "larger cache_bytes or a smaller window.",
                         window,
                         self.cache_bytes,
+                        "" if ways == 1 else f" divided among {ways} streams",
                         fits,
-                        workers,
                     )
         return self._order
 
-    def _disk_fit(self, group_by: str, workers: int) -> tuple[int, float]:
-        """The largest window whose files fit half a reader's share of `cache_bytes`, with
-        `workers` DataLoader workers per process, and the bytes of the largest file group's
-        files (`disk_window`: a window copies whole files, estimated from the bytes per frame
-        of each kind of file); computed once for each (grouping, workers)."""
+    def _disk_fit(self, group_by: str, ways: int) -> tuple[int, float]:
+        """The largest window whose files fit half of `cache_bytes` divided among `ways`
+        streams, and the bytes of the largest file group's files (`disk_window`: a window
+        copies whole files, estimated from the bytes per frame of each kind of file); computed
+        once for each (grouping, ways)."""
         from episampler.lerobot.auto_window import disk_window
         from episampler.lerobot.layout import lerobot_groups
 
-        if (group_by, workers) in self._disk_fits:
-            return self._disk_fits[group_by, workers]
+        if (group_by, ways) in self._disk_fits:
+            return self._disk_fits[group_by, ways]
 
         view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
         lengths = self._ends - self._starts
@@ -468,12 +543,12 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             lengths[kept],
             np.stack(columns, axis=1)[kept],
             np.concatenate(sizes),
-            self._budget(workers) / 2,
+            self.cache_bytes / ways / 2,
         )
-        self._disk_fits[group_by, workers] = fit
+        self._disk_fits[group_by, ways] = fit
         return fit
 
-    def _resolve_window(self, workers: int) -> tuple[int | None, str | None]:
+    def _resolve_window(self, ways: int = 1) -> tuple[int | None, str | None]:
         from episampler.lerobot.auto_window import auto_window
 
         if not self.shuffle or self.window is None:
@@ -483,14 +558,13 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
         choice = auto_window(view)
         window, group_by = choice.window, choice.group_by
-        # A window's files must also fit a reader's half of the local cache.
+        # A window's files must also fit half of the local cache.
         group_by = group_by or ("video_file" if self.meta.video_keys else "data_file")
-        fits, _ = self._disk_fit(group_by, workers)
+        fits, _ = self._disk_fit(group_by, ways)
         if window is None or fits < window:
             window = fits
             logger.info(
-                "EpisodeStream: window='auto': %d frames, what half of a worker's share of "
-                "cache_bytes holds (%s)",
+                "EpisodeStream: window='auto': %d frames, what half of cache_bytes holds (%s)",
                 window,
                 choice.reason,
             )
@@ -498,12 +572,12 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             logger.info("EpisodeStream: %s", choice.reason)
         return window, group_by
 
-    def _sampler(self, streams: int, workers: int) -> Any:
+    def _sampler(self, streams: int) -> Any:
         from episampler._sampler import EpisodeAwareSampler
         from episampler.lerobot.layout import lerobot_groups
 
         settings: dict[str, Any] = {}
-        window, group_by = self._window_settings(streams, workers)
+        window, group_by = self._window_settings(streams)
         if window is not None and group_by is not None:
             view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
             settings = {"window": window, "episode_groups": lerobot_groups(view, group_by)}
@@ -517,11 +591,6 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             seed=self.seed,
             **settings,
         )
-
-    def _budget(self, workers: int | None = None) -> int:
-        """A reader's share of `cache_bytes`: the process's budget split among its DataLoader
-        workers (`workers`, default this process's now)."""
-        return self.cache_bytes // max(1, workers or self._readers()[2])
 
     def _file_keys(self, prefix: str) -> np.ndarray:
         """One key per episode: the file of kind `prefix` ("data" or "videos/<video key>")
@@ -597,6 +666,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             "next": self._next,
             "offset": self._offset,
             "streams": self._streams,
+            "readers": self._pass_readers,
             "order": self._order_json(),
             "fingerprint": self._identity(),
         }
@@ -641,10 +711,10 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         if missing:
             raise ValueError(f"state lacks {', '.join(sorted(missing))}")
         version = state.get("version")
-        if version not in (1, STATE_VERSION) or isinstance(version, bool):
+        if version not in (1, 2, STATE_VERSION) or isinstance(version, bool):
             raise ValueError(
                 f"state['version'] is {version!r}: this episampler reads EpisodeStream states of "
-                f"versions 1 and {STATE_VERSION}"
+                f"versions 1 to {STATE_VERSION}"
             )
         if state["fingerprint"] != self._identity():
             raise ValueError(
@@ -658,6 +728,11 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._offset = as_int("state['offset']", state["offset"], high=self.batch_size + 1)
         streams = state["streams"]
         self._streams = None if streams is None else as_int("state['streams']", streams, low=1)
+        # Before version 3 a pass's readers were its streams.
+        readers = state.get("readers", streams) if version == STATE_VERSION else streams
+        self._pass_readers = (
+            None if readers is None else as_int("state['readers']", readers, low=1, high=2**31)
+        )
         order = self._checked_order(state.get("order"))  # a version-1 state has none
         if order is not None:
             self._order = order
@@ -689,6 +764,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             "next": None,
             "offset": 0,
             "streams": self._streams,
+            "readers": None,
             "order": self._order_json(),
             "fingerprint": self._identity(),
         }
@@ -703,61 +779,101 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
 
     def _fix_order(self, num_workers: int, saved: Mapping[str, Any] | None) -> None:
         """Fixes the order before the DataLoader's workers copy the stream: `saved` (a
-        checkpoint's `_order_settings`) if given, else resolved for `num_workers` workers."""
-        workers = max(1, as_int("num_workers", num_workers, high=2**31))
+        checkpoint's `_order_settings`) if given, else resolved (one stream per process,
+        whatever `num_workers`)."""
+        as_int("num_workers", num_workers, high=2**31)  # checked: the order does not use it
         if saved:
             self._order = self._checked_order(
                 {"window": saved.get("window"), "group_by": saved.get("group_by")}
             )
             self._streams = as_int("streams", saved.get("streams"), low=1)
         else:
-            self._streams = self._streams or self.num_replicas * workers
-            self._window_settings(self._streams, workers)
+            self._streams = self._streams or self.num_replicas
+            self._window_settings(self._streams)
 
     # --- reading -------------------------------------------------------------------------
 
     @property
     def _files(self) -> Path:
-        """Where this reader's data and video files are: the root itself when it is local, else
-        a directory of its own (one reader never deletes another's files), sharing the
-        metadata."""
+        """Where this process's data and video files are: the root itself when it is local,
+        else a directory its readers share (one process never deletes another's files),
+        sharing the metadata."""
         if not self._source.remote:
             return self._mirror
-        _, me, _ = self._readers()
-        files = self.cache_dir / "readers" / str(me) / self.repo_id
+        files = self.cache_dir / "ranks" / str(self.rank) / self.repo_id
         if not (files / "meta").exists():
             files.mkdir(parents=True, exist_ok=True)
-            (files / "meta").symlink_to((self._mirror / "meta").resolve(), True)
+            with contextlib.suppress(FileExistsError):  # another worker made it
+                (files / "meta").symlink_to((self._mirror / "meta").resolve(), True)
         return files
 
+    def _pass_copies(self, worker: int, workers: int) -> SharedCopies | None:
+        """The copies this pass's readers in this process share (None for a local root). The
+        pass is named by the main process, the DataLoader iterator's base seed and the pass
+        count, the same in all its workers and new at each pass."""
+        if not self._source.remote:
+            return None
+        info = torch.utils.data.get_worker_info()
+        if info is None:
+            name = f"{os.getpid()}-{id(self)}-{self._passes}"
+        else:
+            # and the pass of persistent workers, which keep their base seed
+            name = f"{os.getppid()}-{info.seed - info.id}-{self._passes}"
+        passes = self._files.parent / "passes"
+        if worker == 0:  # earlier passes' frontiers, once all their readers were done
+            for old in passes.glob("*"):
+                frontiers = [p.read_text() for p in old.glob("[0-9]*") if p.suffix != ".tmp"]
+                if old.name != name and frontiers and all(f == str(DONE) for f in frontiers):
+                    shutil.rmtree(old, ignore_errors=True)
+        return SharedCopies(
+            self._files, self._source.fetch, passes / name, worker, workers, _CONCURRENT_FETCHES
+        )
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        readers, me, workers = self._readers()
+        readers, _, workers = self._readers()
         if self._streams is None:
-            self._streams = readers
-        if self._next is not None and self._streams != readers:
+            self._streams = self.num_replicas
+        if self._next is not None and (self._pass_readers or readers) != readers:
             # A worker's own place (torchdata's per-worker state) splits the blocks as its
             # run did; a state from `resume_from_step` splits them anew on any worker count.
             raise ValueError(
-                f"this state was saved by one of {self._streams} readers (processes x DataLoader "
-                f"workers) and is read by {readers}: resume with the same workers and processes, "
-                "or by step (resume_from_step), which any number continues"
+                f"this state was saved by one of {self._pass_readers} readers (processes x "
+                f"DataLoader workers) and is read by {readers}: resume with the same workers "
+                "and processes, or by step (resume_from_step), which any number continues"
             )
-        sampler = self._sampler(self._streams, workers)
+        self._pass_readers = readers
+        sampler = self._sampler(self._streams)
         order = sampler.epoch_indices(self.epoch)
         blocks = math.ceil(len(order) / self.batch_size)
         # This rank's blocks in order are its sequence; worker w of K reads every K-th from
         # where the pass starts, as the DataLoader deals batches from its workers in turn.
         sequence = range(self.rank, blocks, self.num_replicas)
-        worker = me // self.num_replicas
+        worker = (self._readers()[1] - self.rank) // self.num_replicas
         first = self._start + worker if self._next is None else self._next
+        self._passes += 1
+        self._groups = groups = _Groups(self, order, sequence, self._start)
+        self._copies = self._pass_copies(worker, workers)
+        self._group, self._group_index, self._ahead = None, -1, None
+        frontier = groups.index_of(first) if first < len(sequence) else DONE
+        if self._copies is not None:
+            self._copies.set_frontier(frontier)
         for at in range(first, len(sequence), workers):
             self._next = at
             block = sequence[at]
             positions = order[block * self.batch_size : (block + 1) * self.batch_size]
-            for item in self._read(positions[self._offset :], order, block, readers):
+            items = self._read(positions[self._offset :], at, workers)
+            following = at + workers
+            if self._copies is not None:  # before yielding: see `SharedCopies`
+                reached = groups.index_of(following) if following < len(sequence) else DONE
+                if reached != frontier:
+                    frontier = reached
+                    self._copies.set_frontier(frontier)
+            for item in items:
                 self._offset += 1
                 yield item
-            self._next, self._offset = at + workers, 0
+            self._next, self._offset = following, 0
+        if self._copies is not None and frontier != DONE:
+            self._copies.set_frontier(DONE)
         self.epoch += 1
         self._start, self._next, self._offset = 0, None, 0
 
@@ -776,39 +892,16 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         columns = [episode_file_paths(self.meta, key) for key in [None, *self.meta.video_keys]]
         return [frozenset(files) for files in zip(*columns, strict=True)]
 
-    def _plan(self, order: np.ndarray, block: int, readers: int) -> _Group:
-        """The episodes of this reader's blocks from `block` on, as many as fit half the cache
-        (at least the first block's)."""
-        budget = self._budget() // 2
-        episodes: list[int] = []
-        files: set[str] = set()
-        used = 0
-        blocks = math.ceil(len(order) / self.batch_size)
-        sized = block  # the blocks before this one have their files' sizes known
-        for b in range(block, blocks, readers):
-            if b >= sized:
-                sized = min(blocks, b + _SIZE_LOOKAHEAD * readers)
-                self._ask_sizes(order, range(b, sized, readers))
-            positions = order[b * self.batch_size : (b + 1) * self.batch_size]
-            new = sorted({self._episode_of(int(i)) for i in positions} - set(episodes))
-            extra = set().union(*(self._files_of(e) for e in new)) - files if new else set()
-            cost = sum(self._size(f) for f in extra)
-            if episodes and used + cost > budget:
-                break
-            episodes += new
-            files |= extra
-            used += cost
-        return _Group(sorted(episodes), files)
+    def _block_episodes(self, order: np.ndarray, block: int) -> set[int]:
+        positions = order[block * self.batch_size : (block + 1) * self.batch_size]
+        return {self._episode_of(int(i)) for i in positions}
 
-    def _ask_sizes(self, order: np.ndarray, blocks: range) -> None:
+    def _ask_sizes(self, order: np.ndarray, blocks: Sequence[int]) -> None:
         """Asks the remote store for the sizes of the files of `blocks` not known yet, several
         at once (one round trip each)."""
         if not self._source.remote:
             return
-        size = self.batch_size
-        episodes = {
-            self._episode_of(int(i)) for b in blocks for i in order[b * size : (b + 1) * size]
-        }
+        episodes = set().union(*(self._block_episodes(order, b) for b in blocks))
         files = {f for e in episodes for f in self._files_of(e)}
         unknown = sorted(
             f for f in files if not self._source.size_known(f) and not (self._files / f).exists()
@@ -822,19 +915,22 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
 
     def _size(self, relative: str) -> int:
         local = self._files / relative
-        return local.stat().st_size if local.exists() else self._source.size(relative)
+        try:
+            return local.stat().st_size
+        except FileNotFoundError:
+            return self._source.size(relative)
 
-    def _fetch(self, group: _Group) -> _Group:
-        """Copies the group's files that are not local yet, several at once."""
-        if self._source.remote:
-            missing = [r for r in sorted(group.files) if not (self._files / r).exists()]
-            if missing:
-                with ThreadPoolExecutor(
-                    min(_CONCURRENT_FETCHES, len(missing)), thread_name_prefix="episampler-fetch"
-                ) as pool:
-                    for _ in pool.map(lambda r: self._source.fetch(r, self._files / r), missing):
-                        pass  # raises the first failure
-        return group
+    @property
+    def _pass_groups(self) -> _Groups:
+        if self._groups is None:
+            raise RuntimeError("EpisodeStream: no pass has started")
+        return self._groups
+
+    def _ensure(self, group: int) -> None:
+        """Makes the files of the pass's `group` local (see `SharedCopies.ensure`)."""
+        if self._copies is not None:
+            groups = self._pass_groups
+            self._copies.ensure(group, groups.span(group).files, groups.files)
 
     def _open(self, group: _Group) -> _Group:
         """A `LeRobotDataset` over the group's episodes. The first group's is LeRobot's own
@@ -869,15 +965,13 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             group.fetch = None
         return group
 
-    def _read(
-        self, positions: np.ndarray, order: np.ndarray, block: int, readers: int
-    ) -> list[Any]:
-        """The items of `positions` (one block), decoded together where the batched fetch
-        reads the dataset."""
-        group = self._group
-        needed = {self._episode_of(int(i)) for i in positions}
-        if group is None or not needed <= group.covered:
-            group = self._switch(order, block, readers)
+    def _read(self, positions: np.ndarray, at: int, workers: int) -> list[Any]:
+        """The items of `positions` (of block `at` of the sequence), decoded together where
+        the batched fetch reads the dataset."""
+        index = self._pass_groups.index_of(at)
+        if self._group is None or index != self._group_index:
+            self._switch(index, at, workers)
+        group = cast(_Group, self._group)
         rows = [group.dataset.reader._absolute_to_relative_idx[int(i)] for i in positions]
         if group.fetch is None:
             return [group.dataset[row] for row in rows]
@@ -889,68 +983,39 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._episode_columns = group.fetch._episodes
         return items
 
-    def _group_rows(self, group: _Group, order: np.ndarray, blocks: range) -> list[list[int]]:
-        """The rows of `group.dataset` of each block in `blocks`."""
-        to_row = group.dataset.reader._absolute_to_relative_idx
-        size = self.batch_size
-        return [[to_row[int(i)] for i in order[b * size : (b + 1) * size]] for b in blocks]
-
-    def _switch(self, order: np.ndarray, block: int, readers: int) -> _Group:
-        """Opens the group starting at `block` (fetched ahead if it was planned), deletes the
-        files no longer needed, and starts fetching the next group."""
+    def _switch(self, index: int, at: int, workers: int) -> None:
+        """Opens the pass's group `index` (fetched ahead if it was planned) at this reader's
+        block `at`, and starts fetching the next group in the background."""
         ahead, self._ahead = self._ahead, None
-        planned = ahead.result() if ahead is not None else None
-        group = self._plan(order, block, readers)
-        if planned is None or not group.files <= planned.files:
-            group = self._fetch(group)
-        self._group = self._open(group)
-        # The next group: the blocks after the ones this group covers.
-        covered = set(group.episodes)
-        following = block
-        blocks = math.ceil(len(order) / self.batch_size)
-        while following < blocks:
-            positions = order[following * self.batch_size : (following + 1) * self.batch_size]
-            if not {self._episode_of(int(i)) for i in positions} <= covered:
-                break
-            following += readers
-        if self._group.fetch is not None:  # the group's blocks, decoded ahead within it
-            self._group.blocks = self._group_rows(
-                self._group, order, range(block, following, readers)
-            )
+        if ahead is not None:
+            ahead.result()  # the group fetched ahead is local (or its failure raises here)
+        self._group = None  # its decoders let go of the old files first
+        groups = self._pass_groups
+        span = groups.span(index)
+        self._ensure(index)
+        self._group = self._open(_Group(span.episodes, set(span.files)))
+        self._group_index = index
+        if self._group.fetch is not None:  # this reader's blocks in the group, decoded ahead
+            to_row = self._group.dataset.reader._absolute_to_relative_idx
+            size = self.batch_size
+            order, sequence = groups.order, groups.sequence
+            self._group.blocks = [
+                [to_row[int(i)] for i in order[b * size : (b + 1) * size]]
+                for b in (sequence[a] for a in range(at, span.stop, workers))
+            ]
             self._group.fetch._plan = _GroupPlan(self._group.blocks)
             self._group.fetch._frame_bytes = self._frame_bytes  # known after the first group
-        if following < blocks:
+        if span.stop < len(groups.sequence) and self._copies is not None:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="episampler-stream")
-            self._ahead = self._pool.submit(
-                self._prepare, order, following, readers, set(group.files)
-            )
-        else:
-            self._evict(set(group.files))
-        return self._group
-
-    def _prepare(self, order: np.ndarray, block: int, readers: int, current: set[str]) -> _Group:
-        """In the background, while the current group is read: plans the group from `block`,
-        deletes the files that neither it nor the current group needs, then fetches it."""
-        upcoming = self._plan(order, block, readers)
-        self._evict(current | upcoming.files)
-        return self._fetch(upcoming)
-
-    def _evict(self, keep: set[str]) -> None:
-        """Deletes the mirror's data and video files outside `keep` (never a local root's)."""
-        if not self._source.remote:
-            return
-        for folder in ("data", "videos"):
-            for path in (self._files / folder).rglob("*"):
-                relative = str(path.relative_to(self._files))
-                if path.is_file() and relative not in keep and not path.name.endswith(".part"):
-                    path.unlink()
+            self._ahead = self._pool.submit(self._ensure, index + 1)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.update(
             _group=None, _ahead=None, _pool=None, _lock=None, _episode_columns=None,
-            _template=None, _removal=None,  # a copy (a worker's) leaves the directory alone
+            _template=None, _groups=None, _copies=None,
+            _removal=None,  # a copy (a worker's) leaves the directory alone
         )  # fmt: skip
         return state
 
@@ -965,7 +1030,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             self._removal()
         shutil.rmtree(self.cache_dir / "arrow", ignore_errors=True)
         if self._source.remote and self.cache_dir.exists():
-            shutil.rmtree(self.cache_dir / "readers", ignore_errors=True)
+            shutil.rmtree(self.cache_dir / "ranks", ignore_errors=True)
             shutil.rmtree(self._mirror, ignore_errors=True)
 
 
