@@ -53,7 +53,7 @@ and episode boundaries; --resume=true compares them with the dataset on disk:
 With --dataset.streaming=true (an exactly resumable stream, from a directory or a URL), also,
 not saved (a resume may use another disk; the stream's order is saved on its own):
   --episampler.cache_bytes=N
-        Local disk for the copies of the files being read, split among the DataLoader workers
+        Local disk for the copies of the files being read, shared by the DataLoader workers
         (default 4GiB; units: KB, MB, GB, TB, KiB, MiB, GiB, TiB).
   --episampler.cache_dir=PATH
         Where those copies go (default: a temporary directory, deleted at the end).
