@@ -639,3 +639,24 @@ def test_later_groups_share_the_first_groups_metadata_and_keep_rows_in_the_cache
     assert not global_cache.exists() or not any(global_cache.rglob("*.arrow"))
     episodes.close()
     assert not (tmp_path / "cache" / "arrow").exists()
+
+
+def test_a_reader_decodes_every_group_with_one_pool_of_threads(server, tmp_path, monkeypatch):
+    """A pass of many file groups decodes them all in one pool of threads: new threads for
+    each group would each take another malloc arena and keep its peak of decoded frames there
+    (the stream's workers used 1.2x the local path's memory that way)."""
+    from episampler.lerobot import fetch
+
+    pools = []
+
+    class Counted(fetch.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(kwargs.get("thread_name_prefix"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(fetch, "ThreadPoolExecutor", Counted)
+    url, _ = server
+    episodes = stream(url, tmp_path, cache_bytes=40_000)
+    assert sorted(int(item["index"]) for item in episodes) == list(range(FRAMES))
+    assert episodes._opened > 2  # several groups
+    assert pools == ["episampler-fetch"]

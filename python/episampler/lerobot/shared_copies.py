@@ -133,7 +133,7 @@ class SharedCopies:
         shift = (self.reader * len(missing)) // max(1, self.readers)
         missing = missing[shift:] + missing[:shift]
         with ThreadPoolExecutor(
-            min(self.concurrent, len(missing)), thread_name_prefix="episampler-fetch"
+            min(self.concurrent, len(missing)), thread_name_prefix="episampler-copy"
         ) as pool:
             for _ in pool.map(self._copy, missing):
                 pass  # raises the first failure

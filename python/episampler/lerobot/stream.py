@@ -467,6 +467,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._template: Any = None  # the first group's dataset: the metadata later ones share
         self._opened = 0  # groups opened by this reader
         self._episode_columns: Any = None  # the batched fetch's, shared by every group
+        self._decode_pool: tuple[Any, int | None] = (None, None)  # likewise (see `_read`)
         self._frame_bytes: dict[str, int] = {}  # a decoded frame's size per camera, likewise
         self._ahead: Future[None] | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -979,8 +980,14 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         # reader (same metadata, same directory): read once, not once per group.
         if group.fetch._episodes is None:
             group.fetch._episodes = self._episode_columns
+        # Its decoding threads too: new ones for every group, started while the fetching
+        # threads hold malloc arenas, would take other arenas in turn, each keeping its peak
+        # of decoded frames (glibc keeps up to 8 arenas per core): +300-400 MB per worker.
+        if group.fetch._pool is None:
+            group.fetch._pool, group.fetch._pool_pid = self._decode_pool
         items = cast(list[Any], group.fetch.__getitems__(rows))
         self._episode_columns = group.fetch._episodes
+        self._decode_pool = group.fetch._pool, group.fetch._pool_pid
         return items
 
     def _switch(self, index: int, at: int, workers: int) -> None:
@@ -1014,6 +1021,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         state = dict(self.__dict__)
         state.update(
             _group=None, _ahead=None, _pool=None, _lock=None, _episode_columns=None,
+            _decode_pool=(None, None),
             _template=None, _groups=None, _copies=None,
             _removal=None,  # a copy (a worker's) leaves the directory alone
         )  # fmt: skip
