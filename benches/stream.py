@@ -197,9 +197,10 @@ def rows(
         ("EpisodeStream from a loopback server, 0 ms, local copy 1/4",
          stream(0.0, 0.0, 4, "quarter")),
         # Windows of about 90 episodes mix a batch of 64 about as LeRobot's shuffle buffer
-        # does. A worker keeps two windows' files (the one it reads, the next one fetched),
-        # so 2 workers need a budget of about the whole of this 400-episode dataset twice
-        # over; the peak disk measured is the cost. Its groups span about 150 files of each
+        # does. A process keeps two windows' files (the one its workers read, the next one
+        # fetched), each window's files most of this 400-episode dataset's; the peak disk
+        # measured is the cost (measured when each worker kept its own windows' files, with
+        # a budget of the dataset twice over). Its groups span about 150 files of each
         # camera: it reads without the decoder cache size the other rows set, so its batched
         # fetch keeps a decoder for every file of a group, as it does by default.
         (f"EpisodeStream, 30 ms per request, 100 MB/s, window={MIXING_WINDOW}, cache_bytes 2x "
