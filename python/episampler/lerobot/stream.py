@@ -471,7 +471,6 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._frame_bytes: dict[str, int] = {}  # a decoded frame's size per camera, likewise
         self._ahead: Future[None] | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
 
     # --- the order -----------------------------------------------------------------------
 
@@ -878,9 +877,6 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self.epoch += 1
         self._start, self._next, self._offset = 0, None, 0
 
-    def _episode_of(self, index: int) -> int:
-        return int(np.searchsorted(self._starts, index, side="right") - 1)
-
     def _files_of(self, episode: int) -> frozenset[str]:
         return self._episode_files[episode]
 
@@ -895,7 +891,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
 
     def _block_episodes(self, order: np.ndarray, block: int) -> set[int]:
         positions = order[block * self.batch_size : (block + 1) * self.batch_size]
-        return {self._episode_of(int(i)) for i in positions}
+        return set((np.searchsorted(self._starts, positions, side="right") - 1).tolist())
 
     def _ask_sizes(self, order: np.ndarray, blocks: Sequence[int]) -> None:
         """Asks the remote store for the sizes of the files of `blocks` not known yet, several
@@ -1020,16 +1016,12 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.update(
-            _group=None, _ahead=None, _pool=None, _lock=None, _episode_columns=None,
+            _group=None, _ahead=None, _pool=None, _episode_columns=None,
             _decode_pool=(None, None),
             _template=None, _groups=None, _copies=None,
             _removal=None,  # a copy (a worker's) leaves the directory alone
         )  # fmt: skip
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def close(self) -> None:
         """Deletes the local copies this stream made (never a local root), and the temporary
