@@ -68,16 +68,32 @@ class Sampler(threading.Thread):
 
         me = psutil.Process()
         while not self.stop.wait(0.1):
-            if self.directory is not None and self.directory.exists():
-                used = 0
-                for path in self.directory.rglob("*"):
-                    with contextlib.suppress(FileNotFoundError):
-                        if path.is_file() and not path.is_symlink():
-                            used += path.stat().st_size
-                self.disk = max(self.disk, used)
+            if self.directory is not None:
+                self.disk = max(self.disk, disk_used(self.directory))
             for child in me.children(recursive=True):
                 with contextlib.suppress(psutil.Error):
                     self.rss = max(self.rss, child.memory_info().rss)
+
+
+def disk_used(directory: Path) -> int:
+    """Bytes of the regular files under `directory` (symlinks not followed). With `os.scandir`
+    (one `stat` per file, no path objects): the walk runs every 0.1 s on the cores the rows
+    share, only for the rows that keep a copy, and a `Path.rglob` walk took about twice the CPU
+    (6-7 ms against 2-4 ms for 770 files)."""
+    used = 0
+    pending = [os.fspath(directory)]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    used += entry.stat(follow_symlinks=False).st_size
+    return used
 
 
 def _set_environment(values: dict[str, str | None]) -> None:
@@ -197,15 +213,15 @@ def rows(
         ("EpisodeStream from a loopback server, 0 ms, local copy 1/4",
          stream(0.0, 0.0, 4, "quarter")),
         # Windows of about 90 episodes mix a batch of 64 about as LeRobot's shuffle buffer
-        # does. A process keeps two windows' files (the one its workers read, the next one
-        # fetched), each window's files most of this 400-episode dataset's; the peak disk
-        # measured is the cost (measured when each worker kept its own windows' files, with
-        # a budget of the dataset twice over). Its groups span about 150 files of each
+        # does. A process keeps two file groups (the one its workers read, the next one
+        # fetched), each window's files a third of this 400-episode dataset's; the peak disk
+        # measured is the cost (a budget of the dataset's size: each group gets half, which
+        # holds one such window's files). Its groups span about 150 files of each
         # camera: it reads without the decoder cache size the other rows set, so its batched
         # fetch keeps a decoder for every file of a group, as it does by default.
-        (f"EpisodeStream, 30 ms per request, 100 MB/s, window={MIXING_WINDOW}, cache_bytes 2x "
-         "the dataset, a decoder per file",
-         stream(0.03, 100e6, 0.5, "mixing", window=MIXING_WINDOW), UNSET),
+        (f"EpisodeStream, 30 ms per request, 100 MB/s, window={MIXING_WINDOW}, cache_bytes the "
+         "dataset's size, a decoder per file",
+         stream(0.03, 100e6, 1, "mixing", window=MIXING_WINDOW), UNSET),
         # lerobot-train's own environment: the decoder cache size not set, so a batched fetch
         # keeps a decoder for every file it reads if they fit its budget (the local path's
         # decoders too), and the stream's window="auto" is sized to those and to the disk.

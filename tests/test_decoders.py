@@ -12,6 +12,7 @@ from episampler.lerobot.decoders import (
     DECODER_BYTES,
     MOST_DECODERS,
     DecoderDemand,
+    Decoders,
     budgeted_decoders,
     decoder_capacity,
     estimated_decoder_bytes,
@@ -130,3 +131,20 @@ def test_one_budget_per_process_returned_when_the_decoders_go():
     gc.collect()
     third = budgeted_decoders(DecoderDemand(100, False, files, per, 20000))
     assert third.capacity == files
+
+
+def test_decoders_carried_to_the_next_group_keep_only_its_files_and_its_capacity():
+    # What a stream reader does between file groups: drop the decoders of files the next
+    # group does not read, then hand the rest to the next group's cache.
+    old = Decoders(None)
+    old._open.update((f"f{k}", object()) for k in range(5))
+    kept = {"f1", "f3", "f4"}
+    old.keep_only(kept | {"f9"})
+    assert set(old._open) == kept
+    fresh = Decoders(2)
+    fresh.take_from(old)
+    assert set(fresh._open) == {"f3", "f4"}  # the least recently used goes first
+    roomy = Decoders(None)
+    mine = roomy._open["f3"] = object()
+    roomy.take_from(old)
+    assert set(roomy._open) == kept and roomy._open["f3"] is mine  # its own one stays

@@ -7,6 +7,7 @@ and the local copy kept within its budget."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from pathlib import Path
@@ -660,3 +661,30 @@ def test_a_reader_decodes_every_group_with_one_pool_of_threads(server, tmp_path,
     assert sorted(int(item["index"]) for item in episodes) == list(range(FRAMES))
     assert episodes._opened > 2  # several groups
     assert pools == ["episampler-fetch"]
+
+
+def test_a_reader_keeps_the_decoders_of_files_the_next_group_reads_again(server, tmp_path,
+                                                                        monkeypatch):  # fmt: skip
+    """Moving to the next file group, a reader reopens only the video files that group adds:
+    the decoders of files both groups read are kept (and those of the others dropped, so that
+    no decoder holds a deleted copy open)."""
+    import torchcodec.decoders
+
+    opened: list[str] = []
+    original = torchcodec.decoders.VideoDecoder
+
+    def counted(path, *args, **kwargs):
+        opened.append(str(path))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(torchcodec.decoders, "VideoDecoder", counted)
+    url, _ = server
+    episodes = stream(url, tmp_path, cache_bytes=40_000)
+    assert sorted(int(item["index"]) for item in episodes) == list(range(FRAMES))
+    spans = episodes._pass_groups.spans
+    videos = [{f for f in span.files if f.startswith("videos/")} for span in spans]
+    added = len(videos[0]) + sum(len(new - old) for old, new in itertools.pairwise(videos))
+    assert added < sum(map(len, videos))  # consecutive groups share files here
+    assert len(spans) > 2 and len(opened) == added
+    files = episodes._files
+    assert {Path(p).relative_to(files).as_posix() for p in opened} == set().union(*videos)

@@ -176,6 +176,24 @@ class Decoders:
         with self._lock:
             return len(self._open)
 
+    def keep_only(self, paths: set[str]) -> None:
+        """Closes (drops) the decoders of files outside `paths`."""
+        with self._lock:
+            for path in [p for p in self._open if p not in paths]:
+                del self._open[path]
+
+    def take_from(self, other: Decoders) -> None:
+        """Adds `other`'s open decoders (those it has that this one lacks, most recently used
+        last), within this one's capacity: a reader moving on to files it partly read keeps
+        their decoders instead of opening them again."""
+        with other._lock:
+            carried = list(other._open.items())
+        with self._lock:
+            for path, decoder in carried:
+                self._open.setdefault(path, decoder)
+            while self.capacity is not None and len(self._open) > self.capacity:
+                self._open.popitem(last=False)
+
     def get_decoder(self, video_path: str) -> Any:
         """The open decoder of `video_path`, opened now if it is not (evicting the least
         recently used one when full)."""

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from episampler._inputs import as_bool, as_int, as_seconds
+from episampler.lerobot.decoders import Decoders
 from episampler.lerobot.shared_copies import DONE, SharedCopies
 
 logger = logging.getLogger(__name__)
@@ -992,12 +993,22 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             ahead.result()  # the group fetched ahead is local (or its failure raises here)
-        self._group = None  # its decoders let go of the old files first
         groups = self._pass_groups
         span = groups.span(index)
+        # The decoders of files the new group reads again are kept (opening one costs about a
+        # millisecond, and a group shares files with the one before); the others let go of
+        # their files before the old group's copies are deleted.
+        carried: Decoders | None = None
+        old = self._group.fetch if self._group is not None else None
+        if old is not None and old._decoders is not None and old._decoders_pid == os.getpid():
+            carried = old._decoders
+            carried.keep_only({str(Path(old._dataset.root) / f) for f in span.files})
+        self._group = old = None
         self._ensure(index)
         self._group = self._open(_Group(span.episodes, set(span.files)))
         self._group_index = index
+        if self._group.fetch is not None and carried is not None and len(carried):
+            self._group.fetch._process_decoders().take_from(carried)
         if self._group.fetch is not None:  # this reader's blocks in the group, decoded ahead
             to_row = self._group.dataset.reader._absolute_to_relative_idx
             size = self.batch_size
