@@ -12,7 +12,8 @@ dataset is the loading benchmark's main recording (`benches.video`): 400 episode
 is recorded under `--out` or reused from there. Each row reads one epoch, rows interleaved over
 `--repeats` rounds; the figures are medians: frames/s after the first batch, time to the first
 batch (from creating the dataset), peak local disk of the stream's copy, peak RSS of a worker,
-and distinct episodes per batch. LeRobot's streaming dataset fails on a dataset with more than
+distinct episodes per batch, the workers' CPU seconds (their start included) and the loopback
+server's, with its request count (it shares the benchmark's cores). LeRobot's streaming dataset fails on a dataset with more than
 one video file per camera (LeRobot #3080, #4524): that is reported, and it is measured on a
 copy of the same frames recorded into one file per camera. Rows 6 to 8 are measured only when
 `--rows` names them: row 6 streams windows of about 90 episodes (the mixing of LeRobot's shuffle
@@ -61,6 +62,7 @@ class Sampler(threading.Thread):
         self.directory = directory
         self.disk = 0
         self.rss = 0
+        self.cpu: dict[int, float] = {}  # the last CPU seconds seen of each worker
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -73,6 +75,8 @@ class Sampler(threading.Thread):
             for child in me.children(recursive=True):
                 with contextlib.suppress(psutil.Error):
                     self.rss = max(self.rss, child.memory_info().rss)
+                    times = child.cpu_times()
+                    self.cpu[child.pid] = times.user + times.system
 
 
 def disk_used(directory: Path) -> int:
@@ -116,10 +120,14 @@ def environment(changes: dict[str, str | None]) -> Iterator[None]:
         _set_environment(saved)
 
 
-def measure(name: str, make: Callable[[], tuple[Any, Path | None]]) -> dict[str, Any]:
-    """One epoch of the loader `make` returns (with the directory whose size is sampled)."""
+def measure(
+    name: str, make: Callable[[], tuple[Any, Path | None]], faults: Any = None
+) -> dict[str, Any]:
+    """One epoch of the loader `make` returns (with the directory whose size is sampled), and
+    what the workers and the loopback server (`faults`' counters) spent on it."""
     import torch
 
+    requests = (faults.gets + faults.heads, faults.cpu_s) if faults is not None else (0, 0.0)
     start = time.perf_counter()
     try:
         loader, directory = make()
@@ -150,6 +158,11 @@ def measure(name: str, make: Callable[[], tuple[Any, Path | None]]) -> dict[str,
         "peak_disk_mb": sampler.disk / 1e6 if directory is not None else None,
         "peak_worker_rss_mb": sampler.rss / 1e6,
         "episodes_per_batch": sum(episodes_per_batch) / len(episodes_per_batch),
+        # CPU seconds of the workers (their start included) and of the loopback server, which
+        # shares the cores in this benchmark (a remote store would not)
+        "worker_cpu_s": sum(sampler.cpu.values()),
+        "server_requests": (faults.gets + faults.heads - requests[0]) if faults else 0,
+        "server_cpu_s": (faults.cpu_s - requests[1]) if faults else 0.0,
     }
 
 
@@ -235,7 +248,7 @@ def rows(
     for k, (name, make, *changes) in enumerate(every):
         if k in chosen:
             with environment(changes[0] if changes else {}):
-                result = measure(name, make)
+                result = measure(name, make, faults)
                 result["decoder_cache"] = os.environ.get("LEROBOT_VIDEO_DECODER_CACHE_SIZE")
                 results.append(result)
     faults.latency_s, faults.bytes_per_s = 0.0, 0.0
@@ -245,8 +258,8 @@ def rows(
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| row | frames/s | vs local episampler | first batch | peak local disk | "
-        "peak worker RSS | distinct episodes / batch |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "peak worker RSS | distinct episodes / batch | worker CPU | server CPU (requests) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     # Each row against the local row read with the same decoder cache setting.
     local = {
@@ -256,14 +269,16 @@ def table(results: list[dict[str, Any]]) -> str:
     }
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['row']} | fails: `{r['error']}` | | | | | |")
+            lines.append(f"| {r['row']} | fails: `{r['error']}` | | | | | | | |")
             continue
         disk = "-" if r["peak_disk_mb"] is None else f"{r['peak_disk_mb']:.1f} MB"
         baseline = local.get(r.get("decoder_cache"))
         ratio = f"{r['frames_per_s'] / baseline:.2f}x" if baseline else ""
         lines.append(
             f"| {r['row']} | {r['frames_per_s']:.0f} | {ratio} | {r['first_batch_s']:.1f} s | "
-            f"{disk} | {r['peak_worker_rss_mb']:.0f} MB | {r['episodes_per_batch']:.1f} |"
+            f"{disk} | {r['peak_worker_rss_mb']:.0f} MB | {r['episodes_per_batch']:.1f} | "
+            f"{r.get('worker_cpu_s', 0):.1f} s | {r.get('server_cpu_s', 0):.1f} s "
+            f"({r.get('server_requests', 0):.0f}) |"
         )
     return "\n".join(lines)
 

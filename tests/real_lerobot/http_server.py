@@ -2,7 +2,7 @@
 range requests (206) and HTML directory listings, emulates a remote store (a latency per request,
 a bandwidth limit) and injects faults on request: connection resets, 503s, bodies cut short and
 stalls (headers, then no body for `stall_s`).
-Started and stopped by its user; every request is counted."""
+Started and stopped by its user; every request is counted, and the CPU time it took."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ class Faults:
         self.kind = "503"
         self.always = False
         self.gets = 0
+        self.heads = 0
         self.injected = 0
+        self.cpu_s = 0.0  # CPU time of the handler threads (the benchmark reports it)
         self.served = 0  # bytes of the bodies sent whole
         self.latency_s = 0.0  # before every response
         self.bytes_per_s = 0.0  # 0: unlimited
@@ -48,6 +50,14 @@ def _handler(directory: Path, faults: Faults) -> type[http.server.SimpleHTTPRequ
 
         def log_message(self, *args):  # quiet
             pass
+
+        def handle_one_request(self):
+            started = time.thread_time()
+            try:
+                super().handle_one_request()
+            finally:
+                with faults.lock:
+                    faults.cpu_s += time.thread_time() - started
 
         def do_GET(self):
             if faults.latency_s:
@@ -98,6 +108,8 @@ def _handler(directory: Path, faults: Faults) -> type[http.server.SimpleHTTPRequ
             return None
 
         def do_HEAD(self):
+            with faults.lock:
+                faults.heads += 1
             if faults.latency_s:
                 time.sleep(faults.latency_s)
             path = Path(self.translate_path(self.path))
