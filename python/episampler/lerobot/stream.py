@@ -306,27 +306,34 @@ class _Groups:
         self.spans.append(_Span(first, at, sorted(episodes), frozenset(files)))
         return True
 
+    # Planning asks the store for file sizes (round trips) under the lock, in the thread that
+    # fetches ahead; a reader asking for a group already planned must not wait for that, so
+    # each lookup first reads the list of groups, which is only ever appended to.
+
     def index_of(self, at: int) -> int:
         """The group of sequence block `at` (at or after the pass's start)."""
-        with self._lock:
-            while not self.spans or self.spans[-1].stop <= at:
-                if not self._plan_next():
-                    raise IndexError(f"block {at} is past the sequence's end")
-            return next(k for k in range(len(self.spans) - 1, -1, -1)
-                        if self.spans[k].first <= at)  # fmt: skip
+        spans = self.spans
+        if not spans or spans[-1].stop <= at:
+            with self._lock:
+                while not self.spans or self.spans[-1].stop <= at:
+                    if not self._plan_next():
+                        raise IndexError(f"block {at} is past the sequence's end")
+        return next(k for k in range(len(spans) - 1, -1, -1) if spans[k].first <= at)
 
     def span(self, index: int) -> _Span:
-        with self._lock:
-            while len(self.spans) <= index and self._plan_next():
-                pass
-            return self.spans[index]
+        if len(self.spans) <= index:
+            with self._lock:
+                while len(self.spans) <= index and self._plan_next():
+                    pass
+        return self.spans[index]
 
     def files(self, first: int, last: int) -> set[str]:
         """The files of groups `first` to `last` (those the sequence has)."""
-        with self._lock:
-            while len(self.spans) <= last and self._plan_next():
-                pass
-            return set().union(*(span.files for span in self.spans[first : last + 1]))
+        if len(self.spans) <= last:
+            with self._lock:
+                while len(self.spans) <= last and self._plan_next():
+                    pass
+        return set().union(*(span.files for span in self.spans[first : last + 1]))
 
 
 class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
