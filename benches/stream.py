@@ -13,7 +13,8 @@ is recorded under `--out` or reused from there. Each row reads one epoch, rows i
 `--repeats` rounds; the figures are medians: frames/s after the first batch, time to the first
 batch (from creating the dataset), peak local disk of the stream's copy, peak RSS of a worker,
 distinct episodes per batch, the workers' CPU seconds (their start included) and the loopback
-server's, with its request count (it shares the benchmark's cores). LeRobot's streaming
+server's, with its request count (it shares the benchmark's cores), and how busy the machine's
+cores were from the first batch to the last. LeRobot's streaming
 dataset fails on a dataset with more than one video file per camera (LeRobot #3080, #4524):
 that is reported, and it is measured on a copy of the same frames recorded into one file per
 camera. Rows 6 to 8 are measured only when
@@ -126,6 +127,7 @@ def measure(
 ) -> dict[str, Any]:
     """One epoch of the loader `make` returns (with the directory whose size is sampled), and
     what the workers and the loopback server (`faults`' counters) spent on it."""
+    import psutil
     import torch
 
     requests = (faults.gets + faults.heads, faults.cpu_s) if faults is not None else (0, 0.0)
@@ -139,11 +141,13 @@ def measure(
         for batch in loader:
             if first is None:
                 first = time.perf_counter()
+                cores_at_first = psutil.cpu_times()
             indices = batch["index"].tolist()
             frames += len(indices)
             seen.update(indices)
             episodes_per_batch.append(len(torch.unique(batch["episode_index"])))
         end = time.perf_counter()
+        cores_at_end = psutil.cpu_times()
         sampler.stop.set()
         sampler.join()
     except Exception as error:  # LeRobot's streaming dataset on several files per camera
@@ -164,7 +168,15 @@ def measure(
         "worker_cpu_s": sum(sampler.cpu.values()),
         "server_requests": (faults.gets + faults.heads - requests[0]) if faults else 0,
         "server_cpu_s": (faults.cpu_s - requests[1]) if faults else 0.0,
+        # the machine's cores busy from the first batch to the last (the figure frames/s is)
+        "cores_busy": _busy(cores_at_first, cores_at_end),
     }
+
+
+def _busy(before: Any, after: Any) -> float:
+    total = sum(after) - sum(before)
+    idle = (after.idle + getattr(after, "iowait", 0)) - (before.idle + getattr(before, "iowait", 0))
+    return 1 - idle / total if total > 0 else 0.0
 
 
 def loader_settings() -> dict[str, Any]:
