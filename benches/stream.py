@@ -14,15 +14,14 @@ is recorded under `--out` or reused from there. Each row reads one epoch, rows i
 batch (from creating the dataset), peak local disk of the stream's copy, peak RSS of a worker,
 distinct episodes per batch, the workers' CPU seconds (their start included) and the loopback
 server's, with its request count (it shares the benchmark's cores), and how busy the machine's
-cores were from the first batch to the last. LeRobot's streaming
-dataset fails on a dataset with more than one video file per camera (LeRobot #3080, #4524):
-that is reported, and it is measured on a copy of the same frames recorded into one file per
-camera. Rows 6 to 8 are measured only when
-`--rows` names them: row 6 streams windows of about 90 episodes (the mixing of LeRobot's shuffle
-buffer, at the disk it costs); rows 7 and 8 read the local copy and the stream at 30 ms without
-`LEROBOT_VIDEO_DECODER_CACHE_SIZE`, as lerobot-train runs by default. `--recording long` reads
-100 episodes of 100-160 frames instead (each starting new files), recorded under
-`OUT/long-episodes`.
+cores were from the first batch to the last. LeRobot's streaming dataset fails on a dataset
+with more than one video file per camera (LeRobot #3080, #4524): that is reported, and it is
+measured on a copy of the same frames recorded into one file per camera. Rows 6 to 8 are
+measured only when `--rows` names them: row 6 streams windows of about 90 episodes (the
+mixing of LeRobot's shuffle buffer, at the disk it costs); rows 7 and 8 read the local copy and
+the stream at 30 ms without `LEROBOT_VIDEO_DECODER_CACHE_SIZE`, as lerobot-train runs by
+default. `--recording long` reads 100 episodes of 100-160 frames instead (each starting new
+files), recorded under `OUT/long-episodes`.
 """
 
 from __future__ import annotations

@@ -1010,11 +1010,12 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         if old is not None and old._decoders is not None and old._decoders_pid == os.getpid():
             carried = old._decoders
             carried.keep_only({str(Path(old._dataset.root) / f) for f in span.files})
-        self._group = old = None
+        self._group = None
+        del old  # the old group's fetch (its buffer of decoded frames) goes now
         self._ensure(index)
         self._group = self._open(_Group(span.episodes, set(span.files)))
         self._group_index = index
-        if self._group.fetch is not None and carried is not None and len(carried):
+        if self._group.fetch is not None and carried is not None:
             self._group.fetch._process_decoders().take_from(carried)
         if self._group.fetch is not None:  # this reader's blocks in the group, decoded ahead
             to_row = self._group.dataset.reader._absolute_to_relative_idx
