@@ -38,6 +38,7 @@ import torch
 
 from episampler._inputs import as_bool, as_int, as_seconds
 from episampler.lerobot.decoders import Decoders
+from episampler.lerobot.http_files import HttpFiles
 from episampler.lerobot.shared_copies import DONE, SharedCopies
 
 logger = logging.getLogger(__name__)
@@ -66,8 +67,12 @@ class _Source:
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
         self._sizes: dict[str, int] = {}  # a remote file's size, asked once
         self._opening = threading.Lock()
+        # http(s): the standard library's client (`HttpFiles`); fsspec only lists `meta/`.
+        self._http: HttpFiles | None = None
         if self.remote:
             self.base = self._open()[1]
+            if text.startswith(("http://", "https://")):
+                self._http = HttpFiles(text, timeout)
         else:
             self.local = Path(text.removeprefix("file://"))
 
@@ -122,7 +127,11 @@ class _Source:
             return (self.local / relative).stat().st_size
         if relative not in self._sizes:
             path = f"{self.base.rstrip('/')}/{relative}"
-            size = self._retried(f"the size of {self.url(relative)}", lambda: self.fs.size(path))
+            http = self._http
+            size = self._retried(
+                f"the size of {self.url(relative)}",
+                (lambda: http.size(relative)) if http else (lambda: self.fs.size(path)),
+            )
             self._sizes[relative] = int(size)
         return self._sizes[relative]
 
@@ -134,7 +143,13 @@ class _Source:
         if not self.remote:
             return (self.local / relative).exists()
         path = f"{self.base.rstrip('/')}/{relative}"
-        return bool(self._retried(f"looking up {self.url(relative)}", lambda: self.fs.exists(path)))
+        http = self._http
+        return bool(
+            self._retried(
+                f"looking up {self.url(relative)}",
+                (lambda: http.exists(relative)) if http else (lambda: self.fs.exists(path)),
+            )
+        )
 
     def fetch(self, relative: str, destination: Path) -> int:
         """Copies the file into `destination` (written under a temporary name, renamed when
@@ -148,6 +163,8 @@ class _Source:
                 end = min(size, start + _PIECE)
 
                 def piece(start: int = start, end: int = end) -> bytes:
+                    if self._http is not None:
+                        return self._http.read(relative, start, end)
                     data = bytes(self.fs.cat_file(path, start=start, end=end))
                     if len(data) != end - start:
                         raise OSError(f"short body: {len(data)} of {end - start} bytes")
