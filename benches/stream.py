@@ -376,7 +376,8 @@ def main() -> None:
     recording, one_file = RECORDINGS[args.recording]
     out = args.out if args.recording == "main" else args.out / "long-episodes"
     many = record(out, recording, log=log)
-    one = record(out, one_file, log=log)
+    # The one-file copy only for the rows that read it (LeRobot's stream).
+    one = record(out, one_file, log=log) if chosen & {0, 1} else many
     rounds = []
     with serve(many.parent) as (base, faults):
         for repeat in range(args.repeats):

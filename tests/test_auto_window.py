@@ -17,6 +17,7 @@ from episampler.lerobot.auto_window import (
     choose_window,
     choose_window_by_files,
     decoder_cache_size,
+    windows_per_grouping,
 )
 from episampler.lerobot.layout import lerobot_groups
 
@@ -336,3 +337,35 @@ def test_lerobot_groups_by_one_cameras_files_and_window_auto_uses_them(monkeypat
     )
     assert sampler.window == choice.window
     assert sampler.epoch_indices(1).tolist() == manual.epoch_indices(1).tolist()
+
+
+@pytest.mark.parametrize("cache", [6, 10, 20])
+def test_windows_per_grouping_give_each_groupings_window_and_auto_window_takes_the_largest(
+    cache,
+):
+    lengths = [10] * 120
+    top = np.arange(120) // 10  # files of 10 episodes
+    wrist = (np.arange(120) + 3) // 7  # of 7, cut at other episodes
+    dataset = v3_dataset(lengths, top)
+    dataset.meta.episodes["videos/observation.images.wrist/file_index"] = wrist
+    windows = windows_per_grouping(dataset, cache)
+    assert list(windows) == [
+        "video_file",
+        "video_file:observation.images.top",
+        "video_file:observation.images.wrist",
+    ]
+    choice = auto_window(dataset, cache)
+    assert windows[choice.group_by] == choice.window == max(windows.values())
+    # Coarser units (a camera's files of 10 episodes) hold more frames in the same files.
+    assert windows["video_file:observation.images.top"] > windows["video_file"]
+
+
+def test_windows_per_grouping_without_a_bound_or_video():
+    lengths, top = [10] * 12, np.arange(12) // 4
+    assert windows_per_grouping(v3_dataset(lengths, top), 100) == {
+        "video_file": None,
+        "video_file:observation.images.top": None,
+        "video_file:observation.images.wrist": None,
+    }  # 3 files of each camera fit
+    assert windows_per_grouping(v3_dataset(lengths, top), "unbounded")["video_file"] is None
+    assert windows_per_grouping(v3_dataset(lengths, top, cameras=[]), 4) == {}

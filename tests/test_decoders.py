@@ -15,7 +15,9 @@ from episampler.lerobot.decoders import (
     Decoders,
     budgeted_decoders,
     decoder_capacity,
+    decoders_that_fit,
     estimated_decoder_bytes,
+    lerobot_decoder_bound,
 )
 
 MIB = 2**20
@@ -148,3 +150,21 @@ def test_decoders_carried_to_the_next_group_keep_only_its_files_and_its_capacity
     mine = roomy._open["f3"] = object()
     roomy.take_from(old)
     assert set(roomy._open) == kept and roomy._open["f3"] is mine  # its own one stays
+
+
+def test_decoders_that_fit_take_the_tightest_of_memory_files_and_the_cap():
+    per = estimated_decoder_bytes(224 * 224 * 3)
+    assert decoders_that_fit(per, 20000, DECODER_BYTES) == DECODER_BYTES // per  # memory
+    assert decoders_that_fit(per, 300, DECODER_BYTES) == 150  # half the open-files limit
+    assert decoders_that_fit(1, 2**30, 2**40) == MOST_DECODERS
+    # The capacity's rule is the same: every file exactly when they fit.
+    most = decoders_that_fit(per, 20000, DECODER_BYTES)
+    for files, expected in [(most, most), (most + 1, 100)]:
+        demand = DecoderDemand(100, False, files=files, decoder_bytes=per, open_files_limit=20000)
+        assert decoder_capacity(demand) == expected
+
+
+@pytest.mark.parametrize(("value", "bound"), [("4", 4), ("250", 250), ("none", None)])
+def test_a_decoder_count_the_user_set_bounds_a_streams_window(monkeypatch, value, bound):
+    monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", value)
+    assert lerobot_decoder_bound(estimated_decoder_bytes(224 * 224 * 3)) == bound

@@ -163,10 +163,10 @@ def choose_window_by_files(
             f"{setting} holds {held} ({sum(per_camera)} decoders): the global order opens "
             "each file once per worker",
         )
-    candidates = [("video_file", tuples)]
-    if cameras > 1:
-        candidates += [(f"video_file:{names[c]}", _ids(files[:, [c]])) for c in range(cameras)]
-    options = [_windows_of(group_by, ids, frames, files, share) for group_by, ids in candidates]
+    options = [
+        _windows_of(group_by, ids, frames, files, share)
+        for group_by, ids in _candidates(files, names)
+    ]
     best = max(options, key=lambda option: option.window)  # the first on a tie
     if share == 0:
         why = (
@@ -214,6 +214,36 @@ class _Option:
     units_per_window: int
     decoders: int  # the most a window's units need, over all cameras
     fits: bool  # one unit's room is left for the batch that straddles two windows
+
+
+def _candidates(files: np.ndarray, names: list[str]) -> list[tuple[str, np.ndarray]]:
+    """The groupings a window may be cut by, each with its unit of every episode: episodes
+    sharing the files of every camera, then (with several cameras) those sharing one camera's
+    file, for each camera."""
+    candidates = [("video_file", _ids(files))]
+    if files.shape[1] > 1:
+        candidates += [(f"video_file:{name}", _ids(files[:, [c]])) for c, name in enumerate(names)]
+    return candidates
+
+
+def windows_per_grouping(dataset: Any, cache_size: Any = None) -> dict[str, int | None]:
+    """For each grouping `auto_window` considers, the largest window whose video files fit one
+    worker's decoder cache (the rule of `choose_window_by_files`); None where the cache holds
+    every file of every camera (no bound). Empty without video. For a reader whose window is
+    bounded by something else too (a stream's disk), which then picks the grouping."""
+    cache = decoder_cache_size(cache_size)
+    inputs = _episode_inputs(dataset, 0, 0)
+    if inputs is None:
+        return {}
+    frames, files, names = inputs
+    groupings = _candidates(files, names)
+    share = None if cache is None else cache // len(names)
+    if share is None or max(_count(_ids(files[:, [c]])) for c in range(len(names))) <= share:
+        return {group_by: None for group_by, _ in groupings}
+    return {
+        group_by: _windows_of(group_by, ids, frames, files, share).window
+        for group_by, ids in groupings
+    }
 
 
 def _ids(files: np.ndarray) -> np.ndarray:
@@ -288,6 +318,18 @@ def auto_window(
     cache = decoder_cache_size(cache_size)
     first = as_int("drop_n_first_frames", drop_n_first_frames, high=2**63)
     last = as_int("drop_n_last_frames", drop_n_last_frames, high=2**63)
+    inputs = _episode_inputs(dataset, first, last)
+    if inputs is None:
+        return choose_window([], 0, cache)
+    frames, files, video_keys = inputs
+    return choose_window_by_files(frames, files, cache, video_keys)
+
+
+def _episode_inputs(
+    dataset: Any, first: int, last: int
+) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """The kept episodes' frames (after the drops) and video files (one column per camera),
+    and the video keys; None without video."""
     if v3_table(dataset) is None:
         raise TypeError(
             "window='auto' needs a LeRobot v3 dataset (meta.episodes with 'dataset_from_index'); "
@@ -296,7 +338,7 @@ def auto_window(
     arguments, _ = lerobot_arguments(dataset)
     cameras = len(list(getattr(dataset.meta, "video_keys", None) or []))
     if cameras == 0:
-        return choose_window([], 0, cache)
+        return None
     starts = arguments["dataset_from_indices"]
     lengths = np.maximum(arguments["dataset_to_indices"] - starts - first - last, 0)
     kept = arguments.get("episode_indices_to_use")
@@ -307,7 +349,7 @@ def auto_window(
         raise ValueError("window='auto': no frame left in the kept episodes after the drops")
     video_keys = list(dataset.meta.video_keys)
     files = camera_files(v3_table(dataset), video_keys)
-    return choose_window_by_files(lengths[mask], files[mask], cache, video_keys)
+    return lengths[mask], files[mask], video_keys
 
 
 class AutoSettings(TypedDict):

@@ -39,7 +39,9 @@ __all__ = [
     "Decoders",
     "budgeted_decoders",
     "decoder_capacity",
+    "decoders_that_fit",
     "estimated_decoder_bytes",
+    "lerobot_decoder_bound",
     "lerobot_decoders",
 ]
 
@@ -87,13 +89,34 @@ def decoder_capacity(demand: DecoderDemand, budget_bytes: int = DECODER_BYTES) -
     size = demand.lerobot_size
     if demand.chosen or size is None:
         return size
-    files = demand.files
-    fits = (
-        files * demand.decoder_bytes <= budget_bytes
-        and files <= demand.open_files_limit // 2  # the other half for everything else
-        and files <= MOST_DECODERS
+    fits = demand.files <= decoders_that_fit(
+        demand.decoder_bytes, demand.open_files_limit, budget_bytes
     )
-    return max(size, demand.lerobot_default, files if fits else 0)
+    return max(size, demand.lerobot_default, demand.files if fits else 0)
+
+
+def decoders_that_fit(decoder_bytes: int, open_files_limit: int, budget_bytes: int) -> int:
+    """The most decoders of `decoder_bytes` each that a worker keeps open when the user did not
+    choose LeRobot's count: within `budget_bytes`, half the open-files limit (the other half
+    for everything else) and `MOST_DECODERS`."""
+    return min(budget_bytes // max(decoder_bytes, 1), open_files_limit // 2, MOST_DECODERS)
+
+
+def lerobot_decoder_bound(decoder_bytes: int) -> int | None:
+    """The most decoders one batched fetch keeps open in a process with the LeRobot installed
+    here (None: no limit): LeRobot's count if the user chose it, else as many as fit
+    `DECODER_BYTES` and the open-files limit (`decoders_that_fit`), at least LeRobot's count.
+    What a dataset whose files are each read by one fetch (a stream's file group) may size a
+    read-local window to."""
+    from episampler.lerobot.auto_window import CACHE_SIZE_VARIABLE, decoder_cache_size
+
+    if CACHE_SIZE_VARIABLE in os.environ:  # read now, as `window="auto"` reads it elsewhere
+        return decoder_cache_size()
+    size, chosen, default = _lerobot_cache_size()
+    if chosen or size is None:
+        return size
+    most = decoders_that_fit(decoder_bytes, _open_files_limit(), DECODER_BYTES)
+    return max(size, default, most)
 
 
 # The estimated bytes of the decoders beyond LeRobot's count that this process's batched
@@ -137,13 +160,20 @@ def budgeted_decoders(demand: DecoderDemand) -> Decoders:
 
 def lerobot_decoders(files: int, decoder_bytes: int) -> Decoders:
     """`budgeted_decoders` for the LeRobot installed here and this process's limits."""
+    size, chosen, default = _lerobot_cache_size()
+    demand = DecoderDemand(size, chosen, files, decoder_bytes, _open_files_limit(), default)
+    return budgeted_decoders(demand)
+
+
+def _lerobot_cache_size() -> tuple[int | None, bool, int]:
+    """(LeRobot's decoder cache size (None: unbounded), whether the user chose it (its
+    environment variable, or a cache resized in code), LeRobot's default size)."""
     from lerobot.datasets import video_utils
 
     default = getattr(video_utils, "DEFAULT_DECODER_CACHE_SIZE", 100)
     size = video_utils._default_decoder_cache.max_size
     chosen = "LEROBOT_VIDEO_DECODER_CACHE_SIZE" in os.environ or size != default
-    demand = DecoderDemand(size, chosen, files, decoder_bytes, _open_files_limit(), default)
-    return budgeted_decoders(demand)
+    return size, chosen, default
 
 
 def _open_files_limit() -> int:

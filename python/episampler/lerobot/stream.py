@@ -574,28 +574,52 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         return fit
 
     def _resolve_window(self, ways: int = 1) -> tuple[int | None, str | None]:
-        from episampler.lerobot.auto_window import auto_window
+        """`(window, group_by)` for this stream's `window` (None, None: the global order).
+        `window="auto"`: for each grouping (episodes sharing the files of every camera, or
+        one camera's file), the smaller of the window its decoders hold (`_decoder_bound`) and
+        the one whose files fit half of `cache_bytes` (`_disk_fit`); the grouping with the
+        largest window wins (all cameras' files on a tie). Coarser units waste less disk on
+        files copied whole for one episode, so for the same disk a window holds more
+        episodes, and a batch mixes more of them."""
+        from episampler.lerobot.auto_window import windows_per_grouping
 
         if not self.shuffle or self.window is None:
             return None, None
         if self.window != "auto":
             return int(self.window), "video_file" if self.meta.video_keys else "data_file"
         view = SimpleNamespace(meta=self.meta, episodes=self.episodes)
-        choice = auto_window(view)
-        window, group_by = choice.window, choice.group_by
-        # A window's files must also fit half of the local cache.
-        group_by = group_by or ("video_file" if self.meta.video_keys else "data_file")
-        fits, _ = self._disk_fit(group_by, ways)
-        if window is None or fits < window:
-            window = fits
-            logger.info(
-                "EpisodeStream: window='auto': %d frames, what half of cache_bytes holds (%s)",
-                window,
-                choice.reason,
-            )
-        else:
-            logger.info("EpisodeStream: %s", choice.reason)
-        return window, group_by
+        bound = self._decoder_bound()
+        decoders = windows_per_grouping(view, cache_size=bound) or {"data_file": None}
+        windows: dict[str, int] = {}
+        for group_by, held in decoders.items():
+            fits, _ = self._disk_fit(group_by, ways)
+            windows[group_by] = fits if held is None else min(held, fits)
+        group_by = max(windows, key=lambda g: windows[g])  # the first on a tie
+        logger.info(
+            "EpisodeStream: window='auto': %d frames grouped by %s, the largest window whose "
+            "files fit half of cache_bytes=%d%s and %s decoder(s) (windows per grouping: %s)",
+            windows[group_by],
+            group_by,
+            self.cache_bytes,
+            "" if ways == 1 else f" divided among {ways} streams",
+            bound,
+            windows,
+        )
+        return windows[group_by], group_by
+
+    def _decoder_bound(self) -> int | str:
+        """The decoders a reader keeps open for one group: LeRobot's count if the user chose
+        it, else every file of the group if they fit the batched fetch's memory budget (see
+        `episampler.lerobot.decoders`), not LeRobot's default count: a group's files are
+        read by its own fetch, so a window may hold as many files as those decoders."""
+        from episampler.lerobot.decoders import estimated_decoder_bytes, lerobot_decoder_bound
+
+        largest = max(  # the largest camera's frame, in bytes
+            (int(np.prod(self.meta.features[key]["shape"])) for key in self.meta.video_keys),
+            default=0,
+        )
+        bound = lerobot_decoder_bound(estimated_decoder_bytes(largest))
+        return "unbounded" if bound is None else bound
 
     def _sampler(self, streams: int) -> Any:
         from episampler._sampler import EpisodeAwareSampler
