@@ -276,7 +276,7 @@ def test_the_workers_of_a_process_fetch_each_file_once_for_all(server, tmp_path)
     url, faults = server
     served = {}
     for workers in (0, 2):
-        episodes = stream(url, tmp_path / str(workers), cache_bytes=40000)
+        episodes = stream(url, tmp_path / str(workers), cache_bytes=40_000)
         before = faults.served
         batches = indices(DataLoader(episodes, batch_size=BATCH, num_workers=workers))
         served[workers] = faults.served - before
@@ -564,14 +564,14 @@ def test_a_window_or_a_group_larger_than_half_the_cache_is_named_in_a_warning(
     with caplog.at_level(logging.WARNING, logger="episampler.lerobot.stream"):
         fits = list(stream(root, tmp_path / "a"))  # window=20, 4 GiB
         assert "does not fit" not in caplog.text and "exceed" not in caplog.text
-        probe = stream(root, tmp_path / "p", cache_bytes=40000)
+        probe = stream(root, tmp_path / "p", cache_bytes=52_000)
         _, group_bytes = probe._disk_fit("video_file", 1)
         assert 20_000 < group_bytes < 26_000  # one group fits half of 52,000 bytes
-        tight = list(stream(root, tmp_path / "b", window=80, cache_bytes=40000))
+        tight = list(stream(root, tmp_path / "b", window=80, cache_bytes=52_000))
         assert "a window of 80 frames does not fit half of cache_bytes=52000" in caplog.text
         assert "exceed" not in caplog.text
         caplog.clear()
-        tiny = list(stream(root, tmp_path / "c", window=80, cache_bytes=40000))
+        tiny = list(stream(root, tmp_path / "c", window=80, cache_bytes=40_000))
     needed = math.ceil(2 * group_bytes)
     assert (
         f"the files of one file group take up to {group_bytes:,.0f} bytes, more than half of "
@@ -628,7 +628,7 @@ def test_later_groups_share_the_first_groups_metadata_and_keep_rows_in_the_cache
 
     monkeypatch.setattr(lerobot_dataset.LeRobotDataset, "__init__", counted)
     source = root if where == "local" else server[0]
-    episodes = stream(source, tmp_path, cache_bytes=40000)
+    episodes = stream(source, tmp_path, cache_bytes=40_000)
     items = list(episodes)
     assert sorted(int(item["index"]) for item in items) == list(range(FRAMES))
     monkeypatch.setattr(lerobot_dataset.LeRobotDataset, "__init__", real_init)
@@ -657,7 +657,7 @@ def test_a_reader_decodes_every_group_with_one_pool_of_threads(server, tmp_path,
 
     monkeypatch.setattr(fetch, "ThreadPoolExecutor", Counted)
     url, _ = server
-    episodes = stream(url, tmp_path, cache_bytes=40000)
+    episodes = stream(url, tmp_path, cache_bytes=40_000)
     assert sorted(int(item["index"]) for item in episodes) == list(range(FRAMES))
     assert episodes._opened > 2  # several groups
     assert pools == ["episampler-fetch"]
@@ -679,7 +679,7 @@ def test_a_reader_keeps_the_decoders_of_files_the_next_group_reads_again(server,
 
     monkeypatch.setattr(torchcodec.decoders, "VideoDecoder", counted)
     url, _ = server
-    episodes = stream(url, tmp_path, cache_bytes=40000)
+    episodes = stream(url, tmp_path, cache_bytes=40_000)
     assert sorted(int(item["index"]) for item in episodes) == list(range(FRAMES))
     spans = episodes._pass_groups.spans
     videos = [{f for f in span.files if f.startswith("videos/")} for span in spans]

@@ -52,6 +52,11 @@ _PIECE = 8 * 2**20  # bytes per ranged read
 # small files is latency-bound when fetched one by one.
 _CONCURRENT_FETCHES = 8
 _SIZE_LOOKAHEAD = 32  # blocks whose files' sizes a plan asks for together, likewise
+# `window="auto"` leaves room for this many windows in a file group (half of `cache_bytes`):
+# windows that fill a whole group read about 0.8x as fast on the main recording (the decoding
+# ahead of a reader's blocks stops at its group's end), windows of half a group as fast as the
+# decoder-cache-sized ones (benches/results_stream.md).
+_WINDOWS_PER_GROUP = 2
 
 
 class _Source:
@@ -366,14 +371,15 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         root: a local directory or an fsspec URL (`http(s)://`, others with their package).
         seed: the order's seed, in `[0, 2**64)`.
         shuffle: shuffle (True) or boundary order (False).
-        window: frames per window, `"auto"` (sized to the decoder cache, as
-            `make_loader(window="auto")`, and to half of `cache_bytes`, counted in whole
-            files) or None (the global order: every block may need other files).
+        window: frames per window, `"auto"` (sized to the decoders a reader keeps and to a
+            quarter of `cache_bytes`, counted in whole files, for the grouping of episodes
+            that holds the most frames) or None (the global order: every block may need
+            other files).
         batch_size: the DataLoader's batch size: a block of the order is one batch.
         cache_dir: where the files being read are kept (default: a new temporary directory).
         cache_bytes: local disk for data and video files in this process, whose DataLoader
             workers share one copy: the files being read and those fetched ahead each get
-            half, and `window="auto"` keeps a window's files within that half.
+            half, and `window="auto"` keeps a window's files within half of that half.
         episodes: episode ids to read (default: all).
         delta_timestamps: as `LeRobotDataset`'s.
         image_transforms: as `LeRobotDataset`'s.
@@ -507,7 +513,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
 
     def _window_settings(self, streams: int) -> tuple[int | None, str | None]:
         """(frames per window, grouping) of the order, None for the global order: resolved once
-        and then kept. `window="auto"` is sized to half of `cache_bytes` divided among the
+        and then kept. `window="auto"` is sized to a quarter of `cache_bytes` divided among the
         order's `streams` per process (one stream per process unless `streams` says more),
         whatever the worker count: a process's workers read one stream's windows and share
         their files. The state carries the result, so a resumed stream reads its first run's
@@ -577,10 +583,11 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         """`(window, group_by)` for this stream's `window` (None, None: the global order).
         `window="auto"`: for each grouping (episodes sharing the files of every camera, or
         one camera's file), the smaller of the window its decoders hold (`_decoder_bound`) and
-        the one whose files fit half of `cache_bytes` (`_disk_fit`); the grouping with the
-        largest window wins (all cameras' files on a tie). Coarser units waste less disk on
-        files copied whole for one episode, so for the same disk a window holds more
-        episodes, and a batch mixes more of them."""
+        the one whose files fit a file group's share of `cache_bytes` divided by
+        `_WINDOWS_PER_GROUP` (`_disk_fit`); the grouping with the largest window wins (all
+        cameras' files on a tie). Coarser units waste less disk on files copied whole for one
+        episode, so for the same disk a window holds more episodes, and a batch mixes more of
+        them."""
         from episampler.lerobot.auto_window import windows_per_grouping
 
         if not self.shuffle or self.window is None:
@@ -592,12 +599,13 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         decoders = windows_per_grouping(view, cache_size=bound) or {"data_file": None}
         windows: dict[str, int] = {}
         for group_by, held in decoders.items():
-            fits, _ = self._disk_fit(group_by, ways)
+            fits, _ = self._disk_fit(group_by, ways * _WINDOWS_PER_GROUP)
             windows[group_by] = fits if held is None else min(held, fits)
         group_by = max(windows, key=lambda g: windows[g])  # the first on a tie
         logger.info(
             "EpisodeStream: window='auto': %d frames grouped by %s, the largest window whose "
-            "files fit half of cache_bytes=%d%s and %s decoder(s) (windows per grouping: %s)",
+            "files fit a quarter of cache_bytes=%d%s and %s decoder(s) (windows per grouping: "
+            "%s)",
             windows[group_by],
             group_by,
             self.cache_bytes,
