@@ -151,7 +151,7 @@ def test_present_files_are_not_fetched_and_need_no_wait(tmp_path):
     started = time.monotonic()
     shared.ensure(5, FILES[:2], keep_nothing)  # would wait for frontiers >= 4 if it fetched
     assert time.monotonic() - started < 1.0
-    assert fetched(tmp_path) == FILES[:2]
+    assert sorted(fetched(tmp_path)) == FILES[:2]  # each once (fetched at once, in any order)
 
 
 def test_an_unstarted_reader_counts_as_at_the_first_group(tmp_path):
