@@ -17,6 +17,7 @@ from episampler.lerobot.decoders import (
     decoder_capacity,
     decoders_that_fit,
     estimated_decoder_bytes,
+    largest_frame_bytes,
     lerobot_decoder_bound,
 )
 
@@ -168,3 +169,14 @@ def test_decoders_that_fit_take_the_tightest_of_memory_files_and_the_cap():
 def test_a_decoder_count_the_user_set_bounds_a_streams_window(monkeypatch, value, bound):
     monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", value)
     assert lerobot_decoder_bound(estimated_decoder_bytes(224 * 224 * 3)) == bound
+
+
+def test_the_largest_frame_is_the_largest_cameras():
+    from types import SimpleNamespace
+
+    meta = SimpleNamespace(
+        video_keys=["wrist", "top"],
+        features={"wrist": {"shape": (96, 96, 3)}, "top": {"shape": [3, 224, 224]}, "s": {}},
+    )
+    assert largest_frame_bytes(meta) == 224 * 224 * 3
+    assert largest_frame_bytes(SimpleNamespace(video_keys=[], features={})) == 0

@@ -33,7 +33,11 @@ from episampler import EpisodeAwareSampler  # noqa: E402
 from episampler.lerobot import BatchedFetch  # noqa: E402
 from episampler.lerobot import fetch as fetch_module  # noqa: E402
 from episampler.lerobot.auto_window import auto_window  # noqa: E402
-from episampler.lerobot.decoders import Decoders  # noqa: E402
+from episampler.lerobot.decoders import (  # noqa: E402
+    Decoders,
+    estimated_decoder_bytes,
+    lerobot_decoder_bound,
+)
 from tests.real_lerobot.record import (  # noqa: E402
     ACTION,
     CAMERA,
@@ -256,6 +260,20 @@ def test_unless_the_user_chose_a_size_a_worker_keeps_every_file_it_reads_open(
     fetch = BatchedFetch(dataset)
     fetch.__getitems__([0])
     assert fetch._decoders is not None and fetch._decoders.capacity == 2
+
+
+def test_a_count_set_after_lerobot_was_imported_sizes_the_fetch_and_a_streams_window_alike(
+    root, monkeypatch
+):
+    """LeRobot reads LEROBOT_VIDEO_DECODER_CACHE_SIZE once, at import. The batched fetch's
+    decoders and a stream window's decoder bound read it now, through one function, so a value
+    set later sizes both the same."""
+    monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "3")
+    assert video_utils._default_decoder_cache.max_size != 3  # LeRobot kept its import value
+    fetch = BatchedFetch(load(root))
+    fetch.__getitems__([0])
+    assert fetch._decoders is not None and fetch._decoders.capacity == 3
+    assert lerobot_decoder_bound(estimated_decoder_bytes(224 * 224 * 3)) == 3
 
 
 def test_batches_decode_with_decoders_of_their_own_opened_by_path(root, monkeypatch):

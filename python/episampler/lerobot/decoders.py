@@ -27,6 +27,7 @@ reopens almost all of them every span, so a larger but partial cache costs memor
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import threading
 import weakref
@@ -41,6 +42,7 @@ __all__ = [
     "decoder_capacity",
     "decoders_that_fit",
     "estimated_decoder_bytes",
+    "largest_frame_bytes",
     "lerobot_decoder_bound",
     "lerobot_decoders",
 ]
@@ -108,15 +110,18 @@ def lerobot_decoder_bound(decoder_bytes: int) -> int | None:
     `DECODER_BYTES` and the open-files limit (`decoders_that_fit`), at least LeRobot's count.
     What a dataset whose files are each read by one fetch (a stream's file group) may size a
     read-local window to."""
-    from episampler.lerobot.auto_window import CACHE_SIZE_VARIABLE, decoder_cache_size
-
-    if CACHE_SIZE_VARIABLE in os.environ:  # read now, as `window="auto"` reads it elsewhere
-        return decoder_cache_size()
     size, chosen, default = _lerobot_cache_size()
     if chosen or size is None:
         return size
     most = decoders_that_fit(decoder_bytes, _open_files_limit(), DECODER_BYTES)
     return max(size, default, most)
+
+
+def largest_frame_bytes(meta: Any) -> int:
+    """The bytes of the largest camera's RGB frame in a LeRobot dataset's metadata (0 without
+    video): what `estimated_decoder_bytes` takes."""
+    shapes = (meta.features[key]["shape"] for key in meta.video_keys)
+    return max((math.prod(int(n) for n in shape) for shape in shapes), default=0)
 
 
 # The estimated bytes of the decoders beyond LeRobot's count that this process's batched
@@ -166,14 +171,24 @@ def lerobot_decoders(files: int, decoder_bytes: int) -> Decoders:
 
 
 def _lerobot_cache_size() -> tuple[int | None, bool, int]:
-    """(LeRobot's decoder cache size (None: unbounded), whether the user chose it (its
-    environment variable, or a cache resized in code), LeRobot's default size)."""
+    """(LeRobot's decoder cache size (None: unbounded), whether the user chose it, LeRobot's
+    default size). The one place that decides both: `LEROBOT_VIDEO_DECODER_CACHE_SIZE` read
+    now, as `window="auto"` reads it (LeRobot reads it once, at import, so a value set later
+    would otherwise size the fetch's decoders and a window differently), else a LeRobot cache
+    resized in code, else LeRobot's default."""
+    from episampler.lerobot.auto_window import (
+        CACHE_SIZE_VARIABLE,
+        LEROBOT_DEFAULT_CACHE_SIZE,
+        decoder_cache_size,
+    )
+
+    if CACHE_SIZE_VARIABLE in os.environ:
+        return decoder_cache_size(), True, LEROBOT_DEFAULT_CACHE_SIZE
     from lerobot.datasets import video_utils
 
-    default = getattr(video_utils, "DEFAULT_DECODER_CACHE_SIZE", 100)
+    default = getattr(video_utils, "DEFAULT_DECODER_CACHE_SIZE", LEROBOT_DEFAULT_CACHE_SIZE)
     size = video_utils._default_decoder_cache.max_size
-    chosen = "LEROBOT_VIDEO_DECODER_CACHE_SIZE" in os.environ or size != default
-    return size, chosen, default
+    return size, size != default, default
 
 
 def _open_files_limit() -> int:

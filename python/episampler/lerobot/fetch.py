@@ -628,7 +628,11 @@ class BatchedFetch:
         """This process's decoders: LeRobot's count if the user chose one, else one for every
         video file the dataset reads if they all fit (`decoder_capacity`)."""
         if self._decoders is None or self._decoders_pid != os.getpid():  # none after a fork
-            from episampler.lerobot.decoders import estimated_decoder_bytes, lerobot_decoders
+            from episampler.lerobot.decoders import (
+                estimated_decoder_bytes,
+                largest_frame_bytes,
+                lerobot_decoders,
+            )
 
             meta = self._dataset.meta
             episodes = self._episode_table(meta, list(meta.video_keys))
@@ -637,11 +641,8 @@ class BatchedFetch:
                 len({paths[e] for e in (range(len(paths)) if kept is None else kept)})
                 for paths in episodes.paths.values()
             )
-            largest = max(  # the largest camera's frame, in bytes
-                (int(np.prod(meta.features[key]["shape"])) for key in meta.video_keys),
-                default=0,
-            )
-            self._decoders = lerobot_decoders(files, estimated_decoder_bytes(largest))
+            decoder_bytes = estimated_decoder_bytes(largest_frame_bytes(meta))
+            self._decoders = lerobot_decoders(files, decoder_bytes)
             self._decoders_pid = os.getpid()
         return self._decoders
 

@@ -620,13 +620,13 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         it, else every file of the group if they fit the batched fetch's memory budget (see
         `episampler.lerobot.decoders`), not LeRobot's default count: a group's files are
         read by its own fetch, so a window may hold as many files as those decoders."""
-        from episampler.lerobot.decoders import estimated_decoder_bytes, lerobot_decoder_bound
-
-        largest = max(  # the largest camera's frame, in bytes
-            (int(np.prod(self.meta.features[key]["shape"])) for key in self.meta.video_keys),
-            default=0,
+        from episampler.lerobot.decoders import (
+            estimated_decoder_bytes,
+            largest_frame_bytes,
+            lerobot_decoder_bound,
         )
-        bound = lerobot_decoder_bound(estimated_decoder_bytes(largest))
+
+        bound = lerobot_decoder_bound(estimated_decoder_bytes(largest_frame_bytes(self.meta)))
         return "unbounded" if bound is None else bound
 
     def _sampler(self, streams: int) -> Any:
