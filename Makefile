@@ -49,8 +49,10 @@ test-rust:
 test-rust-fast:
 	EPISAMPLER_PROPTEST_SCALE=$(FAST_PROPTEST_SCALE) cargo test --locked
 
+## test-python: every test; those that start processes (slow) one at a time, the rest in parallel
 test-python:
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -m "not slow" -n $(PYTEST_WORKERS)
+	$(PYTHON) -m pytest -m slow
 
 test-python-fast:
 	$(PYTHON) -m pytest -m "not slow" -n $(PYTEST_WORKERS)
