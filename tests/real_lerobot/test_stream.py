@@ -60,6 +60,12 @@ def stream(where, tmp_path, **options) -> EpisodeStream:
     return EpisodeStream(REPO_ID, root=where, seed=3, cache_dir=tmp_path / "cache", **options)
 
 
+def stream_directories(cache_dir: Path) -> list[Path]:
+    """The streams' directories under `cache_dir` (which must have been used)."""
+    assert (cache_dir / "streams").is_dir(), cache_dir
+    return [p for p in (cache_dir / "streams").iterdir() if p.is_dir()]
+
+
 def assert_item_equal(item: dict, expected: dict) -> None:
     assert list(item) == list(expected)
     for key, value in expected.items():
@@ -249,7 +255,7 @@ def test_the_local_copy_stays_within_its_budget(server, tmp_path, num_workers):
     url, faults = server
     budget = 40_000
     episodes = stream(url, tmp_path, cache_bytes=budget)
-    mirror = tmp_path / "cache" / "ranks" / "0" / REPO_ID
+    mirror = episodes._work / "ranks" / "0" / REPO_ID
     peak, stop = [0], threading.Event()
 
     def sample() -> None:
@@ -327,14 +333,18 @@ def test_lerobot_train_streams_from_the_server_and_resumes_exactly(
         ]  # fmt: skip
         [runs[name]] = train(tmp_path / f"{name}.jsonl", "episampler", *arguments,
                              stop_after=stop_after)  # fmt: skip
-        assert (tmp_path / f"{name}-copies" / REPO_ID / "meta" / "info.json").is_file()
+        left = stream_directories(tmp_path / f"{name}-copies")
+        if stop_after is None:
+            assert left == []  # deleted at the run's end
+        else:  # a killed run leaves its copies, for the next stream there to delete
+            assert [(d / REPO_ID / "meta" / "info.json").is_file() for d in left] == [True]
     changed = [f"--episampler.cache_dir={tmp_path / 'resumed-copies'}"]
     if num_workers:
         changed.append("--num_workers=0")
         monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "2")
     [resumed] = train(tmp_path / "resumed.jsonl", "episampler",
                       *resume_arguments(tmp_path / "stopped"), *changed)  # fmt: skip
-    assert (tmp_path / "resumed-copies" / REPO_ID / "meta" / "info.json").is_file()
+    assert stream_directories(tmp_path / "resumed-copies") == []
     if num_workers:
         assert "'num_workers': 0" in (tmp_path / "resumed.log").read_text()  # the config
     assert len(runs["uninterrupted"]) == steps
@@ -551,6 +561,62 @@ def test_a_temporary_directory_of_its_own_goes_with_the_stream(server, tmp_path,
     assert not where.exists()
 
 
+def test_streams_sharing_a_cache_dir_keep_their_files_apart(server, reference, tmp_path):
+    """Two streams over one `cache_dir` (a training and an evaluation stream, or two runs of
+    a sweep): one read to its end and closed while the other is half way through a pass
+    leaves the other's copies alone, and both read every frame once, equal to the dataset's."""
+    url, _ = server
+    paused = stream(url, tmp_path, cache_bytes=40_000)
+    other = stream(url, tmp_path, cache_bytes=40_000)
+    assert paused._work != other._work
+    items = iter(paused)
+    first_half = [next(items) for _ in range(FRAMES // 2)]
+    assert sorted(int(item["index"]) for item in other) == list(range(FRAMES))
+    other.close()
+    assert not other._work.exists() and paused._work.exists()
+    read = first_half + list(items)
+    assert sorted(int(item["index"]) for item in read) == list(range(FRAMES))
+    for item in read[-BATCH:]:
+        assert_item_equal(item, reference[int(item["index"])])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_directory_left_by_an_ended_process_goes_and_a_live_streams_stays(server, tmp_path):
+    """A process that ends without deleting its stream's directory (killed, or `os._exit`)
+    leaves its copies under `cache_dir`; the next stream there deletes them, and leaves the
+    directory of a stream that is still alive."""
+    import subprocess
+    import sys
+
+    url, _ = server
+    live = stream(url, tmp_path, cache_bytes=40_000)
+    next(iter(live))
+    code = (
+        "import os, sys\n"
+        "from episampler.integrations.lerobot import EpisodeStream\n"
+        "s = EpisodeStream(sys.argv[1], root=sys.argv[2], cache_dir=sys.argv[3], window=20,\n"
+        f"                  batch_size={BATCH})\n"
+        "next(iter(s))\n"
+        "print(s._work)\n"
+        "os._exit(0)\n"
+    )
+    cache = tmp_path / "cache"
+    ended = subprocess.run(
+        [sys.executable, "-c", code, REPO_ID, url, str(cache)],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert ended.returncode == 0, ended.stderr[-4000:]
+    left = Path(ended.stdout.strip().splitlines()[-1])
+    assert any(left.rglob("*.mp4")) and left.with_suffix(".lock").exists()
+    later = stream(url, tmp_path, cache_bytes=40_000)
+    assert not left.exists() and not left.with_suffix(".lock").exists()
+    assert live._work.exists() and any(live._work.rglob("*.mp4"))
+    assert sorted(p.name for p in (cache / "streams").iterdir()) == sorted(
+        [live._work.name, f"{live._work.name}.lock", later._work.name, f"{later._work.name}.lock"]
+    )
+
+
 def test_a_window_or_a_group_larger_than_half_the_cache_is_named_in_a_warning(
     root, tmp_path, caplog
 ):
@@ -634,12 +700,12 @@ def test_later_groups_share_the_first_groups_metadata_and_keep_rows_in_the_cache
     monkeypatch.setattr(lerobot_dataset.LeRobotDataset, "__init__", real_init)
     for item in items:
         assert_item_equal(item, reference[int(item["index"])])
-    opened = [int(p.name) for p in (tmp_path / "cache" / "arrow" / "0").iterdir()]
+    opened = [int(p.name) for p in (episodes._work / "arrow" / "0").iterdir()]
     assert len(opened) == 1 and opened[0] > 2, opened  # several groups, the last one kept
     assert len(constructed) == 1, constructed
     assert not global_cache.exists() or not any(global_cache.rglob("*.arrow"))
     episodes.close()
-    assert not (tmp_path / "cache" / "arrow").exists()
+    assert not episodes._work.exists() and (tmp_path / "cache").exists()
 
 
 def test_a_reader_decodes_every_group_with_one_pool_of_threads(server, tmp_path, monkeypatch):

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import json
 import logging
 import math
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -184,9 +186,57 @@ def _size_text(size: float) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size:,.0f} bytes"
 
 
-def _remove_directory(path: str, pid: int) -> None:
-    if os.getpid() == pid:  # not in a forked DataLoader worker, which inherits the finalizer
-        shutil.rmtree(path, ignore_errors=True)
+def _claim_directory(cache_dir: Path) -> tuple[Path, int]:
+    """A directory of this stream's own under `cache_dir/streams` (several streams, in one
+    process or in several runs, may share a `cache_dir`), with its lock file open and held
+    shared while the stream lives; first, the directories of streams whose lock nobody holds
+    (their process ended without removing them) are removed."""
+    streams = cache_dir / "streams"
+    streams.mkdir(parents=True, exist_ok=True)
+    for lock in streams.glob("*.lock"):
+        _remove_if_abandoned(lock, lock.with_suffix(""))
+    for pending in streams.glob(".*.pending"):  # a process that ended while claiming one
+        _remove_if_abandoned(pending, streams / pending.name[1 : -len(".pending")])
+    name = f"{os.getpid()}-{secrets.token_hex(6)}"
+    # Locked before it is visible under its name: a stream looking for abandoned ones never
+    # sees it unlocked.
+    pending = streams / f".{name}.pending"
+    handle = os.open(pending, os.O_CREAT | os.O_RDWR, 0o644)
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    (streams / name).mkdir()
+    os.rename(pending, streams / f"{name}.lock")
+    return streams / name, handle
+
+
+def _remove_if_abandoned(lock: Path, directory: Path) -> None:
+    """Removes a stream's `directory` and its `lock` if no process holds `lock` (a live
+    stream's process holds it shared; a lock is released when its process ends, however it
+    ends)."""
+    try:
+        handle = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return  # removed by another stream meanwhile
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # its stream is alive
+        shutil.rmtree(directory, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+    finally:
+        os.close(handle)
+
+
+def _release_directory(directory: str, lock: int | None, pid: int) -> None:
+    """Removes a stream's directory (its temporary `cache_dir`, or its own directory under
+    the given one) and releases its lock, in the process that made them only: a forked
+    DataLoader worker inherits the finalizer and must leave them alone."""
+    if os.getpid() != pid:
+        return
+    shutil.rmtree(directory, ignore_errors=True)
+    if lock is not None:
+        Path(f"{directory}.lock").unlink(missing_ok=True)
+        os.close(lock)
 
 
 def _meta_files(source: _Source) -> list[str]:
@@ -377,6 +427,9 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             other files).
         batch_size: the DataLoader's batch size: a block of the order is one batch.
         cache_dir: where the files being read are kept (default: a new temporary directory).
+            Streams may share one, in one process or in several: each keeps its files in a
+            directory of its own under `cache_dir/streams`, deleted with the stream; one left
+            by a process that ended without deleting it is deleted by the next stream there.
         cache_bytes: local disk for data and video files in this process, whose DataLoader
             workers share one copy: the files being read and those fetched ahead each get
             half, and `window="auto"` keeps a window's files within half of that half.
@@ -457,22 +510,29 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             as_seconds("backoff_s", backoff_s),
             as_seconds("timeout_s", timeout_s, positive=True),
         )
-        # A temporary directory of its own goes with the stream: when it is collected, at
-        # exit, or at `close()` (copies of the files being read would otherwise stay behind,
-        # up to `cache_bytes`, after every run).
-        self._removal: weakref.finalize[Any, Any] | None = None
+        # A directory of its own goes with the stream: when it is collected, at exit, or at
+        # `close()` (copies of the files being read would otherwise stay behind, up to
+        # `cache_bytes`, after every run). Without `cache_dir` it is a temporary directory;
+        # with one, a directory under it that no other stream deletes while this one lives.
+        self._removal: weakref.finalize[Any, Any] | None
         if cache_dir is None:
             cache_dir = tempfile.mkdtemp(prefix="episampler-stream-")
-            self._removal = weakref.finalize(self, _remove_directory, cache_dir, os.getpid())
-        self.cache_dir = Path(cache_dir)
-        self._mirror = self.cache_dir / repo_id if self._source.remote else self._source.local
+            self.cache_dir = self._work = Path(cache_dir)
+            lock = None
+        else:
+            self.cache_dir = Path(cache_dir)
+            self._work, lock = _claim_directory(self.cache_dir)
+        self._removal = weakref.finalize(
+            self, _release_directory, str(self._work), lock, os.getpid()
+        )
+        self._mirror = self._work / repo_id if self._source.remote else self._source.local
         if self._source.remote:
             for name in _meta_files(self._source):
                 if not (self._mirror / name).exists():
                     self._source.fetch(name, self._mirror / name)
         from lerobot.datasets.dataset_metadata import LeRobotDatasetMetadata
 
-        with _datasets_cache(self.cache_dir / "arrow" / "meta"):
+        with _datasets_cache(self._work / "arrow" / "meta"):
             self.meta = LeRobotDatasetMetadata(repo_id, root=self._mirror)
         self.episodes = None if episodes is None else sorted({int(e) for e in episodes})
         table = self.meta.episodes
@@ -857,7 +917,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         sharing the metadata."""
         if not self._source.remote:
             return self._mirror
-        files = self.cache_dir / "ranks" / str(self.rank) / self.repo_id
+        files = self._work / "ranks" / str(self.rank) / self.repo_id
         if not (files / "meta").exists():
             files.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):  # another worker made it
@@ -997,7 +1057,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         from episampler.lerobot.fetch import BatchedFetch
 
         self._opened += 1
-        arrow = self.cache_dir / "arrow" / str(self._readers()[1]) / str(self._opened)
+        arrow = self._work / "arrow" / str(self._readers()[1]) / str(self._opened)
         with _datasets_cache(arrow):
             group.dataset = self._template and _reopen(self._template, group.episodes)
             if group.dataset is not None:
@@ -1092,14 +1152,11 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         return state
 
     def close(self) -> None:
-        """Deletes the local copies this stream made (never a local root), and the temporary
-        directory it made when no `cache_dir` was given."""
+        """Deletes this stream's directory: the local copies it made (never a local root) and
+        the temporary directory it made when no `cache_dir` was given. Other streams' files
+        under the same `cache_dir` stay."""
         if self._removal is not None:
             self._removal()
-        shutil.rmtree(self.cache_dir / "arrow", ignore_errors=True)
-        if self._source.remote and self.cache_dir.exists():
-            shutil.rmtree(self.cache_dir / "ranks", ignore_errors=True)
-            shutil.rmtree(self._mirror, ignore_errors=True)
 
 
 def train_stream(
