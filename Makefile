@@ -51,8 +51,8 @@ test-rust-fast:
 
 ## test-python: every test; those that start processes (slow) one at a time, the rest in parallel
 test-python:
-	$(PYTHON) -m pytest -m "not slow" -n $(PYTEST_WORKERS)
-	$(PYTHON) -m pytest -m slow
+	$(PYTHON) -m pytest -m "not slow" -n $(PYTEST_WORKERS) --durations=10
+	$(PYTHON) -m pytest -m slow --durations=10
 
 test-python-fast:
 	$(PYTHON) -m pytest -m "not slow" -n $(PYTEST_WORKERS)
@@ -74,7 +74,7 @@ test-lerobot: lerobot-envs
 	    echo "== tests/real_lerobot with lerobot $$series.x ($$venv) $${marker:+-m $$marker}"; \
 	    start=$$(date +%s); \
 	    EPISAMPLER_EXPECT_LEROBOT=$$series $$venv/bin/python -m pytest tests/real_lerobot \
-	      -n $(PYTEST_WORKERS) $${marker:+-m $$marker} || exit 1; \
+	      -n $(PYTEST_WORKERS) --durations=10 $${marker:+-m $$marker} || exit 1; \
 	    echo "tests/real_lerobot in $$venv took $$(( $$(date +%s) - start )) s"; \
 	  elif [ -n "$$EPISAMPLER_REQUIRE_LEROBOT" ]; then \
 	    echo "error: $$venv is missing but EPISAMPLER_REQUIRE_LEROBOT is set"; exit 1; \
