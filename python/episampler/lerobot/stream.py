@@ -193,11 +193,17 @@ def _claim_directory(cache_dir: Path) -> tuple[Path, int]:
     (their process ended without removing them) are removed."""
     streams = cache_dir / "streams"
     streams.mkdir(parents=True, exist_ok=True)
+    # This process's own streams are alive (a finished one removes its directory): skipped,
+    # since where flock is emulated with POSIX locks (NFS), a process's own locks never
+    # conflict with each other.
+    mine = f"{os.getpid()}-"
     for lock in streams.glob("*.lock"):
-        _remove_if_abandoned(lock, lock.with_suffix(""))
+        if not lock.name.startswith(mine):
+            _remove_if_abandoned(lock, lock.with_suffix(""))
     for pending in streams.glob(".*.pending"):  # a process that ended while claiming one
-        _remove_if_abandoned(pending, streams / pending.name[1 : -len(".pending")])
-    name = f"{os.getpid()}-{secrets.token_hex(6)}"
+        if not pending.name.startswith(f".{mine}"):
+            _remove_if_abandoned(pending, streams / pending.name[1 : -len(".pending")])
+    name = f"{mine}{secrets.token_hex(6)}"
     # Locked before it is visible under its name: a stream looking for abandoned ones never
     # sees it unlocked.
     pending = streams / f".{name}.pending"
