@@ -1,5 +1,5 @@
 """How a stream resolves `window="auto"` (`EpisodeStream._resolve_window`): for each grouping,
-the smaller of the window its decoders hold and the one whose files fit half of `cache_bytes`;
+the smaller of the window its decoders hold and the one whose files fit 0.4 of `cache_bytes`;
 the grouping with the largest wins, all cameras' files on a tie."""
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def resolved(decoders: int | str, disk: dict[str, int], *, cameras=CAMERAS) -> t
         cache_bytes=10**6,
         meta=SimpleNamespace(episodes=columns, video_keys=list(cameras)),
         _decoder_bound=lambda: decoders,
-        _disk_fit=lambda group_by, ways: (disk[group_by], 0.0),
+        _disk_fit=lambda group_by, ways: LAST.setdefault("ways", ways) and (disk[group_by], 0.0),
     )
+    LAST.pop("ways", None)
     LAST["dataset"] = SimpleNamespace(meta=stream.meta, episodes=None)
     return EpisodeStream._resolve_window(stream)  # type: ignore[arg-type]
 
@@ -73,3 +74,11 @@ def test_a_window_given_or_none_is_kept(window):
     stream = SimpleNamespace(shuffle=True, window=window, meta=SimpleNamespace(video_keys=CAMERAS))
     expected = (None, None) if window is None else (7, "video_file")
     assert EpisodeStream._resolve_window(stream) == expected  # type: ignore[arg-type]
+
+
+def test_a_windows_files_take_four_fifths_of_a_file_groups_half_of_cache_bytes():
+    """`_disk_fit(group_by, ways)` fits half of `cache_bytes / ways`: the window's files are
+    asked to fit 0.4 of `cache_bytes`, which leaves a file group (half of it) room for the
+    files of the blocks that straddle two windows."""
+    resolved("unbounded", dict.fromkeys(GROUPINGS, 100))
+    assert LAST["ways"] == pytest.approx(1.25)

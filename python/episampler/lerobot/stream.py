@@ -54,11 +54,12 @@ _PIECE = 8 * 2**20  # bytes per ranged read
 # small files is latency-bound when fetched one by one.
 _CONCURRENT_FETCHES = 8
 _SIZE_LOOKAHEAD = 32  # blocks whose files' sizes a plan asks for together, likewise
-# `window="auto"` leaves room for this many windows in a file group (half of `cache_bytes`):
-# windows that fill a whole group read about 0.8x as fast on the main recording (the decoding
-# ahead of a reader's blocks stops at its group's end), windows of half a group as fast as the
-# decoder-cache-sized ones (benches/results_stream.md).
-_WINDOWS_PER_GROUP = 2
+# The share of a file group (half of `cache_bytes`) that a `window="auto"` window's files take.
+# On the main recording (benches/results_stream.md), half a group mixed 32.6 distinct episodes
+# per batch of 64, four fifths 41.8 (LeRobot's stream: 41.8) at 0.94x the speed, a whole
+# group 44.7 at about 0.8x (a group then cuts windows apart, and the decoding ahead of a
+# reader's blocks stops at its group's end).
+_WINDOW_SHARE_OF_GROUP = 0.8
 
 
 class _Source:
@@ -427,8 +428,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         root: a local directory or an fsspec URL (`http(s)://`, others with their package).
         seed: the order's seed, in `[0, 2**64)`.
         shuffle: shuffle (True) or boundary order (False).
-        window: frames per window, `"auto"` (sized to the decoders a reader keeps and to a
-            quarter of `cache_bytes`, counted in whole files, for the grouping of episodes
+        window: frames per window, `"auto"` (sized to the decoders a reader keeps and to
+            0.4 of `cache_bytes`, counted in whole files, for the grouping of episodes
             that holds the most frames) or None (the global order: every block may need
             other files).
         batch_size: the DataLoader's batch size: a block of the order is one batch.
@@ -438,7 +439,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             by a process that ended without deleting it is deleted by the next stream there.
         cache_bytes: local disk for data and video files in this process, whose DataLoader
             workers share one copy: the files being read and those fetched ahead each get
-            half, and `window="auto"` keeps a window's files within half of that half.
+            half, and `window="auto"` keeps a window's files within four fifths of that half.
         episodes: episode ids to read (default: all).
         delta_timestamps: as `LeRobotDataset`'s.
         image_transforms: as `LeRobotDataset`'s.
@@ -554,7 +555,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         # Fixed by the argument, the first iteration or a loaded state.
         self._streams = None if streams is None else as_int("streams", streams, low=1)
         self._order: tuple[int | None, str | None] | None = None  # see `_window_settings`
-        self._disk_fits: dict[tuple[str, int], tuple[int, float]] = {}  # see `_disk_fit`
+        self._disk_fits: dict[tuple[str, float], tuple[int, float]] = {}  # see `_disk_fit`
         self._pass_readers: int | None = None  # the readers splitting the pass (its state's)
         self._passes = 0  # passes begun by this reader
         self._groups: _Groups | None = None  # the pass's file groups
@@ -579,7 +580,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
 
     def _window_settings(self, streams: int) -> tuple[int | None, str | None]:
         """(frames per window, grouping) of the order, None for the global order: resolved once
-        and then kept. `window="auto"` is sized to a quarter of `cache_bytes` divided among the
+        and then kept. `window="auto"` is sized to 0.4 of `cache_bytes` divided among the
         order's `streams` per process (one stream per process unless `streams` says more),
         whatever the worker count: a process's workers read one stream's windows and share
         their files. The state carries the result, so a resumed stream reads its first run's
@@ -614,7 +615,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
                     )
         return self._order
 
-    def _disk_fit(self, group_by: str, ways: int) -> tuple[int, float]:
+    def _disk_fit(self, group_by: str, ways: float) -> tuple[int, float]:
         """The largest window whose files fit half of `cache_bytes` divided among `ways`
         streams, and the bytes of the largest file group's files (`disk_window`: a window
         copies whole files, estimated from the bytes per frame of each kind of file); computed
@@ -649,8 +650,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         """`(window, group_by)` for this stream's `window` (None, None: the global order).
         `window="auto"`: for each grouping (episodes sharing the files of every camera, or
         one camera's file), the smaller of the window its decoders hold (`_decoder_bound`) and
-        the one whose files fit a file group's share of `cache_bytes` divided by
-        `_WINDOWS_PER_GROUP` (`_disk_fit`); the grouping with the largest window wins (all
+        the one whose files fit `_WINDOW_SHARE_OF_GROUP` of a file group's share of
+        `cache_bytes` (`_disk_fit`); the grouping with the largest window wins (all
         cameras' files on a tie). Coarser units waste less disk on files copied whole for one
         episode, so for the same disk a window holds more episodes, and a batch mixes more of
         them."""
@@ -665,12 +666,12 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         decoders = windows_per_grouping(view, cache_size=bound) or {"data_file": None}
         windows: dict[str, int] = {}
         for group_by, held in decoders.items():
-            fits, _ = self._disk_fit(group_by, ways * _WINDOWS_PER_GROUP)
+            fits, _ = self._disk_fit(group_by, ways / _WINDOW_SHARE_OF_GROUP)
             windows[group_by] = fits if held is None else min(held, fits)
         group_by = max(windows, key=lambda g: windows[g])  # the first on a tie
         logger.info(
             "EpisodeStream: window='auto': %d frames grouped by %s, the largest window whose "
-            "files fit a quarter of cache_bytes=%d%s and %s decoder(s) (windows per grouping: "
+            "files fit 0.4 of cache_bytes=%d%s and %s decoder(s) (windows per grouping: "
             "%s)",
             windows[group_by],
             group_by,
