@@ -14,6 +14,7 @@ __all__ = [
     "MAX_THREADS",
     "MAX_WORKERS",
     "PERMUTATIONS",
+    "READER_RUN",
     "DrawCore",
     "EpochChunks",
     "NoSlotError",
@@ -21,6 +22,7 @@ __all__ = [
     "__version__",
     "check_group_ids",
     "io_report",
+    "reader_settings",
     "stream_settings",
 ]
 
@@ -35,6 +37,8 @@ MAX_STREAMS: int
 MAX_WORKERS: int
 MAX_BLOCK_SIZE: int
 MAX_THREADS: int
+READER_RUN: int
+"""Consecutive frames of a window that go to one reader of a stream (`stream_readers`)."""
 
 class NoSlotError(ValueError):
     """A mixture's block gives a component of positive weight no slot.
@@ -44,6 +48,9 @@ class NoSlotError(ValueError):
 
 def stream_settings(
     streams: int, stream_block: int | None, windowed: bool
+) -> tuple[int, int | None]: ...
+def reader_settings(
+    stream_readers: int, stream_block: int | None, windowed: bool, permutation: str
 ) -> tuple[int, int | None]: ...
 def check_group_ids(name: str, ids: int, episodes: int) -> None: ...
 
@@ -63,6 +70,7 @@ class SamplerCore:
         episode_groups: npt.NDArray[np.int64] | None = None,
         streams: int = 1,
         stream_block: int | None = None,
+        stream_readers: int = 1,
     ) -> SamplerCore: ...
     def with_rows(self, rows: npt.NDArray[np.int64]) -> SamplerCore: ...
     def with_episode_shifts(self, shifts: npt.NDArray[np.int64]) -> SamplerCore: ...

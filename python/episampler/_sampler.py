@@ -42,14 +42,26 @@ class StreamSettings(TypedDict):
     stream_block: int | None
 
 
-def _stream_config(streams: Any, stream_block: Any, window: Any) -> StreamSettings:
-    """The `streams` / `stream_block` entries of a configuration; `stream_block` is dropped
-    with one stream, so it never changes that order or its fingerprint."""
+def _stream_config(
+    streams: Any, stream_block: Any, stream_readers: Any, window: Any, permutation: str
+) -> dict[str, Any]:
+    """The `streams` / `stream_block` / `stream_readers` entries of a configuration;
+    `stream_block` is dropped with one stream and one reader, so it never changes that order or
+    its fingerprint."""
     streams = as_int("streams", streams, low=1, high=MAX_STREAMS + 1)
+    stream_readers = as_int("stream_readers", stream_readers, low=1, high=MAX_STREAMS + 1)
     if stream_block is not None:
         stream_block = as_int("stream_block", stream_block, low=1, high=2**63)
-    streams, stream_block = _core.stream_settings(streams, stream_block, window is not None)
-    return {"streams": streams, "stream_block": stream_block}
+    windowed = window is not None
+    streams, by_streams = _core.stream_settings(streams, stream_block, windowed)
+    stream_readers, by_readers = _core.reader_settings(
+        stream_readers, stream_block, windowed, permutation
+    )
+    return {
+        "streams": streams,
+        "stream_block": by_streams or by_readers,
+        "stream_readers": stream_readers,
+    }
 
 
 def stream_settings(num_workers: int, batch_size: int, num_processes: int = 1) -> StreamSettings:
@@ -133,8 +145,16 @@ class EpisodeAwareSampler(ResumableSampler):
             `stream_block` positions from each stream in turn: with `K` DataLoader workers and
             `stream_block` = batch size x data-parallel size, every worker reads its own
             stream's windows (see `stream_settings`).
-        stream_block: positions each stream contributes per turn, >= 1 (required with
-            `streams > 1`, ignored with one stream).
+        stream_block: positions each stream contributes per turn, and each of its readers reads
+            per turn, >= 1 (required with `streams > 1` or `stream_readers > 1`, else ignored).
+        stream_readers: readers sharing each stream's windows (default 1: the order without
+            readers, bit for bit). With `R > 1` (needs `window`, `stream_block` and
+            `permutation="uniform"`), reader `c` reads the stream's blocks `c, c + R, ...` of
+            `stream_block` positions (a process's DataLoader workers, when the process reads
+            one stream), and every window's frames, in unit order, go to the readers in runs of
+            `READER_RUN` (8) consecutive frames in turn, shuffled over each reader's blocks: a
+            reader decodes whole runs of a file, not every other frame, and its blocks still
+            draw from all the window's episodes. Each window keeps its frames.
         episode_groups: one group id per episode of the boundary arrays (for example the video
             file that holds it): the episodes of one group form one unit of the windowed order.
             Accepted without `window` but then without effect, with a `UserWarning`.
@@ -177,6 +197,7 @@ class EpisodeAwareSampler(ResumableSampler):
         episode_groups: npt.ArrayLike | None = None,
         streams: int = 1,
         stream_block: int | None = None,
+        stream_readers: int = 1,
         num_threads: int | None = None,
     ) -> None:
         """Build the sampler (every argument is described in the class docstring)."""
@@ -211,7 +232,7 @@ class EpisodeAwareSampler(ResumableSampler):
             "episode_groups": None
             if episode_groups is None
             else _as_groups(episode_groups, len(from_indices)),
-            **_stream_config(streams, stream_block, window),
+            **_stream_config(streams, stream_block, stream_readers, window, permutation),
             "num_threads": None
             if num_threads is None
             else as_int("num_threads", num_threads, low=1, high=_core.MAX_THREADS + 1),
@@ -296,6 +317,7 @@ class EpisodeAwareSampler(ResumableSampler):
             if kwargs["window"] is None:  # the global order: no windows to deal to workers
                 kwargs.pop("streams", None)
                 kwargs.pop("stream_block", None)
+                kwargs.pop("stream_readers", None)
         derived, episode_shifts = lerobot_arguments(dataset)
         if group_by is not None:
             derived["episode_groups"] = lerobot_groups(dataset, group_by)
@@ -330,6 +352,7 @@ class EpisodeAwareSampler(ResumableSampler):
             config.get("episode_groups"),
             config.get("streams", 1),
             config.get("stream_block"),
+            config.get("stream_readers", 1),
         )
         if config["remap"] is not None:
             core = self._remapped(core, config["remap"])
@@ -382,6 +405,11 @@ class EpisodeAwareSampler(ResumableSampler):
         return self._config.get("stream_block")
 
     @property
+    def stream_readers(self) -> int:
+        """Readers sharing each stream's windows (1: the order without readers)."""
+        return cast(int, self._config.get("stream_readers", 1))
+
+    @property
     def episode_groups(self) -> np.ndarray | None:
         """The group id of every episode of the boundary arrays (a copy), or None."""
         groups = self._config.get("episode_groups")
@@ -399,12 +427,15 @@ class EpisodeAwareSampler(ResumableSampler):
         windowed = shuffle and config["window"] is not None
         groups = config["episode_groups"] if windowed else None
         remap = config["remap"]
+        # Listed only when it shapes the order, as states saved before it existed do not list it.
+        readers = config.get("stream_readers", 1) if windowed else 1
         return {
             "shuffle": shuffle,
             "window": config["window"] if shuffle else None,
             "streams": config["streams"] if windowed else 1,
             "stream_block": config["stream_block"] if windowed else None,
             "episode_groups": None if groups is None else digest(_first_seen_labels(groups)),
+            **({"stream_readers": readers} if readers > 1 else {}),
             "boundaries": digest(config["from_indices"], config["to_indices"]),
             "episodes": digest(config["episode_indices_to_use"]),
             "drop_n_first_frames": config["drop_n_first_frames"],
@@ -424,7 +455,11 @@ class EpisodeAwareSampler(ResumableSampler):
     def __repr__(self) -> str:
         window = "" if self.window is None else f"window={self.window}, "
         if self.streams > 1:
-            window += f"streams={self.streams}, stream_block={self.stream_block}, "
+            window += f"streams={self.streams}, "
+        if self.streams > 1 or self.stream_readers > 1:
+            window += f"stream_block={self.stream_block}, "
+        if self.stream_readers > 1:
+            window += f"stream_readers={self.stream_readers}, "
         return (
             f"{type(self).__name__}(num_frames={self.num_frames}, "
             f"num_episodes={self._core.num_episodes}, shuffle={self.shuffle}, "

@@ -48,6 +48,40 @@ pub fn stream_settings(
     }
 }
 
+/// `stream_readers` of a configuration: `None` for one reader per stream (the order without
+/// it, bit for bit), else `(readers, stream_block)`. Readers split every window's frames by
+/// blocks of `stream_block` positions, so they need a window and a block; only `"uniform"`
+/// windows (a table per epoch) can place runs of frames.
+pub fn reader_settings(
+    readers: u64,
+    stream_block: Option<u64>,
+    windowed: bool,
+    permutation: Permutation,
+) -> Result<Option<(u64, u64)>, SamplerError> {
+    match (readers, stream_block) {
+        (0, _) => Err(SamplerError::invalid("stream_readers must be >= 1, got 0")),
+        (1, _) => Ok(None),
+        (count, _) if count > MAX_STREAMS => Err(SamplerError::invalid(format!(
+            "stream_readers must be <= {MAX_STREAMS}, got {count}"
+        ))),
+        (count, _) if !windowed => Err(SamplerError::invalid(format!(
+            "stream_readers={count} needs window=N (readers split a stream's windows); pass \
+             window, or stream_readers=1"
+        ))),
+        (count, _) if permutation != Permutation::Uniform => Err(SamplerError::invalid(format!(
+            "stream_readers={count} needs permutation='uniform', got '{}' (only a table \
+             places runs of frames)",
+            permutation.name()
+        ))),
+        (count, None) => Err(SamplerError::invalid(format!(
+            "stream_readers={count} needs stream_block (the positions a reader reads per turn: \
+             the DataLoader's batch size)"
+        ))),
+        (_, Some(0)) => Err(SamplerError::invalid("stream_block must be >= 1, got 0")),
+        (count, Some(block)) => Ok(Some((count, block))),
+    }
+}
+
 /// Group ids (`name`: the argument's name) come one per episode of the boundary arrays.
 pub fn check_group_ids(name: &str, ids: usize, episodes: usize) -> Result<(), SamplerError> {
     if ids == episodes {
@@ -73,6 +107,34 @@ mod tests {
         assert!(error(2, Some(8), false).starts_with("streams=2 needs window=N"));
         assert!(error(2, None, true).starts_with("streams=2 needs stream_block"));
         assert_eq!(error(2, Some(0), true), "stream_block must be >= 1, got 0");
+    }
+
+    #[test]
+    fn one_reader_changes_nothing_and_more_need_a_uniform_window_and_a_block() {
+        let uniform = Permutation::Uniform;
+        assert_eq!(
+            reader_settings(1, None, false, Permutation::Feistel),
+            Ok(None)
+        );
+        assert_eq!(
+            reader_settings(2, Some(64), true, uniform),
+            Ok(Some((2, 64)))
+        );
+        let error = |r, b, w, p| reader_settings(r, b, w, p).unwrap_err().to_string();
+        assert_eq!(
+            error(0, None, true, uniform),
+            "stream_readers must be >= 1, got 0"
+        );
+        assert!(error(MAX_STREAMS + 1, Some(1), true, uniform)
+            .starts_with("stream_readers must be <= 65536"));
+        assert!(error(2, Some(8), false, uniform).starts_with("stream_readers=2 needs window=N"));
+        assert!(error(2, Some(8), true, Permutation::Feistel)
+            .starts_with("stream_readers=2 needs permutation='uniform', got 'feistel'"));
+        assert!(error(3, None, true, uniform).starts_with("stream_readers=3 needs stream_block"));
+        assert_eq!(
+            error(2, Some(0), true, uniform),
+            "stream_block must be >= 1, got 0"
+        );
     }
 
     #[test]

@@ -14,6 +14,14 @@
 //! windowed order whose windows are numbered across streams; [`Interleave`] maps an epoch
 //! position to its stream-major position in O(log rounds * log K + K).
 //!
+//! Readers of a stream (`stream_readers = R > 1`, `"uniform"` only): `R` readers share each
+//! stream's windows, reader `c` reading the stream's blocks `c, c + R, ...` of `block` positions
+//! (a DataLoader's workers, when one stream serves a process). Each window's frames, in unit
+//! order, are cut into runs of [`READER_RUN`] frames dealt to the readers in turn, so a reader
+//! decodes whole runs of a file instead of every other frame; reader `c`'s positions of the
+//! window take the runs dealt to it (a few frames move to the next reader where the counts
+//! differ), shuffled. Every reader's blocks still draw from all the window's episodes.
+//!
 //! Any position is found by a binary search over the window starts (O(log windows)): `"uniform"`
 //! windows are materialised as one table per epoch (as the global `"uniform"` order, at most 4
 //! bytes per frame), `"feistel"` windows keep O(kept episodes) memory and run a keyed Feistel
@@ -30,7 +38,7 @@ use crate::keys::{
     absorb, epoch_key, DOMAIN_WINDOW_FEISTEL, DOMAIN_WINDOW_UNIFORM, DOMAIN_WINDOW_UNITS,
 };
 use crate::order::Permutation;
-use crate::parallel::{Build, POLL_EVERY};
+use crate::parallel::{Build, Ticks, POLL_EVERY};
 use crate::rng::{BoundedDraws, Xoshiro256PlusPlus};
 use crate::uniform::PermutationTable;
 
@@ -124,7 +132,22 @@ pub struct WindowSpec {
     units: Units,
     /// `None`: one stream (the windowed order of version 2, bit for bit).
     streams: Option<Streams>,
+    /// `None`: one reader per stream (the order without readers, bit for bit).
+    readers: Option<Readers>,
 }
+
+/// Readers of a stream: `count >= 2` readers take a stream's blocks of `block` positions in
+/// turn, and its windows' frames in runs of [`READER_RUN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readers {
+    pub count: u64,
+    pub block: u64,
+}
+
+/// Consecutive frames (in a window's unit order) that go to one reader: with a key frame every
+/// few frames, a reader holding a run decodes each key frame once, where single frames dealt
+/// in turn make both readers decode it.
+pub const READER_RUN: u64 = 8;
 
 /// Worker-aware streams: `count >= 2` streams read `block` positions at a time, in turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +164,9 @@ const MAX_GATHERED_STREAMS: usize = 1024;
 /// Tags the streams part of a fingerprint.
 const STREAMS_FINGERPRINT_TAG: u64 = 0x7374_7265_616D_7300; // "streams\0"
 
+/// Tags the readers part of a fingerprint.
+const READERS_FINGERPRINT_TAG: u64 = 0x7265_6164_6572_7300; // "readers\0"
+
 /// Tags the windowed part of a fingerprint.
 const WINDOW_FINGERPRINT_TAG: u64 = 0x7769_6E64_6F77_0000; // "window\0\0"
 
@@ -153,7 +179,27 @@ impl WindowSpec {
             window,
             units,
             streams: None,
+            readers: None,
         })
+    }
+
+    /// The same windows split among `readers` readers per stream, each reading every
+    /// `readers`-th block of `block` positions of its stream. One reader leaves the order as it
+    /// is (`block` ignored); more need `block >= 1` and `"uniform"` windows.
+    pub fn with_readers(
+        mut self,
+        readers: u64,
+        block: Option<u64>,
+        permutation: Permutation,
+    ) -> Result<Self, SamplerError> {
+        self.readers = config::reader_settings(readers, block, true, permutation)?
+            .map(|(count, block)| Readers { count, block });
+        Ok(self)
+    }
+
+    /// The readers per stream (`None`: one).
+    pub fn readers(&self) -> Option<Readers> {
+        self.readers
     }
 
     /// The same windows dealt to `streams` streams read `block` positions at a time. One stream
@@ -184,11 +230,19 @@ impl WindowSpec {
         for &unit in &self.units.unit_of {
             state = absorb(state, u64::from(unit));
         }
-        match self.streams {
+        state = match self.streams {
             // One stream leaves the version-2 fingerprint as it was.
             None => state,
             Some(Streams { count, block }) => {
                 absorb(absorb(absorb(state, STREAMS_FINGERPRINT_TAG), count), block)
+            }
+        };
+        match self.readers {
+            // One reader leaves it as it was too.
+            None => state,
+            Some(Readers { count, block }) => {
+                let state = absorb(absorb(state, READERS_FINGERPRINT_TAG), count);
+                absorb(absorb(state, block), READER_RUN)
             }
         }
     }
@@ -265,13 +319,25 @@ impl WindowSpec {
         let shuffle = match permutation {
             Permutation::Uniform => {
                 let key = epoch_key(DOMAIN_WINDOW_UNIFORM, seed, epoch);
+                // Where each window's stream starts: a reader's blocks count from there.
+                let stream_starts = match &interleave {
+                    None => vec![0],
+                    Some(interleave) => interleave.starts.clone(),
+                };
+                let readers = self.readers.map(|readers| (readers, &stream_starts[..]));
                 WindowShuffle::Table(shuffled_windows(
                     index,
                     episodes,
                     &window_starts,
                     key,
+                    readers,
                     build,
                 )?)
+            }
+            Permutation::Feistel if self.readers.is_some() => {
+                return Err(SamplerError::invalid(
+                    "stream_readers > 1 needs permutation='uniform', got 'feistel'",
+                ))
             }
             Permutation::Feistel => {
                 let mut segment_starts = Vec::with_capacity(index.num_episodes());
@@ -666,6 +732,7 @@ fn shuffled_windows(
     episodes: impl Iterator<Item = usize>,
     window_starts: &[u64],
     key: u64,
+    readers: Option<(Readers, &[u64])>,
     build: Build<'_>,
 ) -> Result<PermutationTable, SamplerError> {
     let len = index.num_frames();
@@ -675,6 +742,7 @@ fn shuffled_windows(
             episodes,
             window_starts,
             key,
+            readers,
             |v| v as u32,
             build,
         )?)
@@ -684,6 +752,7 @@ fn shuffled_windows(
             episodes,
             window_starts,
             key,
+            readers,
             |v| v,
             build,
         )?)
@@ -697,6 +766,7 @@ fn fill_and_shuffle<T: Zeroable>(
     episodes: impl Iterator<Item = usize>,
     window_starts: &[u64],
     key: u64,
+    readers: Option<(Readers, &[u64])>,
     entry: impl Fn(u64) -> T,
     build: Build<'_>,
 ) -> Result<Vec<T>, SamplerError> {
@@ -721,24 +791,90 @@ fn fill_and_shuffle<T: Zeroable>(
     for (w, bounds) in window_starts.windows(2).enumerate() {
         let window = &mut table[bounds[0] as usize..bounds[1] as usize];
         let mut draws = BoundedDraws::new(absorb(key, w as u64));
-        // Fisher–Yates from the top, a piece of at most POLL_EVERY swaps at a time.
-        let mut top = window.len();
-        while top > 1 {
-            let bottom = top.saturating_sub(POLL_EVERY).max(1);
-            let head = &mut window[..top];
-            for i in (bottom..head.len()).rev() {
-                let j = if i < u32::MAX as usize {
-                    draws.below_u32(i as u32 + 1) as usize
-                } else {
-                    draws.below(i as u64 + 1) as usize
-                };
-                head.swap(i, j);
+        match readers {
+            None => fisher_yates(window, &mut draws, &mut ticks)?,
+            Some((readers, stream_starts)) => {
+                // Windows never straddle two streams.
+                let stream = stream_starts.partition_point(|&start| start <= bounds[0]) - 1;
+                let offset = bounds[0] - stream_starts[stream];
+                split_among_readers(window, offset, readers, &mut draws, &mut ticks)?;
             }
-            ticks.add(top - bottom)?;
-            top = bottom;
         }
     }
     Ok(table)
+}
+
+/// Fisher–Yates from the top, a piece of at most [`POLL_EVERY`] swaps at a time.
+fn fisher_yates<T>(
+    items: &mut [T],
+    draws: &mut BoundedDraws,
+    ticks: &mut Ticks<'_>,
+) -> Result<(), SamplerError> {
+    let mut top = items.len();
+    while top > 1 {
+        let bottom = top.saturating_sub(POLL_EVERY).max(1);
+        let head = &mut items[..top];
+        for i in (bottom..head.len()).rev() {
+            let j = if i < u32::MAX as usize {
+                draws.below_u32(i as u32 + 1) as usize
+            } else {
+                draws.below(i as u64 + 1) as usize
+            };
+            head.swap(i, j);
+        }
+        ticks.add(top - bottom)?;
+        top = bottom;
+    }
+    Ok(())
+}
+
+/// A window's frames (in unit order) placed for `readers`: the window starts `offset`
+/// positions into its stream, whose block `b` is read by reader `b mod count`. Runs of
+/// [`READER_RUN`] frames go to the readers in turn; laid out reader by reader, the first
+/// reader's positions take as many frames from the front as it has positions, the next
+/// reader's the following ones (so where a reader has more positions than run frames it takes
+/// a few of the next reader's), and each reader's frames are shuffled over its positions.
+fn split_among_readers<T: Copy>(
+    window: &mut [T],
+    offset: u64,
+    readers: Readers,
+    draws: &mut BoundedDraws,
+    ticks: &mut Ticks<'_>,
+) -> Result<(), SamplerError> {
+    let count = readers.count as usize;
+    let reader_at = |i: usize| (((offset + i as u64) / readers.block) % readers.count) as usize;
+    let run_of = |i: usize| ((i as u64 / READER_RUN) % readers.count) as usize;
+    // Where each reader's frames start, laid out reader by reader.
+    let mut first = vec![0usize; count + 1];
+    for i in 0..window.len() {
+        first[run_of(i) + 1] += 1;
+    }
+    for c in 0..count {
+        first[c + 1] += first[c];
+    }
+    let mut laid_out = window.to_vec();
+    for (i, &frame) in window.iter().enumerate() {
+        let slot = &mut first[run_of(i)];
+        laid_out[*slot] = frame;
+        *slot += 1;
+    }
+    ticks.add(window.len())?;
+    // Every reader's share: as many frames as it has positions, in reader order.
+    let mut share = vec![0usize; count + 1];
+    for i in 0..window.len() {
+        share[reader_at(i) + 1] += 1;
+    }
+    for c in 0..count {
+        share[c + 1] += share[c];
+        fisher_yates(&mut laid_out[share[c]..share[c + 1]], draws, ticks)?;
+    }
+    for (i, slot) in window.iter_mut().enumerate() {
+        let next = &mut share[reader_at(i)];
+        *slot = laid_out[*next];
+        *next += 1;
+    }
+    ticks.add(window.len())?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ mod _core {
     use super::{DrawCore, EpochChunks, SamplerCore};
 
     #[pymodule_export]
-    use super::config::{check_group_ids, stream_settings};
+    use super::config::{check_group_ids, reader_settings, stream_settings};
 
     #[pymodule_init]
     fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -65,6 +65,7 @@ mod _core {
             pyo3::types::PyTuple::new(module.py(), names)?,
         )?;
         module.add("MAX_STREAMS", config::MAX_STREAMS)?;
+        module.add("READER_RUN", episampler_core::windowed::READER_RUN)?;
         module.add("MAX_WORKERS", config::MAX_WORKERS)?;
         module.add("MAX_BLOCK_SIZE", config::MAX_BLOCK_SIZE)?;
         module.add("MAX_THREADS", config::MAX_THREADS)?;

@@ -141,7 +141,7 @@ impl EpochSource for SamplerCore {
 #[pymethods]
 impl SamplerCore {
     #[new]
-    #[pyo3(signature = (from_indices, to_indices, episode_indices_to_use, drop_n_first_frames, drop_n_last_frames, shuffle, seed, permutation, window=None, episode_groups=None, streams=1, stream_block=None))]
+    #[pyo3(signature = (from_indices, to_indices, episode_indices_to_use, drop_n_first_frames, drop_n_last_frames, shuffle, seed, permutation, window=None, episode_groups=None, streams=1, stream_block=None, stream_readers=1))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -157,6 +157,7 @@ impl SamplerCore {
         episode_groups: Option<PyReadonlyArray1<'_, i64>>,
         streams: u64,
         stream_block: Option<u64>,
+        stream_readers: u64,
     ) -> PyResult<Self> {
         let permutation: Permutation = permutation.parse().map_err(value_error)?;
         let from = from_indices.as_slice()?;
@@ -186,7 +187,12 @@ impl SamplerCore {
                         None => Units::per_episode(&index),
                     };
                     let spec = WindowSpec::new(window, units)?;
-                    Some(Arc::new(spec.with_streams(streams, stream_block)?))
+                    let spec = spec.with_streams(streams, stream_block)?;
+                    Some(Arc::new(spec.with_readers(
+                        stream_readers,
+                        stream_block,
+                        permutation,
+                    )?))
                 }
                 None => None,
             };
