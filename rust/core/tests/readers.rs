@@ -13,7 +13,7 @@ use proptest::prelude::*;
 mod cases;
 
 mod common;
-use common::{check_shards_equal_position_by_position, layout};
+use common::{check_shards_equal_position_by_position, layout, permutation};
 
 fn sampler(
     from: &[i64],
@@ -134,6 +134,19 @@ proptest! {
         // only a few frames move, however long the window.
         let bound = 2 * readers * (block + READER_RUN);
         prop_assert!(n - own <= bound, "{} of {} frames moved (bound {})", n - own, n, bound);
+    }
+
+    #[test]
+    fn only_uniform_windows_take_readers(
+        window in 1u64..60, permutation in permutation(), readers in 1u64..4, block in 1u64..9,
+    ) {
+        let index = EpisodeIndex::new(&EpisodeSpec {
+            from: &[0], to: &[50], ..Default::default()
+        }).unwrap();
+        let spec = WindowSpec::new(window, Units::per_episode(&index)).unwrap()
+            .with_readers(readers, Some(block), permutation);
+        let accepted = readers == 1 || permutation == Permutation::Uniform;
+        prop_assert_eq!(spec.is_ok(), accepted);
     }
 
     #[test]
