@@ -103,6 +103,10 @@ def test_two_workers_give_the_same_batches_as_none_from_http(server, tmp_path):
     # One stream of windows per process: its workers deal its blocks, in order.
     assert sorted(flat(alone)) == list(range(FRAMES))
     assert workers == alone
+    # Another number of readers per stream is another order (each of the 2 default readers
+    # takes every other batch and its own runs of frames).
+    one_reader = stream(url, tmp_path / "d", stream_readers=1)
+    assert indices(DataLoader(one_reader, batch_size=BATCH, num_workers=2)) != alone
     # Another number of streams is another order.
     two = EpisodeStream(REPO_ID, root=url, seed=3, batch_size=BATCH, window=20,
                         cache_dir=tmp_path / "c", streams=2)  # fmt: skip
@@ -498,12 +502,12 @@ def test_a_state_keeps_its_runs_auto_window_whatever_the_decoder_cache_says_now(
         return [int(item["index"]) for item in items]
 
     monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "4")  # 2 files of each camera
-    first = stream(root, tmp_path / "a", window="auto")
+    first = stream(root, tmp_path / "a", window="auto", stream_readers=1)  # as before readers
     items = iter(first)
     head = numbers(next(items) for _ in range(2 * BATCH + 1))
     state = first.state_dict()
     rest = numbers(items)
-    assert state["version"] == 3 and state["order"]["window"] >= 1, state
+    assert state["version"] == 4 and state["order"]["window"] >= 1, state
     monkeypatch.setenv("LEROBOT_VIDEO_DECODER_CACHE_SIZE", "100")  # holds every file
     assert numbers(stream(root, tmp_path / "b", window="auto")) != head + rest
     again = stream(root, tmp_path / "c", window="auto")
@@ -519,10 +523,35 @@ def test_a_state_keeps_its_runs_auto_window_whatever_the_decoder_cache_says_now(
     assert numbers(anew) == rest
 
 
+def test_a_state_saved_before_readers_continues_with_one_reader(root, tmp_path):
+    """States of version 3 and before carry no readers: their runs read one reader per
+    stream, which a stream made without `stream_readers` then reads (made with another count,
+    it refuses the state by name)."""
+    first = stream(root, tmp_path / "a", stream_readers=1)
+    items = iter(first)
+    head = [int(next(items)["index"]) for _ in range(BATCH + 3)]
+    state = first.state_dict()
+    rest = [int(item["index"]) for item in items]
+    assert state["order"] == {"window": 20, "group_by": "video_file", "stream_readers": 1}
+    older = state | {"version": 3, "order": {"window": 20, "group_by": "video_file"}}
+    resumed = stream(root, tmp_path / "b")
+    resumed.load_state_dict(older)
+    assert [int(item["index"]) for item in resumed] == rest
+    # The default order (2 readers) is another one, and a state of it is not one of 1 reader.
+    default = stream(root, tmp_path / "c")
+    assert [int(item["index"]) for item in default] != head + rest
+    with pytest.raises(ValueError, match=r"stream_readers'\] is 1 but this stream was made with"):
+        stream(root, tmp_path / "d", stream_readers=2).load_state_dict(older)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"version": 4}, r"state\['version'\] is 4"),
+        ({"version": 5}, r"state\['version'\] is 5"),
+        (
+            {"order": {"window": 20, "group_by": "video_file", "stream_readers": 0}},
+            r"state\['order'\]\['stream_readers'\] must be >= 1",
+        ),
         ({"readers": 0}, r"state\['readers'\]"),
         ({"order": {"window": 0, "group_by": "video_file"}}, r"state\['order'\]\['window'\]"),
         ({"order": {"window": 5, "group_by": "camera"}}, r"not a window and its grouping"),

@@ -419,7 +419,7 @@ def load(directory: Path) -> Saved | None:
 
 
 _TOP_KEYS = ("format", "options", "sampler", "data")
-_SAMPLER_KEYS = ("window", "group_by", "streams", "stream_block", "block_counts")
+_SAMPLER_KEYS = ("window", "group_by", "streams", "stream_block", "stream_readers", "block_counts")
 
 
 def parse_saved(payload: Any, where: str) -> Saved:

@@ -6,7 +6,10 @@ The order is episampler's windowed order (a pure function of `(seed, epoch)`) cu
 ... (its sequence); its DataLoader's worker `w` of `K` reads every `K`-th block of that sequence
 from where the pass starts, so the DataLoader, which deals batches from its workers in turn,
 yields the rank's blocks in order: batch `s` of rank `r` is block `s * P + r`. The order has one
-stream of windows per process, so a process's workers read the same windows: the rank's sequence
+stream of windows per process, so a process's workers read the same windows, each its own runs of
+their frames where the order's `stream_readers` (2 by default) matches the worker count (a worker
+then decodes whole runs of a file, not every other frame; its batches still mix all the window's
+episodes): the rank's sequence
 is cut into file groups (runs of blocks whose files fit half of `cache_bytes`), and the workers
 share one local copy of them (`SharedCopies`): the next group's files are fetched ahead while the
 current one is read, and the ones no reader needs any more are deleted, within `cache_bytes`.
@@ -47,8 +50,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_BYTES = 4 * 2**30
 # 2: the state carries the order's window and grouping (`_window_settings`); 3: and the readers
-# a worker's own place was saved by (`readers`). 1 and 2 are read too.
-STATE_VERSION = 3
+# a worker's own place was saved by (`readers`); 4: the order's readers per stream
+# (`order.stream_readers`, 1 before). 1 to 3 are read too.
+STATE_VERSION = 4
 _PIECE = 8 * 2**20  # bytes per ranged read
 # Files fetched at once: on a remote store each request waits a round trip, so a group of many
 # small files is latency-bound when fetched one by one.
@@ -60,6 +64,12 @@ _SIZE_LOOKAHEAD = 32  # blocks whose files' sizes a plan asks for together, like
 # group 44.7 at about 0.8x (a group then cuts windows apart, and the decoding ahead of a
 # reader's blocks stops at its group's end).
 _WINDOW_SHARE_OF_GROUP = 0.8
+# Readers of a stream's windows, each taking every other batch and its own runs of 8 frames
+# (`EpisodeAwareSampler`'s `stream_readers`): a process's 2 workers then decode whole runs of
+# a file instead of each decoding about half of every key-frame group, whatever the worker
+# count the order is the same (a resume by step on another count continues it), and batches
+# mix as many episodes as without (runs dealt in turn put every episode in both readers').
+_DEFAULT_STREAM_READERS = 2
 
 
 class _Source:
@@ -455,6 +465,12 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         streams: streams of windows in the order (default: the processes, one stream each,
             which its DataLoader workers share). The order depends on it, not on the worker
             count: a resume by step continues it on any number of workers.
+        stream_readers: readers splitting each stream's windows, each taking every
+            `stream_readers`-th batch of it and its own runs of 8 frames of the window
+            (`EpisodeAwareSampler`'s `stream_readers`; default 2). A process's DataLoader
+            workers decode least when each reads one reader's batches (`stream_readers` equal
+            to, or a multiple of, the workers per process). The order depends on it, not on the
+            worker count; a loaded state keeps its first run's.
     """
 
     def __init__(
@@ -480,6 +496,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         backoff_s: float = 0.05,
         streams: int | None = None,
         timeout_s: float = 60.0,
+        stream_readers: int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(repo_id, str):
@@ -555,6 +572,10 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         # Fixed by the argument, the first iteration or a loaded state.
         self._streams = None if streams is None else as_int("streams", streams, low=1)
         self._order: tuple[int | None, str | None] | None = None  # see `_window_settings`
+        self.stream_readers = (
+            None if stream_readers is None else as_int("stream_readers", stream_readers, low=1)
+        )
+        self._stream_readers = self.stream_readers  # fixed with the order: `_window_settings`
         self._disk_fits: dict[tuple[str, float], tuple[int, float]] = {}  # see `_disk_fit`
         self._pass_readers: int | None = None  # the readers splitting the pass (its state's)
         self._passes = 0  # passes begun by this reader
@@ -584,7 +605,12 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         order's `streams` per process (one stream per process unless `streams` says more),
         whatever the worker count: a process's workers read one stream's windows and share
         their files. The state carries the result, so a resumed stream reads its first run's
-        order whatever the environment says now (the decoder cache size)."""
+        order whatever the environment says now (the decoder cache size). The readers of each
+        stream are fixed with it (`_DEFAULT_STREAM_READERS` unless given), whatever the worker
+        count, so that a resume by step on another worker count continues the order."""
+        if self._stream_readers is None:
+            windowed = self.shuffle and self.window is not None
+            self._stream_readers = _DEFAULT_STREAM_READERS if windowed else 1
         if self._order is None:
             ways = max(1, streams // self.num_replicas)
             self._order = self._resolve_window(ways)
@@ -707,6 +733,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             settings = {"window": window, "episode_groups": lerobot_groups(view, group_by)}
             if streams > 1:
                 settings.update(streams=streams, stream_block=self.batch_size)
+            if (self._stream_readers or 1) > 1:
+                settings.update(stream_readers=self._stream_readers, stream_block=self.batch_size)
         return EpisodeAwareSampler(
             self._starts,
             self._ends,
@@ -798,19 +826,25 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
     def _order_json(self) -> dict[str, Any] | None:
         if self._order is None:
             return None
-        return {"window": self._order[0], "group_by": self._order[1]}
+        return {"window": self._order[0], "group_by": self._order[1],
+                "stream_readers": self._stream_readers or 1}  # fmt: skip
 
     def _checked_order(self, order: Any) -> tuple[int | None, str | None] | None:
-        """A state's `order` (None: not resolved yet), checked."""
+        """A state's `order` (None: not resolved yet), checked; its readers per stream (1 in
+        states saved before them) go to `_stream_readers`."""
         from episampler.lerobot.layout import is_group_by
 
         if order is None:
             return None
-        if not isinstance(order, Mapping) or set(order) != {"window", "group_by"}:
+        if not isinstance(order, Mapping) or not (
+            {"window", "group_by"} <= set(order) <= {"window", "group_by", "stream_readers"}
+        ):
             raise ValueError(
-                f"state['order'] must be null or an object with 'window' and 'group_by', "
-                f"got {order!r}"
+                f"state['order'] must be null or an object with 'window', 'group_by' and "
+                f"'stream_readers', got {order!r}"
             )
+        readers = order.get("stream_readers", 1)
+        readers = as_int("state['order']['stream_readers']", readers, low=1, high=2**31)
         window, group_by = order["window"], order["group_by"]
         if window is not None:
             window = as_int("state['order']['window']", window, low=1, high=2**63)
@@ -825,7 +859,17 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
                 f"state['order'] is {dict(order)!r} but this stream's window={self.window!r} "
                 f"reads {resolved}"
             )
+        self._fix_readers(readers)
         return window, group_by
+
+    def _fix_readers(self, readers: int) -> None:
+        """Fixes the order's readers per stream to a state's, unless they were given apart."""
+        if self.stream_readers is not None and readers != self.stream_readers:
+            raise ValueError(
+                f"state['order']['stream_readers'] is {readers} but this stream was made with "
+                f"stream_readers={self.stream_readers}"
+            )
+        self._stream_readers = readers
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue where `state` (from `state_dict` or `resume_from_step`) left off."""
@@ -835,7 +879,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         if missing:
             raise ValueError(f"state lacks {', '.join(sorted(missing))}")
         version = state.get("version")
-        if version not in (1, 2, STATE_VERSION) or isinstance(version, bool):
+        if version not in (1, 2, 3, STATE_VERSION) or isinstance(version, bool):
             raise ValueError(
                 f"state['version'] is {version!r}: this episampler reads EpisodeStream states of "
                 f"versions 1 to {STATE_VERSION}"
@@ -853,13 +897,15 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         streams = state["streams"]
         self._streams = None if streams is None else as_int("state['streams']", streams, low=1)
         # Before version 3 a pass's readers were its streams.
-        readers = state.get("readers", streams) if version == STATE_VERSION else streams
+        readers = state.get("readers", streams) if version >= 3 else streams
         self._pass_readers = (
             None if readers is None else as_int("state['readers']", readers, low=1, high=2**31)
         )
         order = self._checked_order(state.get("order"))  # a version-1 state has none
         if order is not None:
             self._order = order
+        elif version < 4:  # its run read one reader per stream
+            self._fix_readers(1)
 
     def resume_from_step(
         self, step: int, *, num_workers: int, gradient_accumulation_steps: int = 1
@@ -899,7 +945,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         """The order's settings as `episampler-lerobot-train` saves them with a checkpoint."""
         window, group_by = self._order if self._order is not None else (None, None)
         return {"window": window, "group_by": group_by, "streams": self._streams,
-                "stream_block": self.batch_size}  # fmt: skip
+                "stream_block": self.batch_size,
+                "stream_readers": self._stream_readers or 1}  # fmt: skip
 
     def _fix_order(self, num_workers: int, saved: Mapping[str, Any] | None) -> None:
         """Fixes the order before the DataLoader's workers copy the stream: `saved` (a
@@ -907,9 +954,11 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         whatever `num_workers`)."""
         as_int("num_workers", num_workers, high=2**31)  # checked: the order does not use it
         if saved:
+            readers = saved.get("stream_readers", 1)  # 1: saved before readers
             self._order = self._checked_order(
-                {"window": saved.get("window"), "group_by": saved.get("group_by")}
-            )
+                {"window": saved.get("window"), "group_by": saved.get("group_by"),
+                 "stream_readers": readers}
+            )  # fmt: skip
             self._streams = as_int("streams", saved.get("streams"), low=1)
         else:
             self._streams = self._streams or self.num_replicas
