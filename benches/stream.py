@@ -20,7 +20,8 @@ measured on a copy of the same frames recorded into one file per camera. Rows 6 
 measured only when `--rows` names them: row 6 streams windows of about 90 episodes (the
 mixing of LeRobot's shuffle buffer, at the disk it costs); rows 7 and 8 read the local copy and
 the stream at 30 ms without `LEROBOT_VIDEO_DECODER_CACHE_SIZE`, as lerobot-train runs by
-default. `--recording long` reads 100 episodes of 100-160 frames instead (each starting new
+default, and row 9 is row 8 with one reader per stream (`stream_readers=1`, the order before
+readers). `--recording long` reads 100 episodes of 100-160 frames instead (each starting new
 files), recorded under `OUT/long-episodes`.
 """
 
@@ -51,7 +52,7 @@ LONG = Recording(None, 100, 20, 100, 160, 224, 0, file_mb=0.26)
 LONG_ONE_FILE = Recording(None, 100, 100, 100, 160, 224, 0, distinct_cameras=True)
 RECORDINGS = {"main": (MAIN, ONE_FILE), "long": (LONG, LONG_ONE_FILE)}
 MIXING_WINDOW = 2800  # frames: about 90 of these episodes
-ROWS = 9
+ROWS = 10
 UNSET = {"LEROBOT_VIDEO_DECODER_CACHE_SIZE": None}
 
 
@@ -213,7 +214,12 @@ def rows(
     size = sum(p.stat().st_size for p in many.rglob("*") if p.is_file())
 
     def stream(
-        latency: float, bandwidth: float, share: float, label: str, window: int | str = "auto"
+        latency: float,
+        bandwidth: float,
+        share: float,
+        label: str,
+        window: int | str = "auto",
+        stream_readers: int | None = None,
     ) -> Callable[[], tuple[Any, Path]]:
         def make() -> tuple[Any, Path]:
             faults.latency_s, faults.bytes_per_s = latency, bandwidth
@@ -221,6 +227,7 @@ def rows(
             dataset = EpisodeStream(
                 REPO_ID, root=url, seed=0, batch_size=BATCH, cache_dir=cache, window=window,
                 cache_bytes=int(size / share),  # a part of the dataset: it does not fit
+                stream_readers=stream_readers,
             )  # fmt: skip
             return torch.utils.data.DataLoader(dataset, **loader_settings()), cache
 
@@ -254,6 +261,11 @@ def rows(
          "not set", local_episampler, UNSET),
         ("EpisodeStream, 30 ms per request, 100 MB/s, local copy 1/2, decoder cache size not set",
          stream(0.03, 100e6, 2, "remote-unset"), UNSET),
+        # Row 8 with one reader per stream (the order before stream_readers): a process's two
+        # workers each decode about half of every key-frame group of the window's files.
+        ("EpisodeStream, 30 ms per request, 100 MB/s, local copy 1/2, decoder cache size not "
+         "set, one reader per stream", stream(0.03, 100e6, 2, "remote-one", stream_readers=1),
+         UNSET),
     ]  # fmt: skip
     assert len(every) == ROWS
     results = []
