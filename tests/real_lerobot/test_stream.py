@@ -323,7 +323,12 @@ def test_lerobot_train_streams_from_the_server_and_resumes_exactly(
     workers and with a decoder cache of 2, for which window="auto" would choose another
     window: the checkpoint keeps the first run's order. The copies go where
     --episampler.cache_dir says (a flag of each run: the resume copies elsewhere)."""
-    from tests.real_lerobot.test_train import resume_arguments, tiny_act_arguments, train
+    from tests.real_lerobot.test_train import (
+        resume_arguments,
+        saved_options,
+        tiny_act_arguments,
+        train,
+    )
 
     url, _ = server
     steps, checkpoint = 30, 12  # 23 batches an epoch: the resumed run crosses into epoch 1
@@ -342,6 +347,8 @@ def test_lerobot_train_streams_from_the_server_and_resumes_exactly(
             assert left == []  # deleted at the run's end
         else:  # a killed run leaves its copies, for the next stream there to delete
             assert [(d / REPO_ID / "meta" / "info.json").is_file() for d in left] == [True]
+    saved = saved_options(tmp_path / "stopped")["sampler"]
+    assert saved["stream_readers"] == 2 and saved["window"] >= 1, saved  # the order's, kept
     changed = [f"--episampler.cache_dir={tmp_path / 'resumed-copies'}"]
     if num_workers:
         changed.append("--num_workers=0")
