@@ -49,10 +49,10 @@ test-rust:
 test-rust-fast:
 	EPISAMPLER_PROPTEST_SCALE=$(FAST_PROPTEST_SCALE) cargo test --locked
 
-## test-python: every test; those that start processes (slow) one at a time, the rest in parallel
+## test-python: every test, on PYTEST_WORKERS processes (the thread and Ctrl-C tests' bounds are
+## medians sized for a loaded 2-core machine)
 test-python:
-	$(PYTHON) -m pytest -m "not slow" -n $(PYTEST_WORKERS) --durations=10
-	$(PYTHON) -m pytest -m slow --durations=10
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --durations=10
 
 test-python-fast:
 	$(PYTHON) -m pytest -m "not slow" -n $(PYTEST_WORKERS)

@@ -5,6 +5,7 @@ the grouping with the largest wins, all cameras' files on a tie."""
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from episampler.lerobot.stream import EpisodeStream
 
 CAMERAS = ["observation.images.top", "observation.images.wrist"]
 GROUPINGS = ["video_file", *(f"video_file:{key}" for key in CAMERAS)]
-LAST: dict[str, SimpleNamespace] = {}  # the last dataset `resolved` built
+LAST: dict[str, Any] = {}  # the last dataset `resolved` built, and the share of disk it asked
 
 
 def resolved(decoders: int | str, disk: dict[str, int], *, cameras=CAMERAS) -> tuple:
@@ -27,6 +28,11 @@ def resolved(decoders: int | str, disk: dict[str, int], *, cameras=CAMERAS) -> t
     for key, files in zip(CAMERAS, [np.arange(120) // 10, (np.arange(120) + 3) // 7], strict=True):
         columns[f"videos/{key}/chunk_index"] = np.zeros(120, dtype=np.int64)
         columns[f"videos/{key}/file_index"] = files
+
+    def disk_fit(group_by: str, ways: float) -> tuple[int, float]:
+        LAST["ways"] = ways  # the share of the disk asked for
+        return disk[group_by], 0.0
+
     stream = SimpleNamespace(
         shuffle=True,
         window="auto",
@@ -34,7 +40,7 @@ def resolved(decoders: int | str, disk: dict[str, int], *, cameras=CAMERAS) -> t
         cache_bytes=10**6,
         meta=SimpleNamespace(episodes=columns, video_keys=list(cameras)),
         _decoder_bound=lambda: decoders,
-        _disk_fit=lambda group_by, ways: LAST.setdefault("ways", ways) and (disk[group_by], 0.0),
+        _disk_fit=disk_fit,
     )
     LAST.pop("ways", None)
     LAST["dataset"] = SimpleNamespace(meta=stream.meta, episodes=None)

@@ -208,12 +208,9 @@ def _claim_directory(cache_dir: Path) -> tuple[Path, int]:
     # since where flock is emulated with POSIX locks (NFS), a process's own locks never
     # conflict with each other.
     mine = f"{os.getpid()}-"
-    for lock in streams.glob("*.lock"):
-        if not lock.name.startswith(mine):
-            _remove_if_abandoned(lock, lock.with_suffix(""))
-    for pending in streams.glob(".*.pending"):  # a process that ended while claiming one
-        if not pending.name.startswith(f".{mine}"):
-            _remove_if_abandoned(pending, streams / pending.name[1 : -len(".pending")])
+    for lock, name in _stream_locks(streams):
+        if not name.startswith(mine):
+            _remove_if_abandoned(lock, streams / name)
     name = f"{mine}{secrets.token_hex(6)}"
     # Locked before it is visible under its name: a stream looking for abandoned ones never
     # sees it unlocked.
@@ -223,6 +220,15 @@ def _claim_directory(cache_dir: Path) -> tuple[Path, int]:
     (streams / name).mkdir()
     os.rename(pending, streams / f"{name}.lock")
     return streams / name, handle
+
+
+def _stream_locks(streams: Path) -> Iterator[tuple[Path, str]]:
+    """Every stream's lock file under `streams` with the name of its directory: `<name>.lock`,
+    and `.<name>.pending` of a claim not finished (its process may have ended meanwhile)."""
+    for lock in streams.glob("*.lock"):
+        yield lock, lock.name[: -len(".lock")]
+    for pending in streams.glob(".*.pending"):
+        yield pending, pending.name[1 : -len(".pending")]
 
 
 def _remove_if_abandoned(lock: Path, directory: Path) -> None:
