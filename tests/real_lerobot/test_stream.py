@@ -574,27 +574,52 @@ def test_a_bad_or_foreign_state_is_refused_by_name(root, tmp_path, change, messa
 
 
 def test_a_temporary_directory_of_its_own_goes_with_the_stream(server, tmp_path, monkeypatch):
-    """Without `cache_dir`, the copies of the files being read go into a temporary directory
-    of the stream's own: deleted at `close()` or when the stream is collected (DataLoader
-    workers, which hold copies of the stream, leave it alone), not left behind after a run."""
+    """Without `cache_dir`, the copies of the files being read go into a directory of the
+    stream's own under one directory per user in the system's temporary directory: deleted at
+    `close()` or when the stream is collected (DataLoader workers, which hold copies of the
+    stream, leave it alone), not left behind after a run; and a killed run's, which nothing
+    of its own deletes, by the next stream there."""
     import gc
+    import os
+    import subprocess
+    import sys
     import tempfile
 
     url, _ = server
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     closed = EpisodeStream(REPO_ID, root=url, batch_size=BATCH, window=20)
     assert len(list(closed)) == FRAMES
-    where = closed.cache_dir
-    assert where.parent == tmp_path and any(where.rglob("*.mp4"))
+    where = closed._work
+    shared = tmp_path / f"episampler-streams-{os.getuid()}"
+    assert closed.cache_dir == shared and where.parent == shared / "streams"
+    assert any(where.rglob("*.mp4")) and shared.stat().st_mode & 0o777 == 0o700
     closed.close()
     assert not where.exists()
     collected = EpisodeStream(REPO_ID, root=url, batch_size=BATCH, window=20)
     batches = indices(DataLoader(collected, batch_size=BATCH, num_workers=2))
-    where = collected.cache_dir
+    where = collected._work
     assert sorted(flat(batches)) == list(range(FRAMES)) and where.exists()
     del collected
     gc.collect()
     assert not where.exists()
+    # A process that ends without deleting its stream's directory (killed, or `os._exit`).
+    code = (
+        "import os, sys\n"
+        "from episampler.integrations.lerobot import EpisodeStream\n"
+        f"s = EpisodeStream(sys.argv[1], root=sys.argv[2], window=20, batch_size={BATCH})\n"
+        "next(iter(s))\n"
+        "print(s._work)\n"
+        "os._exit(0)\n"
+    )
+    ended = subprocess.run(
+        [sys.executable, "-c", code, REPO_ID, url], capture_output=True, text=True,
+        timeout=240, env={**os.environ, "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    assert ended.returncode == 0, ended.stderr[-4000:]
+    left = Path(ended.stdout.strip().splitlines()[-1])
+    assert left.parent == shared / "streams" and any(left.rglob("*.mp4"))
+    EpisodeStream(REPO_ID, root=url, batch_size=BATCH, window=20).close()
+    assert not left.exists()
 
 
 def test_streams_sharing_a_cache_dir_keep_their_files_apart(server, reference, tmp_path):

@@ -197,6 +197,19 @@ def _size_text(size: float) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size:,.0f} bytes"
 
 
+def _default_cache_dir() -> Path:
+    """The `cache_dir` of streams given none: one directory per user in the system's temporary
+    directory, so that the copies of a run that was killed (which no finalizer deletes) are
+    deleted by the next stream that starts there. If it cannot be this user's own (made by
+    another user, or a symlink), a new temporary directory."""
+    shared = Path(tempfile.gettempdir()) / f"episampler-streams-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        shared.mkdir(mode=0o700, exist_ok=True)
+        if not shared.is_symlink() and shared.stat().st_uid == os.getuid():
+            return shared
+    return Path(tempfile.mkdtemp(prefix="episampler-stream-"))
+
+
 def _claim_directory(cache_dir: Path) -> tuple[Path, int]:
     """A directory of this stream's own under `cache_dir/streams` (several streams, in one
     process or in several runs, may share a `cache_dir`), with its lock file open and held
@@ -250,16 +263,15 @@ def _remove_if_abandoned(lock: Path, directory: Path) -> None:
         os.close(handle)
 
 
-def _release_directory(directory: str, lock: int | None, pid: int) -> None:
-    """Removes a stream's directory (its temporary `cache_dir`, or its own directory under
-    the given one) and releases its lock, in the process that made them only: a forked
-    DataLoader worker inherits the finalizer and must leave them alone."""
+def _release_directory(directory: str, lock: int, pid: int) -> None:
+    """Removes a stream's own directory under its `cache_dir` and releases its lock, in the
+    process that made them only: a forked DataLoader worker inherits the finalizer and must
+    leave them alone."""
     if os.getpid() != pid:
         return
     shutil.rmtree(directory, ignore_errors=True)
-    if lock is not None:
-        Path(f"{directory}.lock").unlink(missing_ok=True)
-        os.close(lock)
+    Path(f"{directory}.lock").unlink(missing_ok=True)
+    os.close(lock)
 
 
 def _meta_files(source: _Source) -> list[str]:
@@ -449,7 +461,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             that holds the most frames) or None (the global order: every block may need
             other files).
         batch_size: the DataLoader's batch size: a block of the order is one batch.
-        cache_dir: where the files being read are kept (default: a new temporary directory).
+        cache_dir: where the files being read are kept (default: `episampler-streams-<uid>`
+            in the system's temporary directory).
             Streams may share one, in one process or in several: each keeps its files in a
             directory of its own under `cache_dir/streams`, deleted with the stream; one left
             by a process that ended without deleting it is deleted by the next stream there.
@@ -542,16 +555,11 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         )
         # A directory of its own goes with the stream: when it is collected, at exit, or at
         # `close()` (copies of the files being read would otherwise stay behind, up to
-        # `cache_bytes`, after every run). Without `cache_dir` it is a temporary directory;
-        # with one, a directory under it that no other stream deletes while this one lives.
+        # `cache_bytes`, after every run), under `cache_dir`, where no other stream deletes it
+        # while this one lives, and where the next stream deletes it if its process is killed.
         self._removal: weakref.finalize[Any, Any] | None
-        if cache_dir is None:
-            cache_dir = tempfile.mkdtemp(prefix="episampler-stream-")
-            self.cache_dir = self._work = Path(cache_dir)
-            lock = None
-        else:
-            self.cache_dir = Path(cache_dir)
-            self._work, lock = _claim_directory(self.cache_dir)
+        self.cache_dir = _default_cache_dir() if cache_dir is None else Path(cache_dir)
+        self._work, lock = _claim_directory(self.cache_dir)
         self._removal = weakref.finalize(
             self, _release_directory, str(self._work), lock, os.getpid()
         )
@@ -1214,9 +1222,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         return state
 
     def close(self) -> None:
-        """Deletes this stream's directory: the local copies it made (never a local root) and
-        the temporary directory it made when no `cache_dir` was given. Other streams' files
-        under the same `cache_dir` stay."""
+        """Deletes this stream's directory: the local copies it made (never a local root).
+        Other streams' files under the same `cache_dir` stay."""
         if self._removal is not None:
             self._removal()
 
