@@ -18,12 +18,8 @@ from episampler._core import READER_RUN
 
 from .support import make
 
-# 12 episodes of 4..15 frames with gaps; groups of 2 episodes (a "video file" each).
-LENGTHS = [7, 4, 12, 9, 15, 5, 8, 11, 6, 10, 13, 4]
-FROM = [sum(LENGTHS[:e]) + 2 * e for e in range(len(LENGTHS))]
-TO = [start + length for start, length in zip(FROM, LENGTHS, strict=True)]
-GROUPS = [e // 2 for e in range(len(LENGTHS))]
-N = sum(LENGTHS)
+# The streams tests' layout: 12 episodes of 4..15 frames with gaps, groups of 2 episodes.
+from .test_streams import FROM, GROUPS, LENGTHS, TO, episode_of
 
 # Frozen orders (added with stream_readers; algorithm version 2, no other order changed):
 # (seed, epoch, window, streams, stream_block, stream_readers, grouped) -> the first 40 values.
@@ -71,10 +67,6 @@ def test_golden_vectors(setup):
 def test_golden_digest_of_a_larger_grouped_epoch():
     order = large_sampler().epoch_indices(2)
     assert hashlib.sha256(order.astype("<i8").tobytes()).hexdigest() == LARGE_DIGEST
-
-
-def episode_of(frame: int) -> int:
-    return next(e for e, (a, b) in enumerate(zip(FROM, TO, strict=True)) if a <= frame < b)
 
 
 def reference_reader_sets(seed, epoch, window, block, readers, grouped):

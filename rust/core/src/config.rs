@@ -29,23 +29,16 @@ pub fn stream_settings(
     stream_block: Option<u64>,
     windowed: bool,
 ) -> Result<Option<(u64, u64)>, SamplerError> {
-    match (streams, stream_block) {
-        (0, _) => Err(SamplerError::invalid("streams must be >= 1, got 0")),
-        (1, _) => Ok(None),
-        (count, _) if count > MAX_STREAMS => Err(SamplerError::invalid(format!(
-            "streams must be <= {MAX_STREAMS}, got {count}"
-        ))),
-        (count, _) if !windowed => Err(SamplerError::invalid(format!(
-            "streams={count} needs window=N (streams deal the windowed order's units to \
-             DataLoader workers); pass window, or streams=1"
-        ))),
-        (count, None) => Err(SamplerError::invalid(format!(
-            "streams={count} needs stream_block (the DataLoader's batch size times the \
-             data-parallel size; stream_settings() computes both)"
-        ))),
-        (_, Some(0)) => Err(SamplerError::invalid("stream_block must be >= 1, got 0")),
-        (count, Some(block)) => Ok(Some((count, block))),
-    }
+    let why = "streams deal the windowed order's units to DataLoader workers";
+    let Some(count) = several("streams", streams, windowed, why)? else {
+        return Ok(None);
+    };
+    let block = "the DataLoader's batch size times the data-parallel size; stream_settings() \
+                 computes both";
+    Ok(Some((
+        count,
+        block_for("streams", count, stream_block, block)?,
+    )))
 }
 
 /// `stream_readers` of a configuration: `None` for one reader per stream (the order without
@@ -58,27 +51,48 @@ pub fn reader_settings(
     windowed: bool,
     permutation: Permutation,
 ) -> Result<Option<(u64, u64)>, SamplerError> {
-    match (readers, stream_block) {
-        (0, _) => Err(SamplerError::invalid("stream_readers must be >= 1, got 0")),
-        (1, _) => Ok(None),
-        (count, _) if count > MAX_STREAMS => Err(SamplerError::invalid(format!(
-            "stream_readers must be <= {MAX_STREAMS}, got {count}"
-        ))),
-        (count, _) if !windowed => Err(SamplerError::invalid(format!(
-            "stream_readers={count} needs window=N (readers split a stream's windows); pass \
-             window, or stream_readers=1"
-        ))),
-        (count, _) if permutation != Permutation::Uniform => Err(SamplerError::invalid(format!(
+    let why = "readers split a stream's windows";
+    let Some(count) = several("stream_readers", readers, windowed, why)? else {
+        return Ok(None);
+    };
+    if permutation != Permutation::Uniform {
+        return Err(SamplerError::invalid(format!(
             "stream_readers={count} needs permutation='uniform', got '{}' (only a table \
              places runs of frames)",
             permutation.name()
+        )));
+    }
+    let block = "the positions a reader reads per turn: the DataLoader's batch size";
+    Ok(Some((
+        count,
+        block_for("stream_readers", count, stream_block, block)?,
+    )))
+}
+
+/// The rules `streams` and `stream_readers` share: `None` for 1, else the count, at most
+/// [`MAX_STREAMS`] and only with a window (`why`: what the count does with it).
+fn several(name: &str, count: u64, windowed: bool, why: &str) -> Result<Option<u64>, SamplerError> {
+    match count {
+        0 => Err(SamplerError::invalid(format!("{name} must be >= 1, got 0"))),
+        1 => Ok(None),
+        _ if count > MAX_STREAMS => Err(SamplerError::invalid(format!(
+            "{name} must be <= {MAX_STREAMS}, got {count}"
         ))),
-        (count, None) => Err(SamplerError::invalid(format!(
-            "stream_readers={count} needs stream_block (the positions a reader reads per turn: \
-             the DataLoader's batch size)"
+        _ if !windowed => Err(SamplerError::invalid(format!(
+            "{name}={count} needs window=N ({why}); pass window, or {name}=1"
         ))),
-        (_, Some(0)) => Err(SamplerError::invalid("stream_block must be >= 1, got 0")),
-        (count, Some(block)) => Ok(Some((count, block))),
+        _ => Ok(Some(count)),
+    }
+}
+
+/// The `stream_block` that `name=count` needs (`what`: what the block is).
+fn block_for(name: &str, count: u64, block: Option<u64>, what: &str) -> Result<u64, SamplerError> {
+    match block {
+        None => Err(SamplerError::invalid(format!(
+            "{name}={count} needs stream_block ({what})"
+        ))),
+        Some(0) => Err(SamplerError::invalid("stream_block must be >= 1, got 0")),
+        Some(block) => Ok(block),
     }
 }
 
