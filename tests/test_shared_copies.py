@@ -1,8 +1,9 @@
 """`SharedCopies`, the local copies the DataLoader workers of one process share while streaming:
 each file fetched once for all of them (by real processes racing for it), a dead process's
 claim taken over, a failed fetch released for another try, deletions that keep what the live
-groups need and never a copy being written, and no group fetched before every reader has left
-the one two before it (which bounds the disk to two groups)."""
+groups need (up to the groups fetched ahead) and never a copy being written, and no group
+fetched before every reader has left the one two before it (which bounds the disk to two
+groups) unless the caller says the live groups fit together."""
 
 from __future__ import annotations
 
@@ -158,3 +159,52 @@ def test_an_unstarted_reader_counts_as_at_the_first_group(tmp_path):
     shared = copies(tmp_path, 0, 2)
     shared.set_frontier(3)
     assert shared.read_frontiers() == [3, 0]
+
+
+def test_a_group_whose_live_groups_fit_together_is_fetched_before_the_readers_move_on(tmp_path):
+    """`fits(oldest)` says the groups from the oldest reader's to the one fetched fit the
+    budget together: then it is fetched at once, while a reader is still two groups back."""
+    ahead, behind = copies(tmp_path, 0, 2), copies(tmp_path, 1, 2)
+    ahead.set_frontier(1)
+    behind.set_frontier(0)  # never moves on in this test
+    asked = []
+
+    def fits(oldest: int) -> bool:
+        asked.append(oldest)
+        return True
+
+    assert ahead.ensure(2, FILES[:1], keep_nothing, fits)
+    assert asked == [0]
+    assert fetched(tmp_path) == FILES[:1]
+
+
+def test_without_waiting_a_group_that_does_not_fit_yet_is_left_alone(tmp_path):
+    ahead, behind = copies(tmp_path, 0, 2), copies(tmp_path, 1, 2)
+    ahead.set_frontier(1)
+    behind.set_frontier(0)
+    started = time.monotonic()
+    assert not ahead.ensure(3, FILES[:1], keep_nothing, lambda oldest: False, wait=False)
+    assert time.monotonic() - started < 1.0  # no wait for the reader behind
+    assert fetched(tmp_path) == []
+    ahead.set_frontier(2)
+    behind.set_frontier(2)  # both readers past group 1: group 3 may be fetched
+    assert ahead.ensure(3, FILES[:1], keep_nothing, lambda oldest: False, wait=False)
+    assert fetched(tmp_path) == FILES[:1]
+
+
+@pytest.mark.parametrize("groups_ahead", [1, 2])
+def test_eviction_keeps_the_groups_a_reader_may_have_fetched_ahead(tmp_path, groups_ahead):
+    shared = SharedCopies(
+        tmp_path / "files", Fetch(tmp_path / "log"), tmp_path / "pass", 0, 2, concurrent=3,
+        groups_ahead=groups_ahead,
+    )  # fmt: skip
+    shared.set_frontier(3)
+    copies(tmp_path, 1, 2).set_frontier(1)
+    asked = []
+
+    def keep(first: int, last: int) -> set[str]:
+        asked.append((first, last))
+        return set()
+
+    shared.evict(keep)
+    assert asked == [(1, 3 + groups_ahead)]

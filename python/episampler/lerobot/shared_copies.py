@@ -4,8 +4,11 @@ DataLoader workers, or the process itself), which read the same file groups.
 The groups are numbered in the order a pass reads them. Each reader records its frontier (the
 group of its next block; `DONE` once it has no more) in a file of the pass. The files of group
 `g` are fetched once `g - 1` is the oldest group a reader is still in (every frontier >= g - 1),
-after deleting the copies no group from the oldest frontier to one past the newest needs: so at
-most two groups' files are on the disk, each sized to half the budget. A file is fetched by the
+or earlier if the files of every group from the oldest frontier to `g` fit the budget together
+(the caller's `fits`: groups share files and seldom fill their half), after deleting the copies
+no group from the oldest frontier to `groups_ahead` past the newest needs (a reader fetches up
+to that many groups past its own): so the disk holds at most two groups' files, each sized to
+half the budget, or what `fits` allowed. A file is fetched by the
 reader that claims it (`<file>.claim`, created exclusively); the others wait for it. Deletions
 and the renames that publish a finished copy hold one lock (`flock`), so a deletion never sees
 frontiers older than the copies it deletes.
@@ -41,6 +44,8 @@ class SharedCopies:
         reader: this reader's number in `[0, readers)`.
         readers: the readers of the pass.
         concurrent: files fetched at once by this reader.
+        groups_ahead: how many groups past its frontier a reader may fetch (copies of groups
+            up to that far past the newest frontier are kept).
     """
 
     def __init__(
@@ -51,8 +56,10 @@ class SharedCopies:
         reader: int,
         readers: int,
         concurrent: int,
+        groups_ahead: int = 1,
     ) -> None:
         self.files = files
+        self.groups_ahead = groups_ahead
         self._fetch = fetch
         self.frontiers = frontiers
         self.reader, self.readers = reader, readers
@@ -89,14 +96,23 @@ class SharedCopies:
                 found.append(0)
         return found
 
-    def wait_until_past(self, group: int, what: str) -> None:
-        """Waits until every reader's frontier is at least `group`."""
+    def has_room(self, group: int, fits: Callable[[int], bool] | None = None) -> bool:
+        """Whether `group` may be fetched now (see `wait_for_room`)."""
+        oldest = min(self.read_frontiers())
+        return oldest >= group - 1 or (fits is not None and fits(oldest))
+
+    def wait_for_room(
+        self, group: int, what: str, fits: Callable[[int], bool] | None = None
+    ) -> None:
+        """Waits until every reader's frontier is at least `group - 1`, or until
+        `fits(oldest frontier)` says that the files of the groups from there to `group` fit
+        the budget together."""
         started = time.monotonic()
-        while min(self.read_frontiers()) < group:
+        while not self.has_room(group, fits):
             if time.monotonic() - started > _WAIT_LIMIT_S:
                 raise TimeoutError(
                     f"EpisodeStream: waited {_WAIT_LIMIT_S:.0f} s for the other DataLoader "
-                    f"workers to finish group {group - 1} before fetching {what}"
+                    f"workers to finish group {group - 2} before fetching {what}"
                 )
             time.sleep(_POLL_S)
 
@@ -104,12 +120,12 @@ class SharedCopies:
 
     def evict(self, keep: Callable[[int, int], set[str]]) -> None:
         """Deletes the copies outside `keep(oldest, newest)`, the files of the groups from the
-        oldest frontier to one past the newest (never a copy being written)."""
+        oldest frontier to `groups_ahead` past the newest (never a copy being written)."""
         with self._locked():
             frontiers = [f for f in self.read_frontiers() if f != DONE]
             if not frontiers:
                 return
-            kept = keep(min(frontiers), max(frontiers) + 1)
+            kept = keep(min(frontiers), max(frontiers) + self.groups_ahead)
             for folder in ("data", "videos"):
                 for path in (self.files / folder).rglob("*"):
                     relative = str(path.relative_to(self.files))
@@ -119,15 +135,26 @@ class SharedCopies:
     def present(self, relative: str) -> bool:
         return (self.files / relative).exists()
 
-    def ensure(self, group: int, relatives: Iterable[str], keep: Callable[[int, int], set[str]]
-               ) -> None:  # fmt: skip
-        """Makes the files of `group` local: once no reader is before `group - 1`, deletes the
+    def ensure(
+        self,
+        group: int,
+        relatives: Iterable[str],
+        keep: Callable[[int, int], set[str]],
+        fits: Callable[[int], bool] | None = None,
+        wait: bool = True,
+    ) -> bool:
+        """Makes the files of `group` local: once no reader is before `group - 1` (or the
+        groups from the oldest reader's to `group` fit, see `wait_for_room`), deletes the
         copies no live group needs, then fetches the missing ones (several at once, each by
-        the reader that claims it)."""
+        the reader that claims it). With `wait=False`, if there is no room yet, fetches
+        nothing and returns False."""
         missing = sorted(r for r in relatives if not self.present(r))
         if not missing:
-            return
-        self.wait_until_past(group - 1, missing[0])
+            return True
+        if wait:
+            self.wait_for_room(group, missing[0], fits)
+        elif not self.has_room(group, fits):
+            return False
         self.evict(keep)
         # Readers start at different files, so that together they fetch several at once.
         shift = (self.reader * len(missing)) // max(1, self.readers)
@@ -137,6 +164,7 @@ class SharedCopies:
         ) as pool:
             for _ in pool.map(self._copy, missing):
                 pass  # raises the first failure
+        return True
 
     def _copy(self, relative: str) -> None:
         """Fetches `relative` unless another reader does; returns once it is local."""

@@ -9,10 +9,10 @@ yields the rank's blocks in order: batch `s` of rank `r` is block `s * P + r`. T
 stream of windows per process, so a process's workers read the same windows, each its own runs of
 their frames where the order's `stream_readers` (2 by default) matches the worker count (a worker
 then decodes whole runs of a file, not every other frame; its batches still mix all the window's
-episodes): the rank's sequence
-is cut into file groups (runs of blocks whose files fit half of `cache_bytes`), and the workers
-share one local copy of them (`SharedCopies`): the next group's files are fetched ahead while the
-current one is read, and the ones no reader needs any more are deleted, within `cache_bytes`.
+episodes): the rank's sequence is cut into file groups (runs of blocks whose files fit half of
+`cache_bytes`), and the workers share one local copy of them (`SharedCopies`): the next group's
+files (and the one after it, if it fits) are fetched ahead while the current one is read, and
+the ones no reader needs any more are deleted, within `cache_bytes`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -315,23 +315,56 @@ def _datasets_cache(directory: Path) -> Iterator[None]:
         datasets.config.HF_DATASETS_CACHE = saved
 
 
-def _reopen(template: Any, episodes: list[int]) -> Any:
+def _reopen(template: Any, episodes: list[int], data_files: Iterable[Path]) -> Any:
     """`template` (a `LeRobotDataset`) over `episodes` instead, sharing its metadata: a copy
-    whose reader loads only those episodes' rows. None where LeRobot's reader is not the one
-    this was written for (then the caller opens the dataset anew)."""
+    whose reader holds only those episodes' rows, read from `data_files` (`_group_rows`). None
+    where LeRobot's reader is not the one this was written for (then the caller opens the
+    dataset anew)."""
     import copy
 
+    from lerobot.datasets import dataset_reader
+
     reader = getattr(template, "reader", None)
-    if reader is None or not hasattr(reader, "try_load") or not hasattr(reader, "episodes"):
+    needed = ("episodes", "hf_dataset", "_meta", "_build_index_mapping")
+    if reader is None or not all(hasattr(reader, name) for name in needed):
+        return None
+    to_features = getattr(dataset_reader, "get_hf_features_from_features", None)
+    to_torch = getattr(dataset_reader, "hf_transform_to_torch", None)
+    if to_features is None or to_torch is None:
         return None
     reader = copy.copy(reader)
     reader.episodes = list(episodes)
-    reader.hf_dataset, reader._absolute_to_relative_idx = None, None
-    if not reader.try_load():
-        return None
+    features = to_features(reader._meta.features)
+    check = getattr(reader, "_validate_language_columns_declared", None)  # LeRobot 0.6.2
+    if check is not None:
+        check(features)
+    reader.hf_dataset = _group_rows(data_files, episodes, features)
+    reader.hf_dataset.set_transform(to_torch)
+    reader._build_index_mapping()
     dataset = copy.copy(template)
     dataset.reader, dataset.episodes = reader, list(episodes)
     return dataset
+
+
+def _group_rows(data_files: Iterable[Path], episodes: list[int], features: Any) -> Any:
+    """The rows of `episodes` in `data_files` as an in-memory `datasets.Dataset` of
+    `features`: the rows LeRobot's reader loads (`Dataset.from_parquet` over the data files,
+    filtered to the episodes, in file order), without the arrow copy `datasets` writes to
+    its cache on every load (about 0.1 s per group, and a reader opens one every few
+    batches). A group's rows are its episodes' low-dimensional columns: small. The
+    fingerprint is given: `datasets` would otherwise hash the whole table (0.25 s) for
+    caches of transformations these rows never go through."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datasets.table import InMemoryTable, table_cast
+
+    paths = sorted(data_files)
+    tables = [pq.read_table(path, filters=[("episode_index", "in", episodes)]) for path in paths]
+    table = table_cast(pa.concat_tables(tables), features.arrow_schema)
+    named = hashlib.sha256(json.dumps([list(map(str, paths)), episodes]).encode()).hexdigest()
+    info = datasets.DatasetInfo(features=features)
+    return datasets.Dataset(InMemoryTable(table), info=info, fingerprint=named[:32])
 
 
 class _GroupPlan:
@@ -382,6 +415,8 @@ class _Groups:
     ) -> None:
         self.stream, self.order, self.sequence = stream, order, sequence
         self.spans: list[_Span] = []
+        self.sizes: dict[str, int] = {}  # the planned groups' files' sizes
+        self._bytes: dict[tuple[int, int], int] = {}  # see `bytes`
         self._start = start
         self._sized = start  # the blocks before this one have their files' sizes known
         self._lock = threading.RLock()  # the background fetch plans too
@@ -403,7 +438,9 @@ class _Groups:
                 stream._ask_sizes(self.order, sequence[at : self._sized])
             new = stream._block_episodes(self.order, sequence[at]) - episodes
             extra = set().union(*(stream._files_of(e) for e in new)) - files if new else set()
-            cost = sum(stream._size(f) for f in extra)
+            for file in extra:
+                self.sizes[file] = stream._size(file)
+            cost = sum(self.sizes[f] for f in extra)
             if episodes and used + cost > budget:
                 break
             episodes |= new
@@ -441,6 +478,13 @@ class _Groups:
                 while len(self.spans) <= last and self._plan_next():
                     pass
         return set().union(*(span.files for span in self.spans[first : last + 1]))
+
+    def bytes(self, first: int, last: int) -> int:
+        """The bytes of the files of groups `first` to `last` together (asked again and again
+        while a reader waits for room: computed once)."""
+        if (first, last) not in self._bytes:
+            self._bytes[first, last] = sum(self.sizes[f] for f in self.files(first, last))
+        return self._bytes[first, last]
 
 
 class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
@@ -1013,7 +1057,13 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
                 if old.name != name and frontiers and all(f == str(DONE) for f in frontiers):
                     shutil.rmtree(old, ignore_errors=True)
         return SharedCopies(
-            self._files, self._source.fetch, passes / name, worker, workers, _CONCURRENT_FETCHES
+            self._files,
+            self._source.fetch,
+            passes / name,
+            worker,
+            workers,
+            _CONCURRENT_FETCHES,
+            groups_ahead=2,  # see `_fetch_if_room`
         )
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -1073,8 +1123,15 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         episode's whole metadata row: once per frame in a plan)."""
         from episampler.lerobot.layout import episode_file_paths
 
-        columns = [episode_file_paths(self.meta, key) for key in [None, *self.meta.video_keys]]
-        return [frozenset(files) for files in zip(*columns, strict=True)]
+        videos = [episode_file_paths(self.meta, key) for key in self.meta.video_keys]
+        return [frozenset(files) for files in zip(self._data_file_of, *videos, strict=True)]
+
+    @functools.cached_property
+    def _data_file_of(self) -> list[str]:
+        """Each episode's data file."""
+        from episampler.lerobot.layout import episode_file_paths
+
+        return episode_file_paths(self.meta, None)
 
     def _block_episodes(self, order: np.ndarray, block: int) -> set[int]:
         positions = order[block * self.batch_size : (block + 1) * self.batch_size]
@@ -1110,18 +1167,49 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             raise RuntimeError("EpisodeStream: no pass has started")
         return self._groups
 
-    def _ensure(self, group: int) -> None:
-        """Makes the files of the pass's `group` local (see `SharedCopies.ensure`)."""
-        if self._copies is not None:
-            groups = self._pass_groups
-            self._copies.ensure(group, groups.span(group).files, groups.files)
+    def _ensure(self, group: int, wait: bool = True) -> bool:
+        """Makes the files of the pass's `group` local (see `SharedCopies.ensure`): once the
+        readers have left the group two before it, or earlier if the files of the groups from
+        the oldest reader's to it fit `cache_bytes` beside the metadata. Without `wait`,
+        returns False if they do not fit yet."""
+        if self._copies is None:
+            return True
+        groups = self._pass_groups
+
+        def fits(oldest: int) -> bool:
+            return groups.bytes(oldest, group) <= self.cache_bytes - self._fixed_bytes
+
+        return self._copies.ensure(group, groups.span(group).files, groups.files, fits, wait)
+
+    def _fetch_if_room(self, group: int) -> None:
+        """Fetches the pass's `group`, if there is one, only if it fits now. A reader fetches
+        the group after the one it reads and, so, the one after that: a group may be a block
+        or two (where windows meet, a block needs two windows' files), too short a time to
+        fetch the next one. A failure here is met again when the group is fetched for its
+        reading, and raised there."""
+        groups = self._pass_groups
+        if groups.span(group - 1).stop < len(groups.sequence):
+            with contextlib.suppress(Exception):
+                self._ensure(group, wait=False)
+
+    @functools.cached_property
+    def _fixed_bytes(self) -> int:
+        """What this stream keeps on the disk besides the groups' files: the metadata's copy
+        and `datasets`' arrow copies (of the metadata and the first group's rows), measured
+        when a group is first fetched ahead, once they are written."""
+        return sum(
+            path.stat().st_size
+            for folder in (self._mirror / "meta", self._work / "arrow")
+            for path in folder.rglob("*")
+            if path.is_file()
+        )
 
     def _open(self, group: _Group) -> _Group:
         """A `LeRobotDataset` over the group's episodes. The first group's is LeRobot's own
-        constructor; later ones reuse its metadata and load only the group's rows (see
-        `_reopen`). The rows' arrow copies, which `datasets` would keep in its global cache
-        for every group of every epoch, go to a directory of this reader's, deleted with the
-        group."""
+        constructor; later ones reuse its metadata and hold only the group's rows, in memory
+        (see `_reopen`). The arrow copy of the first group's rows, which `datasets` would keep
+        in its global cache, goes to a directory of this reader's, deleted with the group (and
+        so do a whole group's where LeRobot's reader is not one `_reopen` knows)."""
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
         from episampler.lerobot.fetch import BatchedFetch
@@ -1129,7 +1217,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._opened += 1
         arrow = self._work / "arrow" / str(self._readers()[1]) / str(self._opened)
         with _datasets_cache(arrow):
-            group.dataset = self._template and _reopen(self._template, group.episodes)
+            data_files = {self._files / self._data_file_of[e] for e in group.episodes}
+            group.dataset = self._template and _reopen(self._template, group.episodes, data_files)
             if group.dataset is not None:
                 # The template's own rows (the first group's) are not read again: unmapped,
                 # their deleted arrow files free their disk space.
@@ -1147,6 +1236,14 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             group.fetch = BatchedFetch(group.dataset)
         except (RuntimeError, TypeError):  # a LeRobot version it was not tested with
             group.fetch = None
+            return group
+        # The episodes' columns the batched fetch reads are the same for every group of this
+        # reader (same metadata, same directory): read once, not once per group.
+        group.fetch._episodes = self._episode_columns
+        # Its decoding threads too: new ones for every group, started while the fetching
+        # threads hold malloc arenas, would take other arenas in turn, each keeping its peak
+        # of decoded frames (glibc keeps up to 8 arenas per core): +300-400 MB per worker.
+        group.fetch._pool, group.fetch._pool_pid = self._decode_pool
         return group
 
     def _read(self, positions: np.ndarray, at: int, workers: int) -> list[Any]:
@@ -1159,23 +1256,16 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         rows = [group.dataset.reader._absolute_to_relative_idx[int(i)] for i in positions]
         if group.fetch is None:
             return [group.dataset[row] for row in rows]
-        # The episodes' columns the batched fetch reads are the same for every group of this
-        # reader (same metadata, same directory): read once, not once per group.
-        if group.fetch._episodes is None:
-            group.fetch._episodes = self._episode_columns
-        # Its decoding threads too: new ones for every group, started while the fetching
-        # threads hold malloc arenas, would take other arenas in turn, each keeping its peak
-        # of decoded frames (glibc keeps up to 8 arenas per core): +300-400 MB per worker.
-        if group.fetch._pool is None:
-            group.fetch._pool, group.fetch._pool_pid = self._decode_pool
         items = cast(list[Any], group.fetch.__getitems__(rows))
+        # Made at the first group's first batch, shared by the next groups (see `_open`).
         self._episode_columns = group.fetch._episodes
         self._decode_pool = group.fetch._pool, group.fetch._pool_pid
         return items
 
     def _switch(self, index: int, at: int, workers: int) -> None:
         """Opens the pass's group `index` (fetched ahead if it was planned) at this reader's
-        block `at`, and starts fetching the next group in the background."""
+        block `at`, and starts fetching the next group in the background (and the one after
+        it, if it fits: `_fetch_if_room`)."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             ahead.result()  # the group fetched ahead is local (or its failure raises here)
@@ -1210,6 +1300,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="episampler-stream")
             self._ahead = self._pool.submit(self._ensure, index + 1)
+            self._pool.submit(self._fetch_if_room, index + 2)  # in turn, on the same thread
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
