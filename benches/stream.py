@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -308,19 +309,20 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def plot(results_file: Path, image: Path) -> None:
-    """The results file's rows as bars (frames/s), for the docs:
-    `python3 -c "from benches.stream import plot; plot(...)"` where matplotlib is installed."""
+    """The rows of the results file's last JSON block (its latest run) as bars (frames/s), for
+    the docs: `python3 -c "from benches.stream import plot; plot(...)"` where matplotlib is
+    installed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     text = results_file.read_text()
-    results = json.loads(text.split("```json\n", 1)[1].split("\n```", 1)[0])
+    results = json.loads(text.rsplit("```json\n", 1)[1].split("\n```", 1)[0])
     measured = [r for r in results if "error" not in r]
     failed = [r for r in results if "error" in r]
     figure, axis = plt.subplots(figsize=(9, 3.6))
-    names = [r["row"].replace(", ", "\n", 1) for r in measured]
+    names = [textwrap.fill(r["row"], 48, break_on_hyphens=False) for r in measured]
     bars = axis.barh(names, [r["frames_per_s"] for r in measured], color="#4c72b0")
     for bar, r in zip(bars, measured, strict=True):
         disk = "" if r["peak_disk_mb"] is None else f", disk {r['peak_disk_mb']:.1f} MB"
@@ -333,7 +335,7 @@ def plot(results_file: Path, image: Path) -> None:
     if failed:
         title += " (LeRobot's own fails with several files per camera)"
     figure.suptitle(title, fontsize=10, x=0.02, ha="left")
-    axis.set_xlim(0, max(r["frames_per_s"] for r in measured) * 1.6)
+    axis.set_xlim(0, max(r["frames_per_s"] for r in measured) * 2.1)
     figure.tight_layout()
     figure.savefig(image, dpi=110)
 
