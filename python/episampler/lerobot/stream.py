@@ -646,7 +646,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         self._episode_columns: Any = None  # the batched fetch's, shared by every group
         self._decode_pool: tuple[Any, int | None] = (None, None)  # likewise (see `_read`)
         self._frame_bytes: dict[str, int] = {}  # a decoded frame's size per camera, likewise
-        self._ahead: Future[None] | None = None
+        self._ahead: Future[bool] | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     # --- the order -----------------------------------------------------------------------
@@ -1185,12 +1185,14 @@ class EpisodeStream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         """Fetches the pass's `group`, if there is one, only if it fits now. A reader fetches
         the group after the one it reads and, so, the one after that: a group may be a block
         or two (where windows meet, a block needs two windows' files), too short a time to
-        fetch the next one. A failure here is met again when the group is fetched for its
-        reading, and raised there."""
+        fetch the next one. A transport failure here is met again when the group is fetched
+        for its reading, and raised there."""
         groups = self._pass_groups
         if groups.span(group - 1).stop < len(groups.sequence):
-            with contextlib.suppress(Exception):
+            try:
                 self._ensure(group, wait=False)
+            except OSError as error:
+                logger.debug("EpisodeStream: group %d not fetched early: %s", group, error)
 
     @functools.cached_property
     def _fixed_bytes(self) -> int:
